@@ -1,0 +1,218 @@
+//! The application: shared state, the router, and the server loop with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderValue, header};
+use axum::middleware;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::content::Catalog;
+use crate::content::sync::{LoadOutcome, load_dir};
+use crate::db::Database;
+use crate::error::{self, AppError};
+use crate::routes;
+
+/// Everything a request handler can reach.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: PgPool,
+    /// The live content; replaced whole after each applied load.
+    pub catalog: Arc<ArcSwap<Catalog>>,
+    pub assets: Arc<Assets>,
+}
+
+/// The static directory and a fingerprint of its files, for cache-busting URLs.
+#[derive(Debug)]
+pub struct Assets {
+    pub dir: PathBuf,
+    pub version: String,
+}
+
+impl Assets {
+    /// Hashes every file in `dir`, so changed assets get new URLs.
+    pub fn new(dir: &Path) -> Self {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut hasher = Sha256::new();
+        for file in files {
+            hasher.update(file.to_string_lossy().as_bytes());
+            hasher.update(std::fs::read(&file).unwrap_or_default());
+        }
+        let version = hex::encode(hasher.finalize())[..12].to_string();
+        Self {
+            dir: dir.to_path_buf(),
+            version,
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path) -> Self {
+        Self {
+            db,
+            catalog: Arc::new(ArcSwap::from_pointee(catalog)),
+            assets: Arc::new(Assets::new(static_dir)),
+        }
+    }
+
+    /// Re-reads the live content from the database and swaps it in.
+    pub async fn refresh_catalog(&self) -> sqlx::Result<()> {
+        let catalog = Catalog::load(&self.db).await?;
+        self.catalog.store(Arc::new(catalog));
+        Ok(())
+    }
+}
+
+/// Strict by default: no inline script or style, no framing, forms post only here.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// The whole application as one router; tests call this directly.
+pub fn router(state: AppState) -> Router {
+    let static_files = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            // URLs carry the asset fingerprint, so a file never changes under one.
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ))
+        .service(ServeDir::new(&state.assets.dir));
+
+    Router::new()
+        .merge(routes::public::router())
+        .merge(routes::health::router())
+        .nest_service("/static", static_files)
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_error_pages,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Loads the content directory into the database and logs the outcome.
+/// On any error the previous content stays live.
+pub async fn load_content(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome> {
+    let outcome = load_dir(pool, dir).await?;
+    match &outcome {
+        LoadOutcome::Unchanged => {
+            tracing::info!(dir = %dir.display(), "content unchanged since the last load")
+        }
+        LoadOutcome::Applied(counts) => tracing::info!(
+            dir = %dir.display(),
+            added = counts.added,
+            updated = counts.updated,
+            retired = counts.retired,
+            revived = counts.revived,
+            "content loaded"
+        ),
+        LoadOutcome::Failed(diagnostics) => {
+            for diagnostic in diagnostics {
+                tracing::error!("{diagnostic}");
+            }
+            tracing::error!(
+                errors = diagnostics.len(),
+                "content has errors; still serving the previously loaded content"
+            );
+        }
+    }
+    Ok(outcome)
+}
+
+/// `pathway serve`: database, content, HTTP, then an orderly shutdown.
+pub async fn run_server(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = serve_with(&config, &database.pool).await;
+    database.close().await?;
+    result
+}
+
+async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
+    load_content(pool, &config.content_dir).await?;
+    let catalog = Catalog::load(pool).await?;
+    if catalog.roadmaps.is_empty() {
+        tracing::warn!("no roadmaps are loaded yet; fix the content errors above and restart");
+    }
+    let state = AppState::new(pool.clone(), catalog, &config.static_dir);
+    let address = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}; is another server using it? (--port)"))?;
+    tracing::info!("Pathway is listening on http://{address}/");
+    serve(listener, router(state), shutdown_signal()).await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,112 @@
+//! The command line: `serve` (the default) and `content check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::content::{self, parse_dir};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pathway",
+    version,
+    about = "Pathway: a self-hosted learning-path tracker"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the web app (the default when no command is given).
+    Serve,
+    /// Work with the markdown content files.
+    Content {
+        #[command(subcommand)]
+        action: ContentCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContentCommand {
+    /// Validate a content directory without touching any database; exits non-zero on any error.
+    Check {
+        /// The content directory (defaults to --content-dir).
+        dir: Option<PathBuf>,
+        /// Add missing stage and skill ids, derived from their titles, in place.
+        #[arg(long)]
+        fix: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            init_logging(&cli.config.log);
+            match crate::app::run_server(cli.config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Content {
+            action: ContentCommand::Check { dir, fix },
+        } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// `pathway content check [DIR] [--fix]`.
+fn content_check(dir: &std::path::Path, fix: bool) -> ExitCode {
+    if fix {
+        match content::fix::add_missing_ids(dir) {
+            Ok(added) => {
+                for item in &added {
+                    println!("{}:{}: added id \"{}\"", item.path.display(), item.line, item.id);
+                }
+            }
+            Err(error) => {
+                eprintln!("{}: cannot fix: {error}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match parse_dir(dir) {
+        Ok(content) => {
+            println!(
+                "{}: OK, {} roadmaps, {} stages, {} skills",
+                dir.display(),
+                content.roadmaps.len(),
+                content.stage_count(),
+                content.skill_count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(invalid) => {
+            for diagnostic in &invalid.diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            let count = invalid.diagnostics.len();
+            eprintln!(
+                "{count} error{} in {}",
+                if count == 1 { "" } else { "s" },
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,826 @@
+//! Reading a content directory into roadmaps, stages and skills, collecting every problem found.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::Diagnostic;
+use super::render::{RENDER_VERSION, markdown_options, markdown_to_html};
+
+/// Files above this size are refused: a stage this long should be split.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// Longest id accepted, so ids stay readable in URLs.
+pub const MAX_ID_LEN: usize = 64;
+/// Heading classes a skill may carry.
+pub const SKILL_CLASSES: &[&str] = &["optional", "project"];
+/// Roadmaps without `order` sort after those with one.
+pub const DEFAULT_ORDER: i32 = 1000;
+
+/// A whole content directory, parsed and valid.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub roadmaps: Vec<RoadmapDef>,
+    /// Hash of every file read (and of the renderer version).
+    pub hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoadmapDef {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub order: i32,
+    pub intro_md: String,
+    pub intro_html: String,
+    pub path: PathBuf,
+    pub stages: Vec<StageDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageDef {
+    pub id: String,
+    pub title: String,
+    /// The `NN` of `NN-name.md`.
+    pub number: u32,
+    pub intro_md: String,
+    pub intro_html: String,
+    pub path: PathBuf,
+    pub skills: Vec<SkillDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkillDef {
+    pub id: String,
+    pub title: String,
+    pub body_md: String,
+    pub body_html: String,
+    pub optional: bool,
+    pub project: bool,
+    pub path: PathBuf,
+    pub line: usize,
+    /// Hash of the body with whitespace folded: a whitespace-only edit keeps it.
+    pub content_hash: String,
+}
+
+impl Content {
+    pub fn stage_count(&self) -> usize {
+        self.roadmaps.iter().map(|r| r.stages.len()).sum()
+    }
+
+    pub fn skill_count(&self) -> usize {
+        self.roadmaps
+            .iter()
+            .flat_map(|r| &r.stages)
+            .map(|s| s.skills.len())
+            .sum()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoadmapFront {
+    title: Option<String>,
+    summary: Option<String>,
+    order: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageFront {
+    id: Option<String>,
+    title: Option<String>,
+}
+
+/// Is `id` a lowercase slug such as `http-basics`?
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Derives an id from a title: "HTTP & DNS basics" becomes `http-dns-basics`.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let mut slug = slug.trim_end_matches('-').to_string();
+    if slug.len() > MAX_ID_LEN {
+        slug.truncate(MAX_ID_LEN);
+        slug = slug.trim_end_matches('-').to_string();
+    }
+    if slug.is_empty() {
+        slug.push_str("item");
+    }
+    slug
+}
+
+fn id_rule() -> &'static str {
+    "ids are lowercase letters, digits and single hyphens, such as \"http-basics\", at most 64 characters"
+}
+
+/// 1-based line number of byte `offset` in `text`.
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A file's text split at its `+++` front matter.
+pub(crate) struct Sections<'a> {
+    pub front: &'a str,
+    /// Line of the first front-matter line (after the opening `+++`).
+    pub front_line: usize,
+    /// Byte offset in the file where the front matter starts.
+    pub front_offset: usize,
+    pub body: &'a str,
+    /// Byte offset in the file where the body starts.
+    pub body_offset: usize,
+}
+
+pub(crate) fn split_front_matter(text: &str) -> Result<Sections<'_>, (usize, String)> {
+    let first_end = text.find('\n').map_or(text.len(), |i| i + 1);
+    if text[..first_end].trim_end() != "+++" {
+        return Err((
+            1,
+            "missing front matter: the file must start with a line `+++`, then TOML such as \
+             title = \"...\", then another `+++` line"
+                .into(),
+        ));
+    }
+    let mut offset = first_end;
+    while offset < text.len() {
+        let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1);
+        if text[offset..end].trim_end() == "+++" {
+            return Ok(Sections {
+                front: &text[first_end..offset],
+                front_line: 2,
+                front_offset: first_end,
+                body: &text[end..],
+                body_offset: end,
+            });
+        }
+        offset = end;
+    }
+    Err((
+        1,
+        "unterminated front matter: the `+++` on line 1 has no closing `+++` line; add one after \
+         the TOML keys"
+            .into(),
+    ))
+}
+
+fn parse_toml<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    sections: &Sections<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match toml::from_str::<T>(sections.front) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            let line = error.span().map_or(sections.front_line, |span| {
+                sections.front_line + line_at(sections.front, span.start) - 1
+            });
+            let message = error.message().trim().replace('\n', " ");
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!("invalid TOML front matter: {message}; fix the syntax (strings need double quotes)"),
+            ));
+            None
+        }
+    }
+}
+
+/// Reads a file, refusing oversized and non-UTF-8 files.
+fn read_text(path: &Path, diagnostics: &mut Vec<Diagnostic>, hasher: &mut Sha256) -> Option<String> {
+    let size = match fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(error) => {
+            diagnostics.push(Diagnostic::new(path, 0, format!("cannot read file: {error}")));
+            return None;
+        }
+    };
+    if size > MAX_FILE_BYTES {
+        diagnostics.push(Diagnostic::new(
+            path,
+            1,
+            format!(
+                "file is too large ({} KiB; the limit is {} KiB); split it into several stage files",
+                size / 1024,
+                MAX_FILE_BYTES / 1024
+            ),
+        ));
+        return None;
+    }
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            diagnostics.push(Diagnostic::new(path, 0, format!("cannot read file: {error}")));
+            return None;
+        }
+    };
+    hasher.update(path.to_string_lossy().as_bytes());
+    hasher.update([0]);
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.remove(0);
+            }
+            Some(text)
+        }
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let line = error.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                "file is not valid UTF-8; save it as UTF-8 (the first invalid byte is on this line)",
+            ));
+            None
+        }
+    }
+}
+
+/// Where an id was first defined, for duplicate reports.
+type Seen = HashMap<String, (PathBuf, usize)>;
+
+fn check_duplicate(seen: &mut Seen, kind: &str, id: &str, path: &Path, line: usize) -> Option<Diagnostic> {
+    if let Some((first_path, first_line)) = seen.get(id) {
+        return Some(Diagnostic::new(
+            path,
+            line,
+            format!(
+                "duplicate {kind} id \"{id}\" (first defined at {}:{first_line}); give one of them a new id",
+                first_path.display()
+            ),
+        ));
+    }
+    seen.insert(id.to_string(), (path.to_path_buf(), line));
+    None
+}
+
+/// A content directory that failed validation.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// Hash of the files read, so an unchanged broken directory is not recorded twice.
+    pub hash: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses and validates every roadmap under `dir`. Returns all problems, not just the first.
+pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
+    let mut diagnostics = Vec::new();
+    let mut hasher = Sha256::new();
+    hasher.update(RENDER_VERSION.as_bytes());
+
+    let mut roadmap_dirs = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect::<Vec<_>>(),
+        Err(error) => {
+            return Err(Invalid {
+                hash: String::new(),
+                diagnostics: vec![Diagnostic::new(
+                    dir,
+                    0,
+                    format!("cannot read the content directory: {error}; check the path (--content-dir)"),
+                )],
+            });
+        }
+    };
+    roadmap_dirs.sort();
+    if roadmap_dirs.is_empty() {
+        return Err(Invalid {
+            hash: String::new(),
+            diagnostics: vec![Diagnostic::new(
+                dir,
+                0,
+                "no roadmaps found: add a folder per roadmap, each with a roadmap.md and stage files",
+            )],
+        });
+    }
+
+    let mut skill_ids = Seen::new();
+    let mut roadmaps = Vec::new();
+    for roadmap_dir in roadmap_dirs {
+        if let Some(roadmap) = parse_roadmap(&roadmap_dir, &mut skill_ids, &mut diagnostics, &mut hasher) {
+            roadmaps.push(roadmap);
+        }
+    }
+
+    let hash = hex::encode(hasher.finalize());
+    if diagnostics.is_empty() {
+        roadmaps.sort_by(|a, b| (a.order, &a.title, &a.id).cmp(&(b.order, &b.title, &b.id)));
+        Ok(Content { roadmaps, hash })
+    } else {
+        diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+        Err(Invalid { hash, diagnostics })
+    }
+}
+
+/// The stage number of `NN-name.md`, if the file name has that shape.
+fn stage_number(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(".md")?;
+    let (number, rest) = stem.split_once('-')?;
+    if number.is_empty() || rest.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+fn parse_roadmap(
+    dir: &Path,
+    skill_ids: &mut Seen,
+    diagnostics: &mut Vec<Diagnostic>,
+    hasher: &mut Sha256,
+) -> Option<RoadmapDef> {
+    let id = dir.file_name()?.to_string_lossy().into_owned();
+    let roadmap_path = dir.join("roadmap.md");
+    let errors_before = diagnostics.len();
+    if !is_valid_id(&id) {
+        diagnostics.push(Diagnostic::new(
+            dir,
+            0,
+            format!(
+                "invalid roadmap folder name \"{id}\": the folder name is the roadmap id; {}",
+                id_rule()
+            ),
+        ));
+    }
+
+    let mut stage_files = Vec::new();
+    let mut numbers: HashMap<u32, PathBuf> = HashMap::new();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for path in entries {
+        if !path.is_file() {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if !name.ends_with(".md") || name == "roadmap.md" {
+            continue;
+        }
+        match stage_number(&name) {
+            Some(number) => {
+                if let Some(first) = numbers.get(&number) {
+                    diagnostics.push(Diagnostic::new(
+                        &path,
+                        1,
+                        format!(
+                            "stage number {number} is also used by {}; give each stage file its own number",
+                            first.display()
+                        ),
+                    ));
+                } else {
+                    numbers.insert(number, path.clone());
+                    stage_files.push((number, path));
+                }
+            }
+            None => diagnostics.push(Diagnostic::new(
+                &path,
+                1,
+                "stage files must be named NN-name.md (NN orders the stages, e.g. 03-git.md); rename \
+                 it or move it out of the roadmap folder",
+            )),
+        }
+    }
+    stage_files.sort();
+
+    let front = if roadmap_path.is_file() {
+        read_text(&roadmap_path, diagnostics, hasher)
+            .and_then(|text| parse_roadmap_file(&roadmap_path, &text, diagnostics).map(|front| (front, text)))
+    } else {
+        diagnostics.push(Diagnostic::new(
+            &roadmap_path,
+            0,
+            "missing roadmap.md: every roadmap folder needs one, with a title and summary in `+++` front matter",
+        ));
+        None
+    };
+
+    if numbers.is_empty() {
+        diagnostics.push(Diagnostic::new(
+            &roadmap_path,
+            1,
+            "empty roadmap: it has no stage files; add one such as 01-basics.md with at least one skill",
+        ));
+    }
+
+    let mut stage_ids = Seen::new();
+    let mut stages = Vec::new();
+    for (number, path) in stage_files {
+        if let Some(stage) = parse_stage(&path, number, &mut stage_ids, skill_ids, diagnostics, hasher) {
+            stages.push(stage);
+        }
+    }
+
+    let ((title, summary, order, intro_md), _) = front?;
+    if diagnostics.len() > errors_before {
+        return None;
+    }
+    Some(RoadmapDef {
+        id,
+        title,
+        summary,
+        order,
+        intro_html: markdown_to_html(&intro_md),
+        intro_md,
+        path: roadmap_path,
+        stages,
+    })
+}
+
+type RoadmapFields = (String, String, i32, String);
+
+fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<RoadmapFields> {
+    let sections = match split_front_matter(text) {
+        Ok(sections) => sections,
+        Err((line, message)) => {
+            diagnostics.push(Diagnostic::new(path, line, message));
+            return None;
+        }
+    };
+    let front: RoadmapFront = parse_toml(path, &sections, diagnostics)?;
+    let errors_before = diagnostics.len();
+    let title = required(front.title, "title", "Backend Developer", path, diagnostics);
+    let summary = required(
+        front.summary,
+        "summary",
+        "One sentence for the home page.",
+        path,
+        diagnostics,
+    );
+    check_headings(path, text, &sections, diagnostics, false);
+    if diagnostics.len() > errors_before {
+        return None;
+    }
+    Some((
+        title?,
+        summary?,
+        front.order.unwrap_or(DEFAULT_ORDER),
+        sections.body.trim().to_string(),
+    ))
+}
+
+fn required(
+    value: Option<String>,
+    key: &str,
+    example: &str,
+    path: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match value.map(|v| v.trim().to_string()) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            diagnostics.push(Diagnostic::new(
+                path,
+                2,
+                format!("missing `{key}` in front matter; add a line such as {key} = \"{example}\""),
+            ));
+            None
+        }
+    }
+}
+
+/// A level-2 heading found in a stage body.
+pub(crate) struct SkillHeading {
+    /// Byte range of the heading in the body.
+    pub start: usize,
+    pub end: usize,
+    pub title: String,
+    pub id: Option<String>,
+    pub classes: Vec<String>,
+    pub attrs: Vec<String>,
+    pub level: HeadingLevel,
+}
+
+/// Every heading in a markdown body; `##` inside code blocks is not a heading.
+pub(crate) fn scan_headings(body: &str) -> Vec<SkillHeading> {
+    let mut headings = Vec::new();
+    let mut current: Option<SkillHeading> = None;
+    for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => {
+                current = Some(SkillHeading {
+                    start: range.start,
+                    end: range.end,
+                    title: String::new(),
+                    id: id.map(|id| id.to_string()),
+                    classes: classes.iter().map(|c| c.to_string()).collect(),
+                    attrs: attrs.iter().map(|(k, _)| k.to_string()).collect(),
+                    level,
+                });
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(mut heading) = current.take() {
+                    heading.title = heading.title.split_whitespace().collect::<Vec<_>>().join(" ");
+                    headings.push(heading);
+                }
+            }
+            Event::Text(text) | Event::Code(text) => {
+                if let Some(heading) = current.as_mut() {
+                    heading.title.push_str(&text);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some(heading) = current.as_mut() {
+                    heading.title.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    headings
+}
+
+/// Level-1 headings are refused: a page's title comes from its front matter.
+fn check_headings(
+    path: &Path,
+    text: &str,
+    sections: &Sections<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+    is_stage: bool,
+) {
+    for heading in scan_headings(sections.body) {
+        if heading.level == HeadingLevel::H1 {
+            let line = line_at(text, sections.body_offset + heading.start);
+            let hint = if is_stage {
+                "use `## Title {#id}` for a skill or `###` inside a skill"
+            } else {
+                "use `##` or deeper in the introduction"
+            };
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!(
+                    "level-1 heading \"{}\": the page title comes from the front matter; {hint}",
+                    heading.title
+                ),
+            ));
+        }
+    }
+}
+
+fn parse_stage(
+    path: &Path,
+    number: u32,
+    stage_ids: &mut Seen,
+    skill_ids: &mut Seen,
+    diagnostics: &mut Vec<Diagnostic>,
+    hasher: &mut Sha256,
+) -> Option<StageDef> {
+    let text = read_text(path, diagnostics, hasher)?;
+    let sections = match split_front_matter(&text) {
+        Ok(sections) => sections,
+        Err((line, message)) => {
+            diagnostics.push(Diagnostic::new(path, line, message));
+            return None;
+        }
+    };
+    let errors_before = diagnostics.len();
+    let front: Option<StageFront> = parse_toml(path, &sections, diagnostics);
+    let (id, title) = match front {
+        Some(front) => {
+            let id_line = front_key_line(&sections, "id");
+            let id = match front.id.map(|v| v.trim().to_string()) {
+                Some(id) if is_valid_id(&id) => {
+                    if let Some(duplicate) = check_duplicate(stage_ids, "stage", &id, path, id_line) {
+                        diagnostics.push(duplicate);
+                    }
+                    Some(id)
+                }
+                Some(id) => {
+                    diagnostics.push(Diagnostic::new(
+                        path,
+                        id_line,
+                        format!("invalid stage id \"{id}\": {}", id_rule()),
+                    ));
+                    None
+                }
+                None => {
+                    diagnostics.push(Diagnostic::new(
+                        path,
+                        2,
+                        "missing `id` in front matter; add a line such as id = \"git-basics\" (the stable \
+                         key progress hangs on; `pathway content check --fix` derives one from the title)",
+                    ));
+                    None
+                }
+            };
+            let title = required(front.title, "title", "Git and collaboration", path, diagnostics);
+            (id, title)
+        }
+        None => (None, None),
+    };
+    check_headings(path, &text, &sections, diagnostics, true);
+
+    let headings: Vec<SkillHeading> = scan_headings(sections.body)
+        .into_iter()
+        .filter(|h| h.level == HeadingLevel::H2)
+        .collect();
+    let intro_end = headings.first().map_or(sections.body.len(), |h| h.start);
+    let intro_md = sections.body[..intro_end].trim().to_string();
+
+    let mut skills = Vec::new();
+    for (index, heading) in headings.iter().enumerate() {
+        let line = line_at(&text, sections.body_offset + heading.start);
+        let body_end = headings
+            .get(index + 1)
+            .map_or(sections.body.len(), |next| next.start);
+        let body_md = sections.body[heading.end..body_end].trim().to_string();
+        if let Some(skill) = check_skill(path, line, heading, body_md, skill_ids, diagnostics) {
+            skills.push(skill);
+        }
+    }
+    if headings.is_empty() {
+        diagnostics.push(Diagnostic::new(
+            path,
+            1,
+            "stage has no skills: add at least one `## Skill title {#skill-id}` heading",
+        ));
+    }
+
+    if diagnostics.len() > errors_before {
+        return None;
+    }
+    Some(StageDef {
+        id: id?,
+        title: title?,
+        number,
+        intro_html: markdown_to_html(&intro_md),
+        intro_md,
+        path: path.to_path_buf(),
+        skills,
+    })
+}
+
+/// Line of `key = ...` in the front matter, or the first front-matter line.
+fn front_key_line(sections: &Sections<'_>, key: &str) -> usize {
+    sections
+        .front
+        .lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(sections.front_line, |index| sections.front_line + index)
+}
+
+fn check_skill(
+    path: &Path,
+    line: usize,
+    heading: &SkillHeading,
+    body_md: String,
+    skill_ids: &mut Seen,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<SkillDef> {
+    let errors_before = diagnostics.len();
+    if heading.title.is_empty() {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            "skill heading has no title; write one after `##`",
+        ));
+    }
+    for class in &heading.classes {
+        if !SKILL_CLASSES.contains(&class.as_str()) {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!("unknown class \".{class}\" on skill heading; the known classes are .optional and .project"),
+            ));
+        }
+    }
+    for attr in &heading.attrs {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            format!("unsupported heading attribute \"{attr}\"; a skill heading takes only {{#id .optional .project}}"),
+        ));
+    }
+    match &heading.id {
+        None => diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            format!(
+                "skill heading \"{}\" has no id; add one, e.g. `## {} {{#{}}}`, or run `pathway content check --fix`",
+                heading.title,
+                heading.title,
+                slugify(&heading.title)
+            ),
+        )),
+        Some(id) if !is_valid_id(id) => {
+            diagnostics.push(Diagnostic::new(path, line, format!("invalid skill id \"{id}\": {}", id_rule())))
+        }
+        Some(id) => {
+            if let Some(duplicate) = check_duplicate(skill_ids, "skill", id, path, line) {
+                diagnostics.push(duplicate);
+            }
+        }
+    }
+    if diagnostics.len() > errors_before {
+        return None;
+    }
+    Some(SkillDef {
+        id: heading.id.clone()?,
+        title: heading.title.clone(),
+        body_html: markdown_to_html(&body_md),
+        content_hash: skill_content_hash(&body_md),
+        body_md,
+        optional: heading.classes.iter().any(|c| c == "optional"),
+        project: heading.classes.iter().any(|c| c == "project"),
+        path: path.to_path_buf(),
+        line,
+    })
+}
+
+/// Hash of a skill's text with whitespace folded, so reflowing a paragraph is not a change.
+pub fn skill_content_hash(body_md: &str) -> String {
+    let mut hasher = Sha256::new();
+    for word in body_md.split_whitespace() {
+        hasher.update(word.as_bytes());
+        hasher.update(b" ");
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_lowercase_slugs() {
+        for good in ["a", "http", "http-basics", "owasp-top-10", "a1-b2"] {
+            assert!(is_valid_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "HTTP",
+            "http_basics",
+            "-a",
+            "a-",
+            "a--b",
+            "a b",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugify_makes_valid_ids() {
+        assert_eq!(slugify("HTTP & DNS basics"), "http-dns-basics");
+        assert_eq!(slugify("  Git: branching!  "), "git-branching");
+        assert_eq!(slugify("???"), "item");
+        assert!(is_valid_id(&slugify(&"Long title ".repeat(20))));
+    }
+
+    #[test]
+    fn whitespace_only_edits_keep_the_skill_hash() {
+        assert_eq!(skill_content_hash("a  b\nc"), skill_content_hash("a b c\n"));
+        assert_ne!(skill_content_hash("a b c"), skill_content_hash("a b d"));
+    }
+
+    #[test]
+    fn stage_numbers_come_from_file_names() {
+        assert_eq!(stage_number("03-git.md"), Some(3));
+        assert_eq!(stage_number("10-x-y.md"), Some(10));
+        assert_eq!(stage_number("git.md"), None);
+        assert_eq!(stage_number("03-.md"), None);
+        assert_eq!(stage_number("a3-git.md"), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! Queries over the synced content tables: roadmaps, stages, skills and content loads.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::content::Diagnostic;
+
+/// Serializes content loads across every instance sharing the database.
+pub const CONTENT_LOCK_KEY: i64 = 0x7061_7468_7761_7901; // "pathway\x01"
+
+pub async fn lock_content(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", CONTENT_LOCK_KEY)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Hash of the most recent load, applied or failed.
+pub async fn latest_load_hash(db: impl PgExecutor<'_>) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!("select content_hash from content_loads order by id desc limit 1")
+        .fetch_optional(db)
+        .await
+}
+
+#[derive(Debug, Clone)]
+pub struct ContentLoad {
+    pub id: i64,
+    pub loaded_at: DateTime<Utc>,
+    pub content_hash: String,
+    pub status: String,
+    pub added: i32,
+    pub updated: i32,
+    pub retired: i32,
+    pub revived: i32,
+    pub errors: Vec<Diagnostic>,
+}
+
+pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ContentLoad>> {
+    let rows = sqlx::query!(
+        r#"select id, loaded_at, content_hash, status, added, updated, retired, revived, errors
+           from content_loads order by id desc limit $1"#,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ContentLoad {
+            id: r.id,
+            loaded_at: r.loaded_at,
+            content_hash: r.content_hash,
+            status: r.status,
+            added: r.added,
+            updated: r.updated,
+            retired: r.retired,
+            revived: r.revived,
+            errors: serde_json::from_value(r.errors).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The hash of the content currently in the tables.
+pub async fn applied_hash(db: impl PgExecutor<'_>) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "select content_hash from content_loads where status = 'applied' order by id desc limit 1"
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn record_failed_load(
+    db: impl PgExecutor<'_>,
+    content_hash: &str,
+    errors: &[Diagnostic],
+) -> sqlx::Result<()> {
+    let errors = serde_json::to_value(errors).unwrap_or_default();
+    sqlx::query!(
+        "insert into content_loads (content_hash, status, errors) values ($1, 'failed', $2)",
+        content_hash,
+        errors
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadCounts {
+    pub added: i32,
+    pub updated: i32,
+    pub retired: i32,
+    pub revived: i32,
+}
+
+pub async fn record_applied_load(
+    db: impl PgExecutor<'_>,
+    content_hash: &str,
+    counts: LoadCounts,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into content_loads (content_hash, status, added, updated, retired, revived)
+         values ($1, 'applied', $2, $3, $4, $5)",
+        content_hash,
+        counts.added,
+        counts.updated,
+        counts.retired,
+        counts.revived
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoadmapRow {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub intro_md: String,
+    pub intro_html: String,
+    pub position: i32,
+    pub retired: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRow {
+    pub roadmap_id: String,
+    pub id: String,
+    pub title: String,
+    pub intro_md: String,
+    pub intro_html: String,
+    pub position: i32,
+    pub retired: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillRow {
+    pub id: String,
+    pub roadmap_id: String,
+    pub stage_id: String,
+    pub title: String,
+    pub body_md: String,
+    pub body_html: String,
+    pub optional: bool,
+    pub project: bool,
+    pub position: i32,
+    pub content_hash: String,
+    pub retired: bool,
+}
+
+pub async fn all_roadmaps(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<RoadmapRow>> {
+    sqlx::query_as!(
+        RoadmapRow,
+        r#"select id, title, summary, intro_md, intro_html, position, retired_at is not null as "retired!"
+           from roadmaps order by position, title, id"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn all_stages(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<StageRow>> {
+    sqlx::query_as!(
+        StageRow,
+        r#"select roadmap_id, id, title, intro_md, intro_html, position, retired_at is not null as "retired!"
+           from stages order by roadmap_id, position, id"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> {
+    sqlx::query_as!(
+        SkillRow,
+        r#"select id, roadmap_id, stage_id, title, body_md, body_html, optional, project, position,
+                  content_hash, retired_at is not null as "retired!"
+           from skills order by roadmap_id, stage_id, position, id"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Inserts or updates roadmaps, reviving retired ones. One statement for all rows.
+pub async fn upsert_roadmaps(db: impl PgExecutor<'_>, rows: &[RoadmapRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+    let titles: Vec<_> = rows.iter().map(|r| r.title.clone()).collect();
+    let summaries: Vec<_> = rows.iter().map(|r| r.summary.clone()).collect();
+    let intro_mds: Vec<_> = rows.iter().map(|r| r.intro_md.clone()).collect();
+    let intro_htmls: Vec<_> = rows.iter().map(|r| r.intro_html.clone()).collect();
+    let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
+    sqlx::query!(
+        "insert into roadmaps (id, title, summary, intro_md, intro_html, position)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
+         on conflict (id) do update set
+             title = excluded.title, summary = excluded.summary, intro_md = excluded.intro_md,
+             intro_html = excluded.intro_html, position = excluded.position,
+             retired_at = null, updated_at = now()",
+        &ids,
+        &titles,
+        &summaries,
+        &intro_mds,
+        &intro_htmls,
+        &positions
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_stages(db: impl PgExecutor<'_>, rows: &[StageRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let roadmap_ids: Vec<_> = rows.iter().map(|r| r.roadmap_id.clone()).collect();
+    let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+    let titles: Vec<_> = rows.iter().map(|r| r.title.clone()).collect();
+    let intro_mds: Vec<_> = rows.iter().map(|r| r.intro_md.clone()).collect();
+    let intro_htmls: Vec<_> = rows.iter().map(|r| r.intro_html.clone()).collect();
+    let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
+    sqlx::query!(
+        "insert into stages (roadmap_id, id, title, intro_md, intro_html, position)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
+         on conflict (roadmap_id, id) do update set
+             title = excluded.title, intro_md = excluded.intro_md, intro_html = excluded.intro_html,
+             position = excluded.position, retired_at = null, updated_at = now()",
+        &roadmap_ids,
+        &ids,
+        &titles,
+        &intro_mds,
+        &intro_htmls,
+        &positions
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+    let roadmap_ids: Vec<_> = rows.iter().map(|r| r.roadmap_id.clone()).collect();
+    let stage_ids: Vec<_> = rows.iter().map(|r| r.stage_id.clone()).collect();
+    let titles: Vec<_> = rows.iter().map(|r| r.title.clone()).collect();
+    let body_mds: Vec<_> = rows.iter().map(|r| r.body_md.clone()).collect();
+    let body_htmls: Vec<_> = rows.iter().map(|r| r.body_html.clone()).collect();
+    let optionals: Vec<_> = rows.iter().map(|r| r.optional).collect();
+    let projects: Vec<_> = rows.iter().map(|r| r.project).collect();
+    let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
+    let hashes: Vec<_> = rows.iter().map(|r| r.content_hash.clone()).collect();
+    sqlx::query!(
+        "insert into skills (id, roadmap_id, stage_id, title, body_md, body_html, optional, project,
+                             position, content_hash)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::bool[], $8::bool[], $9::int[], $10::text[])
+         on conflict (id) do update set
+             roadmap_id = excluded.roadmap_id, stage_id = excluded.stage_id, title = excluded.title,
+             body_md = excluded.body_md, body_html = excluded.body_html, optional = excluded.optional,
+             project = excluded.project, position = excluded.position,
+             content_hash = excluded.content_hash, retired_at = null, updated_at = now()",
+        &ids,
+        &roadmap_ids,
+        &stage_ids,
+        &titles,
+        &body_mds,
+        &body_htmls,
+        &optionals,
+        &projects,
+        &positions,
+        &hashes
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn retire_roadmaps(db: impl PgExecutor<'_>, ids: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update roadmaps set retired_at = now(), updated_at = now() where id = any($1) and retired_at is null",
+        ids
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Retires stages given as parallel (roadmap id, stage id) lists.
+pub async fn retire_stages(
+    db: impl PgExecutor<'_>,
+    roadmap_ids: &[String],
+    ids: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update stages set retired_at = now(), updated_at = now()
+         from unnest($1::text[], $2::text[]) as gone (roadmap_id, id)
+         where stages.roadmap_id = gone.roadmap_id and stages.id = gone.id and stages.retired_at is null",
+        roadmap_ids,
+        ids
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn retire_skills(db: impl PgExecutor<'_>, ids: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update skills set retired_at = now(), updated_at = now() where id = any($1) and retired_at is null",
+        ids
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `AppError`, the one error type handlers return, and the middleware that renders every error as an HTML page.
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::routes::{Layout, render};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the database is not answering")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("template error: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What the error page should say; attached to the response for [`render_error_pages`].
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub message: &'static str,
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // Details go to the log, never to the page.
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = (status, status.canonical_reason().unwrap_or("Error")).into_response();
+        response.extensions_mut().insert(ErrorPage {
+            message: user_message(status),
+        });
+        response
+    }
+}
+
+/// A plain explanation of `status` that reveals nothing internal.
+fn user_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => {
+            "There is no page at this address. It may have moved, or the link may be mistyped."
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "This page does not accept that kind of request.",
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "Pathway cannot reach its database right now. Please try again in a moment."
+        }
+        s if s.is_server_error() => "Something went wrong on our side. It has been logged; please try again.",
+        _ => "The request could not be handled. Please check it and try again.",
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate {
+    layout: Layout,
+    status: u16,
+    message: &'static str,
+}
+
+/// Turns every error response (from a handler, a panic, a rejected request
+/// or a missing static file) into the HTML error page, keeping its status.
+pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_html {
+        return response;
+    }
+    let message = response
+        .extensions()
+        .get::<ErrorPage>()
+        .map_or_else(|| user_message(status), |page| page.message);
+    let title = status.canonical_reason().unwrap_or("Error");
+    let page = ErrorTemplate {
+        layout: Layout::new(&state, title),
+        status: status.as_u16(),
+        message,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    match render(&page) {
+        Ok(Html(body)) => {
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            Response::from_parts(parts, body.into())
+        }
+        Err(_) => (status, title).into_response(),
+    }
+}
+
+/// CatchPanicLayer's handler: a 500 that the error-page middleware renders.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}

@@ -1,0 +1,12 @@
+//! Pathway: a self-hosted, server-rendered learning-path tracker.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod embedded_pg;
+pub mod error;
+pub mod routes;
+
+pub use app::{AppState, router, serve};

@@ -1,0 +1,32 @@
+//! HTTP routes, one module per area, and what every page shares.
+
+pub mod health;
+pub mod public;
+
+use askama::Template;
+use axum::response::Html;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+/// What the base layout needs on every page.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    /// Fingerprint appended to static URLs for cache-busting.
+    pub asset_version: String,
+}
+
+impl Layout {
+    pub fn new(state: &AppState, title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            asset_version: state.assets.version.clone(),
+        }
+    }
+}
+
+/// Renders a template, turning a template failure into a logged 500.
+pub fn render<T: Template>(template: &T) -> Result<Html<String>, AppError> {
+    Ok(Html(template.render()?))
+}
