@@ -117,6 +117,5 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
 
 /// CatchPanicLayer's handler: a 500 that the error-page middleware renders.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+    AppError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
 }

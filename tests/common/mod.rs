@@ -1,0 +1,173 @@
+//! Test support: a fresh PostgreSQL database per test, content fixtures, and requests through the router.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use pathway::content::Catalog;
+use pathway::embedded_pg::EmbeddedPostgres;
+use pathway::{AppState, router};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use tower::ServiceExt;
+
+/// The server tests create their databases on: `DATABASE_URL` when set,
+/// otherwise a private cluster under the target directory, started once per
+/// test process and stopped when it exits.
+fn server() -> PgConnectOptions {
+    static SERVER: OnceLock<PgConnectOptions> = OnceLock::new();
+    SERVER
+        .get_or_init(|| match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a valid URL")
+            }
+            _ => {
+                let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pg");
+                let cluster = EmbeddedPostgres::start(&dir, None)
+                    .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL cluster: {e}"));
+                let options = cluster.connect_options("postgres");
+                EMBEDDED.set(cluster).expect("cluster started twice");
+                unsafe { libc::atexit(stop_embedded) };
+                options
+            }
+        })
+        .clone()
+}
+
+static EMBEDDED: OnceLock<EmbeddedPostgres> = OnceLock::new();
+
+extern "C" fn stop_embedded() {
+    if let Some(cluster) = EMBEDDED.get() {
+        let _ = cluster.stop();
+    }
+}
+
+/// A database of its own for one test, migrated, dropped when the test ends.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "pathway_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let server = server();
+        let mut admin = PgConnection::connect_with(&server.clone().database("postgres"))
+            .await
+            .expect("cannot connect to the test PostgreSQL server");
+        sqlx::query(&format!("drop database if exists {name} with (force)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let options = server.database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(options.clone())
+            .await
+            .unwrap();
+        pathway::db::MIGRATOR.run(&pool).await.unwrap();
+        Self { pool, options, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = server();
+        let name = self.name.clone();
+        // Drop runs outside any async context we can borrow: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect_with(&server.database("postgres")).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Writes `files` (path relative to `dir`, contents) into `dir`.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+}
+
+/// A small valid roadmap: two stages, three skills, one optional.
+pub fn sample_content() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "web/roadmap.md",
+            "+++\ntitle = \"Web basics\"\nsummary = \"How the web works.\"\norder = 1\n+++\nStart **here**.\n",
+        ),
+        (
+            "web/01-http.md",
+            "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nRequests and responses.\n\n\
+             ## Methods {#http-methods}\nGET and POST.\n\n\
+             ## Status codes {#status-codes .optional}\n200 and 404.\n",
+        ),
+        (
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames to addresses.\n\n## Records {#dns-records}\nA and AAAA.\n",
+        ),
+    ]
+}
+
+/// The application under test: a database, the content loaded from `dir`, and the router.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+}
+
+impl TestApp {
+    pub async fn with_content(dir: &Path) -> Self {
+        let db = TestDb::new().await;
+        pathway::app::load_content(&db.pool, dir).await.unwrap();
+        let catalog = Catalog::load(&db.pool).await.unwrap();
+        let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+        let state = AppState::new(db.pool.clone(), catalog, &static_dir);
+        Self { db, state }
+    }
+
+    /// The shipped `content/` directory.
+    pub async fn with_default_content() -> Self {
+        Self::with_content(&Path::new(env!("CARGO_MANIFEST_DIR")).join("content")).await
+    }
+
+    pub async fn request(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+        self.request(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+}

@@ -1,0 +1,222 @@
+//! Every page through the router: status, key content, error pages, static files and headers.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{TestApp, write_files};
+
+fn assert_html(headers: &axum::http::HeaderMap) {
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+}
+
+#[tokio::test]
+async fn home_lists_both_roadmaps_with_counts() {
+    let app = TestApp::with_default_content().await;
+    let (status, headers, body) = app.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_html(&headers);
+    assert!(
+        body.contains(r#"<a href="/roadmaps/backend">Backend Developer</a>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<a href="/roadmaps/career">Backend career ladder</a>"#),
+        "{body}"
+    );
+    let catalog = app.state.catalog.load();
+    let backend = catalog.roadmap("backend").unwrap();
+    assert!(body.contains(&format!(
+        "{} stages · {} skills ({} optional)",
+        backend.stages.len(),
+        backend.skill_count(),
+        backend.optional_count()
+    )));
+    // Backend has order = 1, career order = 2.
+    assert!(body.find("Backend Developer").unwrap() < body.find("Backend career ladder").unwrap());
+}
+
+#[tokio::test]
+async fn roadmap_page_lists_stages_in_order_with_their_skills() {
+    let app = TestApp::with_default_content().await;
+    let (status, _, body) = app.get("/roadmaps/backend").await;
+    assert_eq!(status, StatusCode::OK);
+    let catalog = app.state.catalog.load();
+    let backend = catalog.roadmap("backend").unwrap();
+    assert!(body.contains("<h1>Backend Developer</h1>"));
+    let mut last = 0;
+    for stage in &backend.stages {
+        let link = format!(r#"<a href="/roadmaps/backend/{}">"#, stage.id);
+        let at = body.find(&link).unwrap_or_else(|| panic!("{link} missing"));
+        assert!(at > last, "stage {} out of order", stage.id);
+        last = at;
+        for skill in &stage.skills {
+            assert!(body.contains(&format!(r#"href="/roadmaps/backend/{}#{}""#, stage.id, skill.id)));
+        }
+    }
+    assert!(body.contains(r#"<span class="badge badge-optional">optional</span>"#));
+}
+
+#[tokio::test]
+async fn every_stage_page_renders_each_skill_with_an_anchor() {
+    let app = TestApp::with_default_content().await;
+    let catalog = app.state.catalog.load_full();
+    for roadmap in &catalog.roadmaps {
+        for (index, stage) in roadmap.stages.iter().enumerate() {
+            let (status, headers, body) = app.get(&format!("/roadmaps/{}/{}", roadmap.id, stage.id)).await;
+            assert_eq!(status, StatusCode::OK, "{}/{}", roadmap.id, stage.id);
+            assert_html(&headers);
+            assert!(body.contains(&format!("Stage {} of {}", index + 1, roadmap.stages.len())));
+            for skill in &stage.skills {
+                assert!(body.contains(&format!(r#"<section class="skill" id="{}""#, skill.id)));
+            }
+            let has_previous = body.contains(r#"rel="prev""#);
+            let has_next = body.contains(r#"rel="next""#);
+            assert_eq!(has_previous, index > 0);
+            assert_eq!(has_next, index + 1 < roadmap.stages.len());
+            if let Some(next) = roadmap.stages.get(index + 1) {
+                assert!(body.contains(&format!(
+                    r#"href="/roadmaps/{}/{}" rel="next""#,
+                    roadmap.id, next.id
+                )));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_pages_get_the_html_404_page() {
+    let app = TestApp::with_default_content().await;
+    for path in [
+        "/roadmaps/nope",
+        "/roadmaps/backend/nope",
+        "/nope",
+        "/roadmaps/career/how-the-web-works",
+    ] {
+        let (status, headers, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_html(&headers);
+        assert!(body.contains("<h1>Not Found</h1>"), "{body}");
+        assert!(body.contains("Error 404"));
+        assert!(
+            body.contains("/static/style.css?v="),
+            "the error page uses the layout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_gets_the_html_405_page() {
+    let app = TestApp::with_default_content().await;
+    let (status, headers, body) = app.request(Request::post("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_html(&headers);
+    assert!(body.contains("Error 405"));
+}
+
+#[tokio::test]
+async fn static_files_are_fingerprinted_cached_and_compressed() {
+    let app = TestApp::with_default_content().await;
+    let (_, _, home) = app.get("/").await;
+    let version = &app.state.assets.version;
+    let href = format!("/static/style.css?v={version}");
+    assert!(home.contains(&href));
+
+    let (status, headers, body) = app.get(&href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/css");
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(body.contains(":focus-visible"));
+
+    let request = Request::get(&href)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = app.request(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+
+    let (status, headers, _) = app.get("/static/missing.css").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_html(&headers);
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let app = TestApp::with_default_content().await;
+    let (_, headers, _) = app.get("/").await;
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+}
+
+#[tokio::test]
+async fn templates_use_no_inline_script_style_or_handlers() {
+    let app = TestApp::with_default_content().await;
+    for path in [
+        "/",
+        "/roadmaps/backend",
+        "/roadmaps/backend/how-the-web-works",
+        "/nope",
+    ] {
+        let (_, _, body) = app.get(path).await;
+        let lower = body.to_lowercase();
+        assert!(!lower.contains("<script"), "{path}");
+        assert!(!lower.contains(" style="), "{path}");
+        assert!(!lower.contains(" onclick="), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers_when_the_database_does() {
+    let app = TestApp::with_default_content().await;
+    let (status, _, body) = app.get("/healthz").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+
+    app.state.db.close().await;
+    let (status, headers, body) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_html(&headers);
+    assert!(body.contains("cannot reach its database"));
+    let lower = body.to_lowercase();
+    assert!(
+        !lower.contains("sqlx") && !lower.contains("pool"),
+        "no internals leak: {body}"
+    );
+}
+
+#[tokio::test]
+async fn content_html_is_sanitized_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "x/roadmap.md",
+                "+++\ntitle = \"X\"\nsummary = \"s\"\n+++\n<script>alert('intro')</script>\n",
+            ),
+            (
+                "x/01-a.md",
+                "+++\nid = \"a\"\ntitle = \"A\"\n+++\n<img src=x onerror=\"alert(1)\">\n\n\
+                 ## Skill {#skill}\n<script>alert(2)</script>\n\n[link](javascript:alert(3))\n\n\
+                 <a href=\"javascript:alert(4)\" onclick=\"alert(5)\">x</a>\n",
+            ),
+        ],
+    );
+    let app = TestApp::with_content(dir.path()).await;
+    for path in ["/roadmaps/x", "/roadmaps/x/a"] {
+        let (status, _, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::OK);
+        let lower = body.to_lowercase();
+        assert!(!lower.contains("<script"), "{path}: {body}");
+        assert!(!lower.contains("onerror"), "{path}");
+        assert!(!lower.contains("onclick"), "{path}");
+        assert!(!lower.contains("javascript:"), "{path}");
+        assert!(!lower.contains("alert("), "{path}");
+    }
+}
