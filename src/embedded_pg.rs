@@ -124,6 +124,7 @@ impl EmbeddedPostgres {
         // PostgreSQL insists on a private data directory.
         fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700)).map_err(io_error(&data_dir))?;
         if let Some((uid, gid)) = run_as {
+            grant_traverse(&data_dir, uid, gid)?;
             chown_tree(&data_dir, uid, gid)?;
         }
 
@@ -232,6 +233,33 @@ impl EmbeddedPostgres {
             detail,
         })
     }
+}
+
+/// Lets the cluster's owner reach `dir`: any parent directory it cannot
+/// search (a 0700 home or temporary directory, say) gets the search bit,
+/// never the read bit, so its listing stays private.
+fn grant_traverse(dir: &Path, uid: Uid, gid: Gid) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::MetadataExt;
+    for parent in dir.ancestors().skip(1) {
+        let meta = fs::metadata(parent).map_err(io_error(parent))?;
+        let bit = if meta.uid() == uid.as_raw() {
+            0o100
+        } else if meta.gid() == gid.as_raw() {
+            0o010
+        } else {
+            0o001
+        };
+        if meta.mode() & bit == 0 {
+            let mode = (meta.mode() | bit) & 0o7777;
+            fs::set_permissions(parent, fs::Permissions::from_mode(mode)).map_err(io_error(parent))?;
+            tracing::warn!(
+                directory = %parent.display(),
+                "added search permission so the postgres user can reach the data directory; \
+                 choose a --pg-data-dir elsewhere to avoid this"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Gives the cluster's owner every file in `dir` (when run as root).

@@ -19,10 +19,20 @@ fn open_tempdir() -> tempfile::TempDir {
 
 #[tokio::test]
 async fn starts_connects_stops_and_restarts_with_the_data_kept() {
-    let dir = open_tempdir();
+    // A private (0700) parent, as `mktemp -d` or a home directory would be.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let data = dir.path().join("pg");
 
     let cluster = EmbeddedPostgres::start(&data, None).unwrap();
+    if nix::unistd::Uid::effective().is_root() {
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o701,
+            "only the search bit is added for the postgres user"
+        );
+    }
     assert!(cluster.is_running());
     assert!(data.join("PG_VERSION").is_file(), "initdb ran");
     let opts = std::fs::read_to_string(data.join("postmaster.opts")).unwrap();
