@@ -17,11 +17,16 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::csrf::CsrfLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::config::Config;
+use crate::auth;
+use crate::config::{Config, Settings};
 use crate::content::Catalog;
 use crate::content::sync::{LoadOutcome, load_dir};
 use crate::db::Database;
@@ -35,6 +40,7 @@ pub struct AppState {
     /// The live content; replaced whole after each applied load.
     pub catalog: Arc<ArcSwap<Catalog>>,
     pub assets: Arc<Assets>,
+    pub settings: Arc<Settings>,
 }
 
 /// The static directory and a fingerprint of its files, for cache-busting URLs.
@@ -69,11 +75,12 @@ impl Assets {
 }
 
 impl AppState {
-    pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path) -> Self {
+    pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path, settings: Settings) -> Self {
         Self {
             db,
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
             assets: Arc::new(Assets::new(static_dir)),
+            settings: Arc::new(settings),
         }
     }
 
@@ -100,17 +107,29 @@ pub fn router(state: AppState) -> Router {
         ))
         .service(ServeDir::new(&state.assets.dir));
 
+    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
+        .with_name("pathway_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.settings.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(state.settings.session_idle));
+
     Router::new()
         .merge(routes::public::router())
+        .merge(routes::account::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(error::panic_response))
+        // Cross-site form posts are refused by their Origin / Sec-Fetch-Site headers.
+        .layer(CsrfLayer::new())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_error_pages,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::load_user))
+        .layer(sessions)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -186,7 +205,8 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     if catalog.roadmaps.is_empty() {
         tracing::warn!("no roadmaps are loaded yet; fix the content errors above and restart");
     }
-    let state = AppState::new(pool.clone(), catalog, &config.static_dir);
+    let state = AppState::new(pool.clone(), catalog, &config.static_dir, config.settings());
+    tokio::spawn(housekeeping(pool.clone()));
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
         .await
@@ -195,6 +215,22 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     serve(listener, router(state), shutdown_signal()).await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Deletes expired sessions and old sign-in failures, hourly.
+async fn housekeeping(pool: PgPool) {
+    use tower_sessions::ExpiredDeletion;
+    let store = PostgresStore::new(pool.clone());
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        interval.tick().await;
+        if let Err(error) = store.delete_expired().await {
+            tracing::warn!(%error, "could not delete expired sessions");
+        }
+        if let Err(error) = crate::db::users::prune_sign_in_failures(&pool).await {
+            tracing::warn!(%error, "could not prune sign-in failures");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -32,6 +32,21 @@ pub enum Command {
         #[command(subcommand)]
         action: ContentCommand,
     },
+    /// Registration invites, for --registration invite-only.
+    Invite {
+        #[command(subcommand)]
+        action: InviteCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// Create a single-use sign-up link and print it.
+    Create {
+        /// Days until the link expires.
+        #[arg(long, default_value_t = 7)]
+        days: i32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,7 +77,39 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Check { dir, fix },
         } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+        Command::Invite {
+            action: InviteCommand::Create { days },
+        } => {
+            init_logging("warn");
+            match create_invite(&cli.config, days).await {
+                Ok(link) => {
+                    println!("{link}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+/// `pathway invite create`: a registration link valid for `days`.
+async fn create_invite(config: &crate::config::Config, days: i32) -> anyhow::Result<String> {
+    anyhow::ensure!((1..=365).contains(&days), "--days must be between 1 and 365");
+    let database = crate::db::Database::open(config).await?;
+    let token = crate::auth::token::generate();
+    let created = crate::db::users::create_registration_invite(
+        &database.pool,
+        &crate::auth::token::hash(&token),
+        None,
+        days,
+    )
+    .await;
+    database.close().await?;
+    created?;
+    Ok(format!("{}/signup?invite={token}", config.public_url()))
 }
 
 fn init_logging(filter: &str) {

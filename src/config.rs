@@ -44,7 +44,80 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_STATIC_DIR", default_value = "static", global = true)]
     pub static_dir: PathBuf,
 
+    /// Who may create an account: anyone, or only holders of an invite link
+    /// (create one with `pathway invite create`).
+    #[arg(long, env = "PATHWAY_REGISTRATION", value_enum, default_value_t = Registration::Open, global = true)]
+    pub registration: Registration,
+
+    /// The address users reach Pathway at, used in invite links. Defaults to
+    /// http://HOST:PORT.
+    #[arg(long, env = "PATHWAY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Mark the session cookie `Secure` (HTTPS only). Defaults to on when the
+    /// public URL starts with https://.
+    #[arg(long, env = "PATHWAY_SECURE_COOKIES", global = true)]
+    pub secure_cookies: Option<bool>,
+
+    /// Minutes of inactivity after which a session expires.
+    #[arg(
+        long,
+        env = "PATHWAY_SESSION_IDLE_MINUTES",
+        default_value_t = 10080,
+        global = true
+    )]
+    pub session_idle_minutes: i64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Registration {
+    /// Anyone can sign up.
+    #[default]
+    Open,
+    /// Signing up needs an invite link.
+    InviteOnly,
+}
+
+/// The settings request handlers need, derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub registration: Registration,
+    pub public_url: String,
+    pub secure_cookies: bool,
+    pub session_idle: time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Open,
+            public_url: "http://127.0.0.1:3000".into(),
+            secure_cookies: false,
+            session_idle: time::Duration::days(7),
+        }
+    }
+}
+
+impl Config {
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", self.host, self.port))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn settings(&self) -> Settings {
+        let public_url = self.public_url();
+        Settings {
+            registration: self.registration,
+            secure_cookies: self.secure_cookies.unwrap_or(public_url.starts_with("https://")),
+            public_url,
+            session_idle: time::Duration::minutes(self.session_idle_minutes.max(1)),
+        }
+    }
 }

@@ -3,15 +3,20 @@
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
+use crate::auth::CurrentUser;
 use crate::routes::{Layout, render};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error("forbidden")]
+    Forbidden,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the database is not answering")]
@@ -34,6 +39,8 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -43,6 +50,9 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let Self::SignInRequired = self {
+            return Redirect::to("/signin").into_response();
+        }
         let status = self.status();
         if status.is_server_error() {
             // Details go to the log, never to the page.
@@ -63,6 +73,9 @@ fn user_message(status: StatusCode) -> &'static str {
             "There is no page at this address. It may have moved, or the link may be mistyped."
         }
         StatusCode::METHOD_NOT_ALLOWED => "This page does not accept that kind of request.",
+        StatusCode::FORBIDDEN => {
+            "You are not allowed to do this. If you submitted a form, reload the page and try again from this site."
+        }
         StatusCode::SERVICE_UNAVAILABLE => {
             "Pathway cannot reach its database right now. Please try again in a moment."
         }
@@ -82,6 +95,10 @@ struct ErrorTemplate {
 /// Turns every error response (from a handler, a panic, a rejected request
 /// or a missing static file) into the HTML error page, keeping its status.
 pub async fn render_error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let user = request
+        .extensions()
+        .get::<CurrentUser>()
+        .and_then(|c| c.0.clone());
     let response = next.run(request).await;
     let status = response.status();
     let is_html = response
@@ -97,7 +114,7 @@ pub async fn render_error_pages(State(state): State<AppState>, request: Request,
         .map_or_else(|| user_message(status), |page| page.message);
     let title = status.canonical_reason().unwrap_or("Error");
     let page = ErrorTemplate {
-        layout: Layout::new(&state, title),
+        layout: Layout::new(&state, user.as_ref(), title),
         status: status.as_u16(),
         message,
     };

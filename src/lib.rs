@@ -1,6 +1,7 @@
 //! Pathway: a self-hosted, server-rendered learning-path tracker.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod content;

@@ -30,7 +30,7 @@ async fn load_count(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
-async fn skill_row(pool: &PgPool, id: &str) -> (String, String, bool, chrono::DateTime<chrono::Utc>) {
+async fn skill_row(pool: &PgPool, id: &str) -> (String, String, bool, time::OffsetDateTime) {
     sqlx::query_as("select title, stage_id, retired_at is not null, created_at from skills where id = $1")
         .bind(id)
         .fetch_one(pool)

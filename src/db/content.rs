@@ -1,7 +1,7 @@
 //! Queries over the synced content tables: roadmaps, stages, skills and content loads.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
+use time::OffsetDateTime;
 
 use crate::content::Diagnostic;
 
@@ -25,7 +25,7 @@ pub async fn latest_load_hash(db: impl PgExecutor<'_>) -> sqlx::Result<Option<St
 #[derive(Debug, Clone)]
 pub struct ContentLoad {
     pub id: i64,
-    pub loaded_at: DateTime<Utc>,
+    pub loaded_at: OffsetDateTime,
     pub content_hash: String,
     pub status: String,
     pub added: i32,

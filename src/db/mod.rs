@@ -1,6 +1,7 @@
 //! Database access: connecting (to DATABASE_URL or the embedded cluster), migrations, and one module per table group.
 
 pub mod content;
+pub mod users;
 
 use std::str::FromStr;
 
@@ -40,7 +41,7 @@ impl Database {
             .max_connections(config.db_max_connections)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         Ok(Self { pool, embedded })
     }
 
@@ -53,4 +54,13 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// Runs Pathway's migrations and creates the session store's table.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await?;
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await?;
+    Ok(())
 }

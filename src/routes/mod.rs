@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, and what every page shares.
 
+pub mod account;
 pub mod health;
 pub mod public;
 
@@ -7,6 +8,7 @@ use askama::Template;
 use axum::response::Html;
 
 use crate::app::AppState;
+use crate::db::users::User;
 use crate::error::AppError;
 
 /// What the base layout needs on every page.
@@ -15,13 +17,16 @@ pub struct Layout {
     pub title: String,
     /// Fingerprint appended to static URLs for cache-busting.
     pub asset_version: String,
+    /// The signed-in user, for the header.
+    pub user: Option<User>,
 }
 
 impl Layout {
-    pub fn new(state: &AppState, title: impl Into<String>) -> Self {
+    pub fn new(state: &AppState, user: Option<&User>, title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
             asset_version: state.assets.version.clone(),
+            user: user.cloned(),
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::routing::get;
 
 use super::{Layout, render};
 use crate::app::AppState;
+use crate::auth::MaybeUser;
 use crate::content::Catalog;
 use crate::content::catalog::{Roadmap, Stage};
 use crate::error::AppError;
@@ -28,9 +29,9 @@ struct HomePage {
     catalog: Arc<Catalog>,
 }
 
-async fn home(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Html<String>, AppError> {
     render(&HomePage {
-        layout: Layout::new(&state, "Roadmaps"),
+        layout: Layout::new(&state, user.as_ref(), "Roadmaps"),
         catalog: state.catalog.load_full(),
     })
 }
@@ -44,12 +45,13 @@ struct RoadmapPage<'a> {
 
 async fn roadmap(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     Path(roadmap_id): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     render(&RoadmapPage {
-        layout: Layout::new(&state, roadmap.title.as_str()),
+        layout: Layout::new(&state, user.as_ref(), roadmap.title.as_str()),
         roadmap,
     })
 }
@@ -68,13 +70,18 @@ struct StagePage<'a> {
 
 async fn stage(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     Path((roadmap_id, stage_id)): Path<(String, String)>,
 ) -> Result<Html<String>, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let (index, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
     render(&StagePage {
-        layout: Layout::new(&state, format!("{} · {}", stage.title, roadmap.title)),
+        layout: Layout::new(
+            &state,
+            user.as_ref(),
+            format!("{} · {}", stage.title, roadmap.title),
+        ),
         roadmap,
         stage,
         number: index + 1,

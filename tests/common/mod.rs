@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use pathway::config::Settings;
 use pathway::content::Catalog;
 use pathway::embedded_pg::EmbeddedPostgres;
 use pathway::{AppState, router};
@@ -81,7 +82,7 @@ impl TestDb {
             .connect_with(options.clone())
             .await
             .unwrap();
-        pathway::db::MIGRATOR.run(&pool).await.unwrap();
+        pathway::db::migrate(&pool).await.unwrap();
         Self { pool, options, name }
     }
 }
@@ -145,11 +146,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn with_content(dir: &Path) -> Self {
+        Self::with_settings(dir, Settings::default()).await
+    }
+
+    pub async fn with_settings(dir: &Path, settings: Settings) -> Self {
         let db = TestDb::new().await;
         pathway::app::load_content(&db.pool, dir).await.unwrap();
         let catalog = Catalog::load(&db.pool).await.unwrap();
         let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
-        let state = AppState::new(db.pool.clone(), catalog, &static_dir);
+        let state = AppState::new(db.pool.clone(), catalog, &static_dir, settings);
         Self { db, state }
     }
 
@@ -170,4 +175,85 @@ impl TestApp {
         self.request(Request::get(path).body(Body::empty()).unwrap())
             .await
     }
+
+    /// A GET carrying `cookie` (as `name=value`).
+    pub async fn get_as(&self, path: &str, cookie: &str) -> (StatusCode, HeaderMap, String) {
+        self.request(
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A same-origin form POST, as a browser sends it, optionally with a cookie.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.request(request.body(Body::from(serde_urlencoded(form))).unwrap())
+            .await
+    }
+
+    /// Signs up `username` with a strong password; returns the session cookie.
+    pub async fn sign_up(&self, username: &str) -> String {
+        let display_name = format!("{username} name");
+        let form = [
+            ("username", username),
+            ("display_name", display_name.as_str()),
+            ("password", STRONG_PASSWORD),
+        ];
+        let (status, headers, body) = self.post_form("/signup", &form, None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "sign-up failed: {body}");
+        session_cookie(&headers).expect("sign-up sets a session cookie")
+    }
+
+    /// Signs in; returns the new session cookie.
+    pub async fn sign_in(&self, username: &str, password: &str, cookie: Option<&str>) -> String {
+        let form = [("username", username), ("password", password)];
+        let (status, headers, body) = self.post_form("/signin", &form, cookie).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "sign-in failed: {body}");
+        session_cookie(&headers).expect("sign-in sets a session cookie")
+    }
+}
+
+pub const STRONG_PASSWORD: &str = "violet tractor harbour lantern";
+
+/// `pathway_session=<id>` from a response's Set-Cookie, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pathway_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+/// application/x-www-form-urlencoded encoding of `pairs`.
+pub fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
+    fn encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

@@ -1,0 +1,120 @@
+//! Who is signed in: session contents, the middleware that loads the user once per request, and extractors.
+
+pub mod password;
+pub mod token;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::db::users::{self, User};
+use crate::error::AppError;
+
+/// What a signed-in session stores.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: i64,
+    /// Must match `users.session_epoch`; a password change bumps it.
+    pub epoch: i32,
+}
+
+pub const SESSION_KEY: &str = "auth";
+
+/// The signed-in user, if any; put in the request's extensions by [`load_user`].
+#[derive(Debug, Clone, Default)]
+pub struct CurrentUser(pub Option<User>);
+
+/// Loads the session's user once per request. A session whose user is gone,
+/// disabled, or signed out by a password change is emptied.
+pub async fn load_user(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user = if request.uri().path().starts_with("/static/") {
+        None
+    } else {
+        match session_user(&state, &session).await {
+            Ok(user) => user,
+            Err(error) => return error.into_response(),
+        }
+    };
+    request.extensions_mut().insert(CurrentUser(user));
+    next.run(request).await
+}
+
+async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    let Some(auth) = session
+        .get::<SessionAuth>(SESSION_KEY)
+        .await
+        .map_err(session_error)?
+    else {
+        return Ok(None);
+    };
+    let user = users::by_id(&state.db, auth.user_id)
+        .await
+        .map_err(AppError::Unavailable)?;
+    match user {
+        Some(user) if user.session_epoch == auth.epoch && !user.disabled => Ok(Some(user)),
+        _ => {
+            session.flush().await.map_err(session_error)?;
+            Ok(None)
+        }
+    }
+}
+
+pub fn session_error(error: tower_sessions::session::Error) -> AppError {
+    AppError::Internal(anyhow::anyhow!("session store: {error}"))
+}
+
+/// Starts a signed-in session under a new id, so an id planted before
+/// sign-in is worthless afterwards.
+pub async fn sign_in(session: &Session, user: &User) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(
+            SESSION_KEY,
+            SessionAuth {
+                user_id: user.id,
+                epoch: user.session_epoch,
+            },
+        )
+        .await
+        .map_err(session_error)
+}
+
+/// Any visitor: `MaybeUser(None)` when signed out.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<User>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts.extensions.get::<CurrentUser>().and_then(|c| c.0.clone()),
+        ))
+    }
+}
+
+/// A signed-in user; anyone else is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .and_then(|c| c.0.clone())
+            .map(Self)
+            .ok_or(AppError::SignInRequired)
+    }
+}

@@ -1,0 +1,224 @@
+//! Queries over users, failed sign-ins and invites.
+
+use sqlx::PgExecutor;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub session_epoch: i32,
+    pub disabled: bool,
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
+    sqlx::query_as!(
+        User,
+        r#"select id, username, display_name, email, is_admin, session_epoch,
+                  disabled_at is not null as "disabled!"
+           from users where id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The user and their password hash, for signing in.
+pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<(User, String)>> {
+    let row = sqlx::query!(
+        r#"select id, username, display_name, email, is_admin, session_epoch,
+                  disabled_at is not null as "disabled!", password_hash
+           from users where username = $1"#,
+        username
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        (
+            User {
+                id: r.id,
+                username: r.username,
+                display_name: r.display_name,
+                email: r.email,
+                is_admin: r.is_admin,
+                session_epoch: r.session_epoch,
+                disabled: r.disabled,
+            },
+            r.password_hash,
+        )
+    }))
+}
+
+pub async fn password_hash(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar!("select password_hash from users where id = $1", id)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    display_name: &str,
+    email: Option<&str>,
+    password_hash: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into users (username, display_name, email, password_hash) values ($1, $2, $3, $4) returning id",
+        username,
+        display_name,
+        email,
+        password_hash
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_display_name(db: impl PgExecutor<'_>, id: i64, display_name: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update users set display_name = $2 where id = $1",
+        id,
+        display_name
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Stores a new password hash and bumps the session epoch, which signs out
+/// every other session. Returns the new epoch.
+pub async fn set_password(db: impl PgExecutor<'_>, id: i64, password_hash: &str) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        "update users set password_hash = $2, session_epoch = session_epoch + 1 where id = $1
+         returning session_epoch",
+        id,
+        password_hash
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Deletes the account; everything the user owns goes with it (cascades).
+pub async fn delete(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query!("delete from users where id = $1", id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_sign_in_failure(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    ip: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into sign_in_failures (username, ip) values ($1, $2)",
+        username,
+        ip
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn clear_sign_in_failures(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<()> {
+    sqlx::query!("delete from sign_in_failures where username = $1", username)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Seconds until another attempt is allowed, if `limit` failures happened
+/// within `window_secs` for this username or this address.
+pub async fn sign_in_wait(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    ip: Option<&str>,
+    account_limit: i64,
+    ip_limit: i64,
+    window_secs: f64,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"with by_account as (
+               select failed_at from sign_in_failures
+               where username = $1 and failed_at > now() - make_interval(secs => $5)
+               order by failed_at desc limit $3
+           ), by_ip as (
+               select failed_at from sign_in_failures
+               where ip = $2 and failed_at > now() - make_interval(secs => $5)
+               order by failed_at desc limit $4
+           )
+           select ceil(extract(epoch from greatest(
+                      case when (select count(*) from by_account) >= $3
+                           then (select min(failed_at) from by_account) + make_interval(secs => $5) - now() end,
+                      case when (select count(*) from by_ip) >= $4
+                           then (select min(failed_at) from by_ip) + make_interval(secs => $5) - now() end
+                  )))::bigint as "wait""#,
+        username,
+        ip,
+        account_limit,
+        ip_limit,
+        window_secs
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Forgets failures older than a day.
+pub async fn prune_sign_in_failures(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query!("delete from sign_in_failures where failed_at < now() - interval '1 day'")
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+pub async fn create_registration_invite(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+    created_by: Option<i64>,
+    valid_days: i32,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into invites (token_hash, kind, created_by, expires_at)
+         values ($1, 'registration', $2, now() + make_interval(days => $3))",
+        token_hash,
+        created_by,
+        valid_days
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks a valid registration invite used; false if it is unknown, used, revoked or expired.
+pub async fn use_registration_invite(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+    user_id: i64,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "update invites set used_at = now(), used_by = $2
+         where token_hash = $1 and kind = 'registration' and used_at is null and revoked_at is null
+           and expires_at > now()",
+        token_hash,
+        user_id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn registration_invite_is_valid(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from invites
+                          where token_hash = $1 and kind = 'registration' and used_at is null
+                            and revoked_at is null and expires_at > now()) as "valid!""#,
+        token_hash
+    )
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,480 @@
+//! Accounts: sign up, sign in, sign out, and the account page (display name, password, deletion).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::auth::{self, MaybeUser, SESSION_KEY, SessionAuth, SignedIn, password, session_error, token};
+use crate::config::Registration;
+use crate::db::users::{self, User};
+use crate::error::AppError;
+
+/// Failed sign-ins allowed per account, and per address, within the window.
+const ACCOUNT_FAILURES: i64 = 5;
+const ADDRESS_FAILURES: i64 = 20;
+const FAILURE_WINDOW_SECS: f64 = 15.0 * 60.0;
+
+/// Where people land after signing in or up.
+const HOME_AFTER_SIGN_IN: &str = "/dashboard";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(signup_page).post(signup))
+        .route("/signin", get(signin_page).post(signin))
+        .route("/signout", post(signout))
+        .route("/account", get(account_page))
+        .route("/account/profile", post(update_profile))
+        .route("/account/password", post(change_password))
+        .route("/account/delete", post(delete_account))
+}
+
+/// The client's address, when the server knows it (not in router-only tests).
+struct ClientIp(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip().to_string()),
+        ))
+    }
+}
+
+// ---------- sign up ----------
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    invite: String,
+}
+
+/// Per-field messages; empty means valid.
+#[derive(Debug, Default)]
+struct SignUpErrors {
+    username: Option<String>,
+    display_name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    form: Option<String>,
+}
+
+impl SignUpErrors {
+    fn any(&self) -> bool {
+        self.username.is_some()
+            || self.display_name.is_some()
+            || self.email.is_some()
+            || self.password.is_some()
+            || self.form.is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account/signup.html")]
+struct SignUpPage {
+    layout: Layout,
+    form: SignUpForm,
+    errors: SignUpErrors,
+    /// False in invite-only mode without a valid invite: no form is shown.
+    open: bool,
+}
+
+#[derive(Deserialize)]
+struct InviteQuery {
+    invite: Option<String>,
+}
+
+async fn signup_page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(query): Query<InviteQuery>,
+) -> Result<Response, AppError> {
+    if user.is_some() {
+        return Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response());
+    }
+    let invite = query.invite.unwrap_or_default();
+    let open = registration_allowed(&state, &invite).await?;
+    let page = SignUpPage {
+        layout: Layout::new(&state, None, "Sign up"),
+        form: SignUpForm {
+            invite,
+            ..SignUpForm::default()
+        },
+        errors: SignUpErrors::default(),
+        open,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn registration_allowed(state: &AppState, invite: &str) -> Result<bool, AppError> {
+    Ok(match state.settings.registration {
+        Registration::Open => true,
+        Registration::InviteOnly => {
+            !invite.is_empty() && users::registration_invite_is_valid(&state.db, &token::hash(invite)).await?
+        }
+    })
+}
+
+/// Lowercase letters, digits, `_` and `-`; 3 to 32 characters.
+pub fn username_problem(username: &str) -> Option<String> {
+    let valid_chars = username
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !(3..=32).contains(&username.len()) {
+        Some("Use 3 to 32 characters.".into())
+    } else if !valid_chars || !username.as_bytes()[0].is_ascii_alphanumeric() {
+        Some("Use lowercase letters, digits, - and _, starting with a letter or digit.".into())
+    } else {
+        None
+    }
+}
+
+fn display_name_problem(name: &str) -> Option<String> {
+    match name.chars().count() {
+        0 => Some("Enter the name other people will see.".into()),
+        81.. => Some("Use at most 80 characters.".into()),
+        _ => None,
+    }
+}
+
+fn email_problem(email: &str) -> Option<String> {
+    let valid = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
+    (!email.is_empty() && !valid).then(|| "Enter an address like name@example.com, or leave it empty.".into())
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    session: Session,
+    Form(mut form): Form<SignUpForm>,
+) -> Result<Response, AppError> {
+    form.username = form.username.trim().to_lowercase();
+    form.display_name = form.display_name.trim().to_string();
+    form.email = form.email.trim().to_string();
+    let mut errors = SignUpErrors {
+        username: username_problem(&form.username),
+        display_name: display_name_problem(&form.display_name),
+        email: email_problem(&form.email),
+        password: password::weakness(&form.password, &[&form.username, &form.display_name, &form.email]),
+        form: None,
+    };
+    let open = registration_allowed(&state, &form.invite).await?;
+    if !open {
+        errors.form =
+            Some("This invite link is not valid any more. Ask an administrator for a new one.".into());
+    }
+
+    let mut user_id = None;
+    if !errors.any() {
+        let hash = password::hash(form.password.clone()).await?;
+        let mut tx = state.db.begin().await?;
+        let email = (!form.email.is_empty()).then_some(form.email.as_str());
+        match users::create(&mut *tx, &form.username, &form.display_name, email, &hash).await {
+            Ok(id) => {
+                let invite_ok = state.settings.registration == Registration::Open
+                    || users::use_registration_invite(&mut *tx, &token::hash(&form.invite), id).await?;
+                if invite_ok {
+                    tx.commit().await?;
+                    user_id = Some(id);
+                } else {
+                    errors.form =
+                        Some("This invite link was just used. Ask an administrator for a new one.".into());
+                }
+            }
+            Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+                errors.username = Some("That username is taken; choose another.".into());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+
+    let Some(user_id) = user_id else {
+        form.password.clear();
+        let page = SignUpPage {
+            layout: Layout::new(&state, None, "Sign up"),
+            form,
+            errors,
+            open,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let user = users::by_id(&state.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    auth::sign_in(&session, &user).await?;
+    Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response())
+}
+
+// ---------- sign in / out ----------
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "account/signin.html")]
+struct SignInPage {
+    layout: Layout,
+    username: String,
+    error: Option<String>,
+}
+
+async fn signin_page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+) -> Result<Response, AppError> {
+    if user.is_some() {
+        return Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response());
+    }
+    Ok(render(&SignInPage {
+        layout: Layout::new(&state, None, "Sign in"),
+        username: String::new(),
+        error: None,
+    })?
+    .into_response())
+}
+
+async fn signin(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, AppError> {
+    let username = form.username.trim().to_lowercase();
+    let refuse = |status: StatusCode, message: String| -> Result<Response, AppError> {
+        let page = SignInPage {
+            layout: Layout::new(&state, None, "Sign in"),
+            username: username.clone(),
+            error: Some(message),
+        };
+        Ok((status, render(&page)?).into_response())
+    };
+
+    let wait = users::sign_in_wait(
+        &state.db,
+        &username,
+        ip.as_deref(),
+        ACCOUNT_FAILURES,
+        ADDRESS_FAILURES,
+        FAILURE_WINDOW_SECS,
+    )
+    .await?;
+    if let Some(seconds) = wait.filter(|s| *s > 0) {
+        let minutes = (seconds + 59) / 60;
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        );
+    }
+
+    let credentials = users::credentials(&state.db, &username).await?;
+    let stored = credentials
+        .as_ref()
+        .map_or_else(password::decoy_hash, |(_, hash)| hash.clone());
+    let matches = password::verify(form.password, stored).await? && credentials.is_some();
+    let user = match credentials {
+        Some((user, _)) if matches => user,
+        _ => {
+            users::record_sign_in_failure(&state.db, &username, ip.as_deref()).await?;
+            // The same words whether or not the username exists.
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That username and password do not match an account. Check both and try again.".into(),
+            );
+        }
+    };
+    if user.disabled {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Contact an administrator.".into(),
+        );
+    }
+    users::clear_sign_in_failures(&state.db, &username).await?;
+    auth::sign_in(&session, &user).await?;
+    Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response())
+}
+
+async fn signout(session: Session) -> Result<Redirect, AppError> {
+    session.flush().await.map_err(session_error)?;
+    Ok(Redirect::to("/"))
+}
+
+// ---------- account page ----------
+
+#[derive(Template)]
+#[template(path = "account/settings.html")]
+struct AccountPage {
+    layout: Layout,
+    user: User,
+    display_name: String,
+    notice: Option<&'static str>,
+    name_error: Option<String>,
+    password_error: Option<String>,
+    delete_error: Option<String>,
+}
+
+impl AccountPage {
+    fn new(state: &AppState, user: User) -> Self {
+        Self {
+            layout: Layout::new(state, Some(&user), "Your account"),
+            display_name: user.display_name.clone(),
+            user,
+            notice: None,
+            name_error: None,
+            password_error: None,
+            delete_error: None,
+        }
+    }
+
+    fn respond(self, status: StatusCode) -> Result<Response, AppError> {
+        Ok((status, render(&self)?).into_response())
+    }
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let mut page = AccountPage::new(&state, user);
+    page.notice = match query.done.as_deref() {
+        Some("profile") => Some("Your display name was saved."),
+        Some("password") => Some("Your password was changed. Your other sessions were signed out."),
+        _ => None,
+    };
+    page.respond(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    #[serde(default)]
+    display_name: String,
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<ProfileForm>,
+) -> Result<Response, AppError> {
+    let name = form.display_name.trim().to_string();
+    if let Some(problem) = display_name_problem(&name) {
+        let mut page = AccountPage::new(&state, user);
+        page.display_name = name;
+        page.name_error = Some(problem);
+        return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    users::set_display_name(&state.db, user.id, &name).await?;
+    Ok(Redirect::to("/account?done=profile").into_response())
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    session: Session,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let stored = users::password_hash(&state.db, user.id).await?;
+    let problem = if !password::verify(form.current_password, stored).await? {
+        Some("Your current password is not right.".to_string())
+    } else {
+        let email = user.email.clone().unwrap_or_default();
+        password::weakness(&form.new_password, &[&user.username, &user.display_name, &email])
+    };
+    if let Some(problem) = problem {
+        let mut page = AccountPage::new(&state, user);
+        page.password_error = Some(problem);
+        return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let hash = password::hash(form.new_password).await?;
+    let epoch = users::set_password(&state.db, user.id, &hash).await?;
+    // This session stays signed in (under a new id); all others are out.
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(
+            SESSION_KEY,
+            SessionAuth {
+                user_id: user.id,
+                epoch,
+            },
+        )
+        .await
+        .map_err(session_error)?;
+    Ok(Redirect::to("/account?done=password").into_response())
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "account/deleted.html")]
+struct DeletedPage {
+    layout: Layout,
+}
+
+async fn delete_account(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    session: Session,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, AppError> {
+    let stored = users::password_hash(&state.db, user.id).await?;
+    if !password::verify(form.password, stored).await? {
+        let mut page = AccountPage::new(&state, user);
+        page.delete_error = Some("That password is not right; nothing was deleted.".into());
+        return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    users::delete(&state.db, user.id).await?;
+    session.flush().await.map_err(session_error)?;
+    tracing::info!(user = %user.username, "account deleted");
+    Ok(render(&DeletedPage {
+        layout: Layout::new(&state, None, "Account deleted"),
+    })?
+    .into_response())
+}
