@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::public::router())
         .merge(routes::account::router())
+        .merge(routes::progress::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

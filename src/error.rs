@@ -17,6 +17,8 @@ pub enum AppError {
     SignInRequired,
     #[error("forbidden")]
     Forbidden,
+    #[error("bad request")]
+    BadRequest,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the database is not answering")]
@@ -41,6 +43,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::SignInRequired => StatusCode::SEE_OTHER,
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

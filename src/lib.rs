@@ -8,6 +8,7 @@ pub mod content;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
+pub mod progress;
 pub mod routes;
 
 pub use app::{AppState, router, serve};

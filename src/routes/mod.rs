@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod health;
+pub mod progress;
 pub mod public;
 
 use askama::Template;
@@ -34,4 +35,20 @@ impl Layout {
 /// Renders a template, turning a template failure into a logged 500.
 pub fn render<T: Template>(template: &T) -> Result<Html<String>, AppError> {
     Ok(Html(template.render()?))
+}
+
+/// "5 Nov 2026".
+pub fn format_date(at: time::OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year]"
+    ))
+    .unwrap_or_default()
+}
+
+/// "5 Nov 2026, 14:03 UTC".
+pub fn format_datetime(at: time::OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
 }

@@ -1,23 +1,31 @@
-//! Pages anyone can read: the roadmap list, a roadmap, and a stage with its skills.
+//! Pages anyone can read: the roadmap list, a roadmap, and a stage; signed-in learners also see their progress there.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
+use time::OffsetDateTime;
 
-use super::{Layout, render};
+use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
 use crate::content::Catalog;
-use crate::content::catalog::{Roadmap, Stage};
+use crate::content::catalog::{Roadmap, Skill, Stage};
+use crate::db::progress::{self, ProgressMap};
+use crate::db::users::User;
 use crate::error::AppError;
+use crate::progress::{SkillState, Tally};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
+        .route("/about", get(about))
         .route("/roadmaps/{roadmap}", get(roadmap))
         .route("/roadmaps/{roadmap}/{stage}", get(stage))
 }
@@ -37,28 +45,145 @@ async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Resu
 }
 
 #[derive(Template)]
+#[template(path = "public/about.html")]
+struct AboutPage {
+    layout: Layout,
+}
+
+async fn about(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Html<String>, AppError> {
+    render(&AboutPage {
+        layout: Layout::new(&state, user.as_ref(), "About Pathway"),
+    })
+}
+
+/// A learner's standing on a roadmap they started.
+pub struct Enrolled {
+    pub started: String,
+    pub tally: Tally,
+    /// Progress per stage, in stage order.
+    pub stages: Vec<Tally>,
+}
+
+#[derive(Template)]
 #[template(path = "public/roadmap.html")]
 struct RoadmapPage<'a> {
     layout: Layout,
     roadmap: &'a Roadmap,
+    signed_in: bool,
+    enrolled: Option<Enrolled>,
+    /// Each stage with the learner's progress on it, if they started the roadmap.
+    stages: Vec<(&'a Stage, Option<Tally>)>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct RoadmapQuery {
+    done: Option<String>,
 }
 
 async fn roadmap(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Path(roadmap_id): Path<String>,
+    Query(query): Query<RoadmapQuery>,
 ) -> Result<Html<String>, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let enrolled = match &user {
+        Some(user) => match progress::enrollment(&state.db, user.id, &roadmap.id).await? {
+            Some(started) => {
+                let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
+                let map = progress::for_skills(&state.db, user.id, &ids).await?;
+                Some(Enrolled {
+                    started: format_date(started),
+                    tally: Tally::roadmap(roadmap, |id| map.state(id)),
+                    stages: roadmap
+                        .stages
+                        .iter()
+                        .map(|s| Tally::stage(s, |id| map.state(id)))
+                        .collect(),
+                })
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let stages = roadmap
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| (stage, enrolled.as_ref().and_then(|e| e.stages.get(i).copied())))
+        .collect();
     render(&RoadmapPage {
         layout: Layout::new(&state, user.as_ref(), roadmap.title.as_str()),
         roadmap,
+        signed_in: user.is_some(),
+        enrolled,
+        stages,
+        notice: match query.done.as_deref() {
+            Some("started") => Some("You started this roadmap. Open a stage and mark skills as you go."),
+            Some("reset") => Some("The roadmap was reset. Your history still lists every earlier change."),
+            _ => None,
+        },
     })
+}
+
+pub fn skill_ids<'a>(skills: impl IntoIterator<Item = &'a Skill>) -> Vec<String> {
+    skills.into_iter().map(|s| s.id.clone()).collect()
+}
+
+/// What the progress control of one skill shows.
+#[derive(Debug, Clone)]
+pub struct SkillProgress {
+    pub skill_id: String,
+    pub skill_title: String,
+    pub state: SkillState,
+    pub version: i32,
+    pub started: Option<String>,
+    pub done: Option<String>,
+    pub updated: Option<String>,
+    /// The action to offer Undo for, right after a change.
+    pub undo_action: Option<i64>,
+    /// Set when a stale form was refused.
+    pub conflict: Option<String>,
+}
+
+impl SkillProgress {
+    pub fn new(skill: &Skill, progress: &ProgressMap) -> Self {
+        let row = progress.get(&skill.id);
+        let state = row.map_or(SkillState::NotStarted, |r| r.state);
+        Self {
+            skill_id: skill.id.clone(),
+            skill_title: skill.title.clone(),
+            state,
+            version: row.map_or(0, |r| r.version),
+            started: row
+                .and_then(|r| r.started_at)
+                .filter(|_| state != SkillState::NotStarted)
+                .map(format_date),
+            done: row
+                .and_then(|r| r.done_at)
+                .filter(|_| state == SkillState::Done)
+                .map(format_date),
+            updated: row.map(|r| format_date(r.updated_at)),
+            undo_action: None,
+            conflict: None,
+        }
+    }
+
+    pub fn is(&self, state: &str) -> bool {
+        self.state.as_str() == state
+    }
+}
+
+pub struct SkillView<'a> {
+    pub skill: &'a Skill,
+    pub progress: Option<SkillProgress>,
 }
 
 #[derive(Template)]
 #[template(path = "public/stage.html")]
-struct StagePage<'a> {
+pub struct StagePage<'a> {
     layout: Layout,
     roadmap: &'a Roadmap,
     stage: &'a Stage,
@@ -66,26 +191,116 @@ struct StagePage<'a> {
     number: usize,
     previous: Option<&'a Stage>,
     next: Option<&'a Stage>,
+    signed_in: bool,
+    skills: Vec<SkillView<'a>>,
+    tally: Option<Tally>,
+    /// Dates rolled up from the skills: first started, and finished when the stage is done.
+    started: Option<String>,
+    finished: Option<String>,
+    /// A multi-skill action to offer Undo for (mark stage done).
+    undo_all: Option<(i64, usize)>,
+}
+
+#[derive(Deserialize)]
+pub struct StageQuery {
+    pub changed: Option<i64>,
 }
 
 async fn stage(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
     Path((roadmap_id, stage_id)): Path<(String, String)>,
-) -> Result<Html<String>, AppError> {
+    Query(query): Query<StageQuery>,
+) -> Result<Response, AppError> {
+    render_stage(&state, user.as_ref(), &roadmap_id, &stage_id, query.changed, None).await
+}
+
+/// Renders a stage page; `conflict` marks a refused stale change (status 409).
+pub async fn render_stage(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
-    let (index, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
-    render(&StagePage {
-        layout: Layout::new(
-            &state,
-            user.as_ref(),
-            format!("{} · {}", stage.title, roadmap.title),
-        ),
+    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
+    let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
+
+    let mut enrolled = false;
+    let mut map = ProgressMap::default();
+    let mut undo_skills = HashSet::new();
+    let mut undo_action = None;
+    if let Some(user) = user {
+        enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
+            .await?
+            .is_some();
+        if enrolled {
+            map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+            if let Some(action) = changed {
+                undo_skills = progress::undoable_action(&state.db, user.id, action)
+                    .await?
+                    .into_iter()
+                    .collect();
+                undo_action = (!undo_skills.is_empty()).then_some(action);
+            }
+        }
+    }
+    let single_undo = undo_skills.len() == 1;
+    let skills = stage
+        .skills
+        .iter()
+        .map(|skill| SkillView {
+            skill,
+            progress: enrolled.then(|| {
+                let mut view = SkillProgress::new(skill, &map);
+                if single_undo && undo_skills.contains(&skill.id) {
+                    view.undo_action = undo_action;
+                }
+                if let Some((skill_id, message)) = &conflict
+                    && *skill_id == skill.id
+                {
+                    view.conflict = Some(message.clone());
+                }
+                view
+            }),
+        })
+        .collect();
+    let tally = enrolled.then(|| Tally::stage(stage, |id| map.state(id)));
+    let started = stage
+        .skills
+        .iter()
+        .filter_map(|s| map.get(&s.id).and_then(|r| r.started_at))
+        .min();
+    let finished: Option<OffsetDateTime> = match tally {
+        Some(t) if t.state() == SkillState::Done => stage
+            .skills
+            .iter()
+            .filter_map(|s| map.get(&s.id).and_then(|r| r.done_at))
+            .max(),
+        _ => None,
+    };
+    let page = StagePage {
+        layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
         roadmap,
         stage,
         number: index + 1,
         previous: index.checked_sub(1).and_then(|i| roadmap.stages.get(i)),
         next: roadmap.stages.get(index + 1),
-    })
+        signed_in: user.is_some(),
+        skills,
+        tally,
+        started: started.map(format_date),
+        finished: finished.map(format_date),
+        undo_all: undo_action
+            .filter(|_| !single_undo)
+            .map(|a| (a, undo_skills.len())),
+    };
+    let status = if conflict.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, render(&page)?).into_response())
 }

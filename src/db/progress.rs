@@ -1,0 +1,532 @@
+//! Learner progress: enrollments, the current state per skill, and the append-only event log.
+
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use time::OffsetDateTime;
+
+use crate::progress::SkillState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressRow {
+    pub skill_id: String,
+    pub state: SkillState,
+    pub started_at: Option<OffsetDateTime>,
+    pub done_at: Option<OffsetDateTime>,
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+    pub done_content_hash: Option<String>,
+}
+
+/// A user's progress rows, by skill id.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressMap(pub HashMap<String, ProgressRow>);
+
+impl ProgressMap {
+    pub fn state(&self, skill_id: &str) -> SkillState {
+        self.0
+            .get(skill_id)
+            .map_or(SkillState::NotStarted, |row| row.state)
+    }
+
+    pub fn get(&self, skill_id: &str) -> Option<&ProgressRow> {
+        self.0.get(skill_id)
+    }
+
+    /// Latest change among `skill_ids`.
+    pub fn last_change<'a>(&self, skill_ids: impl IntoIterator<Item = &'a str>) -> Option<OffsetDateTime> {
+        skill_ids
+            .into_iter()
+            .filter_map(|id| self.0.get(id).map(|row| row.updated_at))
+            .max()
+    }
+}
+
+fn parse_state(state: &str) -> SkillState {
+    state.parse().unwrap_or_default()
+}
+
+/// The user's progress on the given skills: one query.
+pub async fn for_skills(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    skill_ids: &[String],
+) -> sqlx::Result<ProgressMap> {
+    let rows = sqlx::query!(
+        "select skill_id, state, started_at, done_at, updated_at, version, done_content_hash
+         from skill_progress where user_id = $1 and skill_id = any($2)",
+        user_id,
+        skill_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ProgressMap(
+        rows.into_iter()
+            .map(|r| {
+                let row = ProgressRow {
+                    skill_id: r.skill_id,
+                    state: parse_state(&r.state),
+                    started_at: r.started_at,
+                    done_at: r.done_at,
+                    updated_at: r.updated_at,
+                    version: r.version,
+                    done_content_hash: r.done_content_hash,
+                };
+                (row.skill_id.clone(), row)
+            })
+            .collect(),
+    ))
+}
+
+/// All of the user's progress: one query.
+pub async fn for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<ProgressMap> {
+    let rows = sqlx::query!(
+        "select skill_id, state, started_at, done_at, updated_at, version, done_content_hash
+         from skill_progress where user_id = $1",
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(ProgressMap(
+        rows.into_iter()
+            .map(|r| {
+                let row = ProgressRow {
+                    skill_id: r.skill_id,
+                    state: parse_state(&r.state),
+                    started_at: r.started_at,
+                    done_at: r.done_at,
+                    updated_at: r.updated_at,
+                    version: r.version,
+                    done_content_hash: r.done_content_hash,
+                };
+                (row.skill_id.clone(), row)
+            })
+            .collect(),
+    ))
+}
+
+/// When the user started `roadmap_id`, if they did.
+pub async fn enrollment(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    roadmap_id: &str,
+) -> sqlx::Result<Option<OffsetDateTime>> {
+    sqlx::query_scalar!(
+        "select started_at from enrollments where user_id = $1 and roadmap_id = $2",
+        user_id,
+        roadmap_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Every roadmap the user started, with when.
+pub async fn enrollments(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+) -> sqlx::Result<Vec<(String, OffsetDateTime)>> {
+    let rows = sqlx::query!(
+        "select roadmap_id, started_at from enrollments where user_id = $1 order by started_at",
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.roadmap_id, r.started_at)).collect())
+}
+
+pub async fn enroll(db: impl PgExecutor<'_>, user_id: i64, roadmap_id: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into enrollments (user_id, roadmap_id) values ($1, $2) on conflict do nothing",
+        user_id,
+        roadmap_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What a change request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Applied as action `action_id`.
+    Applied { action_id: i64 },
+    /// The skill already had that state: nothing written.
+    Unchanged,
+    /// The form was rendered from an older version: nothing written.
+    Stale { current: SkillState },
+}
+
+/// Locks the user's rows for `skill_ids` and returns their (state, version).
+async fn lock_rows(
+    conn: &mut PgConnection,
+    user_id: i64,
+    skill_ids: &[String],
+) -> sqlx::Result<HashMap<String, (SkillState, i32)>> {
+    let rows = sqlx::query!(
+        "select skill_id, state, version from skill_progress
+         where user_id = $1 and skill_id = any($2) for update",
+        user_id,
+        skill_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.skill_id, (parse_state(&r.state), r.version)))
+        .collect())
+}
+
+async fn next_action(conn: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"select nextval('progress_actions') as "id!""#)
+        .fetch_one(conn)
+        .await
+}
+
+/// How a state write treats the dates.
+#[derive(Debug, Clone, Copy)]
+enum Dates {
+    /// Keep the first-started and first-done dates.
+    Keep,
+    /// Start over: clear both.
+    Reset,
+    /// Reverting the change made at this moment: clear dates it set.
+    Revert(OffsetDateTime),
+}
+
+/// Writes the new state and its event. The caller holds the row lock.
+#[allow(clippy::too_many_arguments)]
+async fn write_change(
+    conn: &mut PgConnection,
+    action_id: i64,
+    user_id: i64,
+    actor_id: i64,
+    skill_id: &str,
+    from: SkillState,
+    to: SkillState,
+    kind: &str,
+    undoes: Option<i64>,
+    dates: Dates,
+) -> sqlx::Result<()> {
+    let reset = matches!(dates, Dates::Reset);
+    let reverted_at = match dates {
+        Dates::Revert(at) => Some(at),
+        _ => None,
+    };
+    sqlx::query!(
+        "insert into skill_progress (user_id, skill_id, state, started_at, done_at, done_content_hash)
+         values ($1, $2, $3,
+                 case when $3 <> 'not_started' then now() end,
+                 case when $3 = 'done' then now() end,
+                 case when $3 = 'done' then (select content_hash from skills where id = $2) end)
+         on conflict (user_id, skill_id) do update set
+             state = excluded.state,
+             started_at = case
+                 when $4 then excluded.started_at
+                 when excluded.state = 'not_started' and skill_progress.started_at = $5 then null
+                 else coalesce(skill_progress.started_at, excluded.started_at) end,
+             done_at = case
+                 when $4 then excluded.done_at
+                 when excluded.state <> 'done' and skill_progress.done_at = $5 then null
+                 else coalesce(skill_progress.done_at, excluded.done_at) end,
+             done_content_hash = coalesce(excluded.done_content_hash, skill_progress.done_content_hash),
+             updated_at = now(),
+             version = skill_progress.version + 1",
+        user_id,
+        skill_id,
+        to.as_str(),
+        reset,
+        reverted_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, undoes,
+                                      content_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8,
+                 case when $7 = 'done' then (select content_hash from skills where id = $3) end)",
+        action_id,
+        user_id,
+        skill_id,
+        actor_id,
+        kind,
+        from.as_str(),
+        to.as_str(),
+        undoes
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets one skill's state if the caller saw `expected_version` (0 = no row yet).
+pub async fn set_state(
+    pool: &PgPool,
+    user_id: i64,
+    skill_id: &str,
+    to: SkillState,
+    expected_version: i32,
+) -> sqlx::Result<Change> {
+    let mut tx = pool.begin().await?;
+    let ids = [skill_id.to_string()];
+    let current = lock_rows(&mut tx, user_id, &ids).await?;
+    let (from, version) = current
+        .get(skill_id)
+        .copied()
+        .unwrap_or((SkillState::NotStarted, 0));
+    if version != expected_version {
+        return Ok(Change::Stale { current: from });
+    }
+    if from == to {
+        return Ok(Change::Unchanged);
+    }
+    if version == 0 {
+        // Two first changes may race to insert the row: the loser is stale.
+        let claimed = sqlx::query!(
+            "insert into skill_progress (user_id, skill_id, state, version) values ($1, $2, 'not_started', 0)
+             on conflict do nothing",
+            user_id,
+            skill_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            let now = for_skills(pool, user_id, &ids).await?;
+            return Ok(Change::Stale {
+                current: now.state(skill_id),
+            });
+        }
+    }
+    let action_id = next_action(&mut tx).await?;
+    write_change(
+        &mut tx,
+        action_id,
+        user_id,
+        user_id,
+        skill_id,
+        from,
+        to,
+        "set",
+        None,
+        Dates::Keep,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Change::Applied { action_id })
+}
+
+/// Marks every given skill that is not done yet as done, as one action.
+/// Returns the action, or `None` when there was nothing to change.
+pub async fn mark_done(pool: &PgPool, user_id: i64, skill_ids: &[String]) -> sqlx::Result<Option<i64>> {
+    let mut tx = pool.begin().await?;
+    let current = lock_rows(&mut tx, user_id, skill_ids).await?;
+    let todo: Vec<(&String, SkillState)> = skill_ids
+        .iter()
+        .map(|id| (id, current.get(id).map_or(SkillState::NotStarted, |(s, _)| *s)))
+        .filter(|(_, state)| *state != SkillState::Done)
+        .collect();
+    if todo.is_empty() {
+        return Ok(None);
+    }
+    let action_id = next_action(&mut tx).await?;
+    for (skill_id, from) in todo {
+        write_change(
+            &mut tx,
+            action_id,
+            user_id,
+            user_id,
+            skill_id,
+            from,
+            SkillState::Done,
+            "stage_done",
+            None,
+            Dates::Keep,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(action_id))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Reverted; the skills it touched.
+    Undone {
+        action_id: i64,
+        skill_ids: Vec<String>,
+    },
+    NotFound,
+    AlreadyUndone,
+    /// A skill changed after the action; nothing was reverted.
+    ChangedSince {
+        skill_id: String,
+    },
+}
+
+/// Reverts every change of one of the user's actions, if nothing changed since.
+pub async fn undo(pool: &PgPool, user_id: i64, action_id: i64) -> sqlx::Result<Undo> {
+    let mut tx = pool.begin().await?;
+    let events = sqlx::query!(
+        "select skill_id, from_state, to_state, at from progress_events
+         where action_id = $1 and user_id = $2 order by id",
+        action_id,
+        user_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if events.is_empty() {
+        return Ok(Undo::NotFound);
+    }
+    let undone = sqlx::query_scalar!(
+        r#"select exists (select 1 from progress_events where undoes = $1 and user_id = $2) as "undone!""#,
+        action_id,
+        user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if undone {
+        return Ok(Undo::AlreadyUndone);
+    }
+    let skill_ids: Vec<String> = events.iter().map(|e| e.skill_id.clone()).collect();
+    let current = lock_rows(&mut tx, user_id, &skill_ids).await?;
+    for event in &events {
+        let now = current
+            .get(&event.skill_id)
+            .map_or(SkillState::NotStarted, |(s, _)| *s);
+        if now != parse_state(&event.to_state) {
+            return Ok(Undo::ChangedSince {
+                skill_id: event.skill_id.clone(),
+            });
+        }
+    }
+    let undo_action = next_action(&mut tx).await?;
+    for event in &events {
+        write_change(
+            &mut tx,
+            undo_action,
+            user_id,
+            user_id,
+            &event.skill_id,
+            parse_state(&event.to_state),
+            parse_state(&event.from_state),
+            "undo",
+            Some(action_id),
+            Dates::Revert(event.at),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Undo::Undone {
+        action_id: undo_action,
+        skill_ids,
+    })
+}
+
+/// Starts a roadmap over: every skill of it back to "not started", dates
+/// cleared, one `reset` event per skill. History is kept.
+pub async fn reset_roadmap(pool: &PgPool, user_id: i64, roadmap_id: &str) -> sqlx::Result<Option<i64>> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query!(
+        "select p.skill_id, p.state from skill_progress p join skills s on s.id = p.skill_id
+         where p.user_id = $1 and s.roadmap_id = $2 and p.state <> 'not_started'
+         for update of p",
+        user_id,
+        roadmap_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update enrollments set started_at = now() where user_id = $1 and roadmap_id = $2",
+        user_id,
+        roadmap_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let action_id = next_action(&mut tx).await?;
+    for row in rows {
+        write_change(
+            &mut tx,
+            action_id,
+            user_id,
+            user_id,
+            &row.skill_id,
+            parse_state(&row.state),
+            SkillState::NotStarted,
+            "reset",
+            None,
+            Dates::Reset,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(action_id))
+}
+
+/// One line of the history page.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub action_id: i64,
+    pub skill_id: String,
+    pub skill_title: String,
+    pub roadmap_id: String,
+    pub stage_id: String,
+    pub kind: String,
+    pub from_state: SkillState,
+    pub to_state: SkillState,
+    pub at: OffsetDateTime,
+    pub undone: bool,
+}
+
+/// The user's latest events, newest first; one query.
+pub async fn recent_events(db: impl PgExecutor<'_>, user_id: i64, limit: i64) -> sqlx::Result<Vec<Event>> {
+    let rows = sqlx::query!(
+        r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
+                  e.to_state, e.at,
+                  exists (select 1 from progress_events u where u.undoes = e.action_id) as "undone!"
+           from progress_events e join skills s on s.id = e.skill_id
+           where e.user_id = $1 order by e.at desc, e.id desc limit $2"#,
+        user_id,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Event {
+            id: r.id,
+            action_id: r.action_id,
+            skill_id: r.skill_id,
+            skill_title: r.title,
+            roadmap_id: r.roadmap_id,
+            stage_id: r.stage_id,
+            kind: r.kind,
+            from_state: parse_state(&r.from_state),
+            to_state: parse_state(&r.to_state),
+            at: r.at,
+            undone: r.undone,
+        })
+        .collect())
+}
+
+/// The skills changed by one of the user's actions (for showing Undo), if it is not undone.
+pub async fn undoable_action(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    action_id: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "select skill_id from progress_events e
+         where action_id = $1 and user_id = $2
+           and not exists (select 1 from progress_events u where u.undoes = e.action_id)",
+        action_id,
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}

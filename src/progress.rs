@@ -1,0 +1,231 @@
+//! Skill states and the one progress calculation every page, export and dashboard uses.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::content::catalog::{Roadmap, Skill, Stage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SkillState {
+    #[default]
+    NotStarted,
+    InProgress,
+    Done,
+    Skipped,
+}
+
+impl SkillState {
+    pub const ALL: [SkillState; 4] = [Self::NotStarted, Self::InProgress, Self::Done, Self::Skipped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not_started",
+            Self::InProgress => "in_progress",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotStarted => "Not started",
+            Self::InProgress => "In progress",
+            Self::Done => "Done",
+            Self::Skipped => "Skipped",
+        }
+    }
+}
+
+impl fmt::Display for SkillState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SkillState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown state \"{s}\"; use not_started, in_progress, done or skipped"))
+    }
+}
+
+/// Counts for a set of skills. Required and optional skills are counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub required: u32,
+    pub optional: u32,
+    /// Required skills done.
+    pub done: u32,
+    pub optional_done: u32,
+    /// Skills (required or optional) in progress.
+    pub in_progress: u32,
+    /// Required skills skipped.
+    pub skipped: u32,
+}
+
+impl Tally {
+    /// Tallies `skills`, looking each one's state up with `state_of`.
+    pub fn of<'a>(
+        skills: impl IntoIterator<Item = &'a Skill>,
+        state_of: impl Fn(&str) -> SkillState,
+    ) -> Self {
+        let mut tally = Self::default();
+        for skill in skills {
+            let state = state_of(&skill.id);
+            if skill.optional {
+                tally.optional += 1;
+                tally.optional_done += u32::from(state == SkillState::Done);
+            } else {
+                tally.required += 1;
+                tally.done += u32::from(state == SkillState::Done);
+                tally.skipped += u32::from(state == SkillState::Skipped);
+            }
+            tally.in_progress += u32::from(state == SkillState::InProgress);
+        }
+        tally
+    }
+
+    pub fn stage(stage: &Stage, state_of: impl Fn(&str) -> SkillState) -> Self {
+        Self::of(&stage.skills, state_of)
+    }
+
+    pub fn roadmap(roadmap: &Roadmap, state_of: impl Fn(&str) -> SkillState) -> Self {
+        Self::of(roadmap.stages.iter().flat_map(|s| &s.skills), state_of)
+    }
+
+    /// Percent complete = required done ÷ (required − required skipped).
+    /// Optional skills never count against the learner; when nothing is left
+    /// to do (every required skill skipped, or none required) it is 100.
+    pub fn percent(&self) -> u32 {
+        (self.done * 100)
+            .checked_div(self.required - self.skipped)
+            .unwrap_or(100)
+    }
+
+    /// Required skills still to do.
+    pub fn remaining(&self) -> u32 {
+        self.required - self.done - self.skipped
+    }
+
+    /// Derived state of a stage or roadmap: done when every required skill is
+    /// done or skipped, in progress once anything moved.
+    pub fn state(&self) -> SkillState {
+        let touched = self.done + self.optional_done + self.in_progress + self.skipped > 0;
+        if self.required > 0 && self.remaining() == 0 {
+            SkillState::Done
+        } else if touched {
+            SkillState::InProgress
+        } else {
+            SkillState::NotStarted
+        }
+    }
+
+    /// "7 of 20 done (35%)"-style summary for screen readers and text.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{} of {} required skills done ({}%)",
+            self.done,
+            self.required - self.skipped,
+            self.percent()
+        );
+        if self.in_progress > 0 {
+            text.push_str(&format!(", {} in progress", self.in_progress));
+        }
+        if self.skipped > 0 {
+            text.push_str(&format!(", {} skipped", self.skipped));
+        }
+        if self.optional_done > 0 {
+            text.push_str(&format!(", {} optional done", self.optional_done));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skill(id: &str, optional: bool) -> Skill {
+        Skill {
+            id: id.into(),
+            title: id.into(),
+            body_html: String::new(),
+            optional,
+            project: false,
+            content_hash: String::new(),
+        }
+    }
+
+    fn tally(states: &[(&str, bool, SkillState)]) -> Tally {
+        let skills: Vec<Skill> = states
+            .iter()
+            .map(|(id, optional, _)| skill(id, *optional))
+            .collect();
+        Tally::of(&skills, |id| states.iter().find(|(s, _, _)| *s == id).unwrap().2)
+    }
+
+    use SkillState::*;
+
+    #[test]
+    fn percent_counts_required_done_over_required_not_skipped() {
+        let t = tally(&[
+            ("a", false, Done),
+            ("b", false, Done),
+            ("c", false, Skipped),
+            ("d", false, InProgress),
+            ("e", false, NotStarted),
+            ("f", true, Done),
+            ("g", true, NotStarted),
+        ]);
+        assert_eq!(
+            (t.required, t.done, t.skipped, t.in_progress, t.optional_done),
+            (5, 2, 1, 1, 1)
+        );
+        assert_eq!(t.percent(), 50, "2 of (5 - 1)");
+        assert_eq!(t.remaining(), 2);
+        assert_eq!(t.state(), InProgress);
+        assert_eq!(
+            t.summary(),
+            "2 of 4 required skills done (50%), 1 in progress, 1 skipped, 1 optional done"
+        );
+    }
+
+    #[test]
+    fn optional_skills_never_count_against_you() {
+        let t = tally(&[("a", false, Done), ("b", true, NotStarted), ("c", true, Skipped)]);
+        assert_eq!(t.percent(), 100);
+        assert_eq!(t.state(), Done);
+    }
+
+    #[test]
+    fn skipping_everything_left_completes_the_stage() {
+        let t = tally(&[("a", false, Skipped), ("b", false, Done)]);
+        assert_eq!((t.percent(), t.state()), (100, Done));
+        let all_skipped = tally(&[("a", false, Skipped)]);
+        assert_eq!(all_skipped.percent(), 100);
+    }
+
+    #[test]
+    fn untouched_is_not_started_and_zero() {
+        let t = tally(&[("a", false, NotStarted), ("b", true, NotStarted)]);
+        assert_eq!((t.percent(), t.state()), (0, NotStarted));
+        let optional_touched = tally(&[("a", false, NotStarted), ("b", true, InProgress)]);
+        assert_eq!(optional_touched.state(), InProgress);
+    }
+
+    #[test]
+    fn states_round_trip_through_text() {
+        for state in SkillState::ALL {
+            assert_eq!(state.as_str().parse::<SkillState>().unwrap(), state);
+        }
+        assert!("finished".parse::<SkillState>().is_err());
+    }
+}

@@ -1,0 +1,386 @@
+//! Learner progress: starting a roadmap, changing a skill's state, undo, whole stages, reset, dashboard and history.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::public::{SkillProgress, render_stage, skill_ids};
+use super::{Layout, format_date, render};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::content::catalog::{Roadmap, Skill, Stage};
+use crate::db::progress::{self, Change, Undo};
+use crate::error::AppError;
+use crate::progress::{SkillState, Tally};
+
+/// Sent by static/progress.js: answer with the skill's fragment, not a redirect.
+const FRAGMENT_HEADER: &str = "x-pathway-fragment";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/progress/{roadmap}/start", post(start_roadmap))
+        .route("/progress/{roadmap}/reset", get(confirm_reset).post(reset))
+        .route(
+            "/progress/{roadmap}/{stage}/complete",
+            get(confirm_complete).post(complete),
+        )
+        .route("/skills/{skill}/state", post(set_state))
+        .route("/progress/undo", post(undo))
+        .route("/dashboard", get(dashboard))
+        .route("/history", get(history))
+}
+
+fn wants_fragment(headers: &HeaderMap) -> bool {
+    headers.get(FRAGMENT_HEADER).is_some_and(|v| v == "1")
+}
+
+fn stage_url(roadmap: &Roadmap, stage: &Stage) -> String {
+    format!("/roadmaps/{}/{}", roadmap.id, stage.id)
+}
+
+async fn start_roadmap(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(roadmap_id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    progress::enroll(&state.db, user.id, &roadmap.id).await?;
+    Ok(Redirect::to(&format!("/roadmaps/{}?done=started", roadmap.id)))
+}
+
+#[derive(Template)]
+#[template(path = "progress/_skill_progress.html")]
+struct SkillFragment {
+    p: SkillProgress,
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    state: String,
+    #[serde(default)]
+    version: i32,
+}
+
+async fn set_state(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<StateForm>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let to: SkillState = form.state.parse().map_err(|_| AppError::BadRequest)?;
+    // Ticking a skill starts its roadmap, so nothing a learner does is lost.
+    progress::enroll(&state.db, user.id, &roadmap.id).await?;
+    let change = progress::set_state(&state.db, user.id, &skill.id, to, form.version).await?;
+
+    let conflict = match change {
+        Change::Stale { current } => Some(format!(
+            "Not saved: this skill was changed elsewhere (another tab or device) and is now “{}”. \
+             Choose again if you still want “{}”.",
+            current.label(),
+            to.label()
+        )),
+        _ => None,
+    };
+    let action = match change {
+        Change::Applied { action_id } => Some(action_id),
+        _ => None,
+    };
+    if wants_fragment(&headers) {
+        let status = if conflict.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        };
+        return skill_fragment(&state, user.id, skill, action, conflict, status).await;
+    }
+    match conflict {
+        Some(message) => {
+            render_stage(
+                &state,
+                Some(&user),
+                &roadmap.id,
+                &stage.id,
+                None,
+                Some((skill.id.clone(), message)),
+            )
+            .await
+        }
+        None => {
+            let query = action.map(|a| format!("?changed={a}")).unwrap_or_default();
+            Ok(Redirect::to(&format!("{}{query}#{}", stage_url(roadmap, stage), skill.id)).into_response())
+        }
+    }
+}
+
+async fn skill_fragment(
+    state: &AppState,
+    user_id: i64,
+    skill: &Skill,
+    undo_action: Option<i64>,
+    conflict: Option<String>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let map = progress::for_skills(&state.db, user_id, std::slice::from_ref(&skill.id)).await?;
+    let mut p = SkillProgress::new(skill, &map);
+    p.undo_action = undo_action;
+    p.conflict = conflict;
+    Ok((status, render(&SkillFragment { p })?).into_response())
+}
+
+#[derive(Deserialize)]
+struct UndoForm {
+    action: i64,
+}
+
+async fn undo(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    headers: HeaderMap,
+    Form(form): Form<UndoForm>,
+) -> Result<Response, AppError> {
+    let outcome = progress::undo(&state.db, user.id, form.action).await?;
+    let (skill_id, conflict) = match &outcome {
+        Undo::Undone { skill_ids, .. } => (skill_ids[0].clone(), None),
+        Undo::NotFound => return Err(AppError::NotFound),
+        Undo::AlreadyUndone => (String::new(), Some("That change was already undone.".to_string())),
+        Undo::ChangedSince { skill_id } => (
+            skill_id.clone(),
+            Some("Not undone: the skill was changed again since. Set it directly instead.".to_string()),
+        ),
+    };
+    let catalog = state.catalog.load();
+    let located = catalog.skill(&skill_id);
+    if wants_fragment(&headers)
+        && let Some((_, _, skill)) = located
+    {
+        let status = if conflict.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        };
+        return skill_fragment(&state, user.id, skill, None, conflict, status).await;
+    }
+    match (located, conflict) {
+        (Some((roadmap, stage, skill)), Some(message)) => {
+            render_stage(
+                &state,
+                Some(&user),
+                &roadmap.id,
+                &stage.id,
+                None,
+                Some((skill.id.clone(), message)),
+            )
+            .await
+        }
+        (Some((roadmap, stage, skill)), None) => {
+            Ok(Redirect::to(&format!("{}#{}", stage_url(roadmap, stage), skill.id)).into_response())
+        }
+        // A retired skill, or an action already undone: the history page explains.
+        (None, _) => Ok(Redirect::to("/history").into_response()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "progress/confirm_complete.html")]
+struct ConfirmCompletePage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    to_change: Vec<(&'a Skill, SkillState)>,
+}
+
+/// Required skills of `stage` that are not done yet, with their state.
+fn not_done<'a>(stage: &'a Stage, map: &progress::ProgressMap) -> Vec<(&'a Skill, SkillState)> {
+    stage
+        .skills
+        .iter()
+        .filter(|s| !s.optional)
+        .map(|s| (s, map.state(&s.id)))
+        .filter(|(_, state)| *state != SkillState::Done)
+        .collect()
+}
+
+async fn confirm_complete(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((roadmap_id, stage_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
+    let map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+    Ok(render(&ConfirmCompletePage {
+        layout: Layout::new(&state, Some(&user), format!("Mark “{}” done", stage.title)),
+        roadmap,
+        stage,
+        to_change: not_done(stage, &map),
+    })?
+    .into_response())
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((roadmap_id, stage_id)): Path<(String, String)>,
+) -> Result<Redirect, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
+    progress::enroll(&state.db, user.id, &roadmap.id).await?;
+    let required: Vec<String> = stage
+        .skills
+        .iter()
+        .filter(|s| !s.optional)
+        .map(|s| s.id.clone())
+        .collect();
+    let action = progress::mark_done(&state.db, user.id, &required).await?;
+    let query = action.map(|a| format!("?changed={a}")).unwrap_or_default();
+    Ok(Redirect::to(&format!("{}{query}", stage_url(roadmap, stage))))
+}
+
+#[derive(Template)]
+#[template(path = "progress/confirm_reset.html")]
+struct ConfirmResetPage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    tally: Tally,
+}
+
+async fn confirm_reset(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(roadmap_id): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    if progress::enrollment(&state.db, user.id, &roadmap.id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
+    let map = progress::for_skills(&state.db, user.id, &ids).await?;
+    Ok(render(&ConfirmResetPage {
+        layout: Layout::new(&state, Some(&user), format!("Reset “{}”", roadmap.title)),
+        roadmap,
+        tally: Tally::roadmap(roadmap, |id| map.state(id)),
+    })?
+    .into_response())
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(roadmap_id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    if progress::enrollment(&state.db, user.id, &roadmap.id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    progress::reset_roadmap(&state.db, user.id, &roadmap.id).await?;
+    Ok(Redirect::to(&format!("/roadmaps/{}?done=reset", roadmap.id)))
+}
+
+/// One started roadmap on the dashboard.
+struct DashboardRoadmap<'a> {
+    roadmap: &'a Roadmap,
+    tally: Tally,
+    started: String,
+    last_activity: Option<String>,
+    /// The first required skill (in order) that is neither done nor skipped.
+    next: Option<(&'a Stage, &'a Skill)>,
+}
+
+#[derive(Template)]
+#[template(path = "progress/dashboard.html")]
+struct DashboardPage<'a> {
+    layout: Layout,
+    roadmaps: Vec<DashboardRoadmap<'a>>,
+    others: Vec<&'a Roadmap>,
+}
+
+async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let enrollments = progress::enrollments(&state.db, user.id).await?;
+    let map = progress::for_user(&state.db, user.id).await?;
+    let mut roadmaps = Vec::new();
+    for (roadmap_id, started) in &enrollments {
+        let Some(roadmap) = catalog.roadmap(roadmap_id) else {
+            continue;
+        };
+        let skills = roadmap
+            .stages
+            .iter()
+            .flat_map(|s| s.skills.iter().map(move |k| (s, k)));
+        let next = skills.clone().find(|(_, k)| {
+            !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped)
+        });
+        roadmaps.push(DashboardRoadmap {
+            roadmap,
+            tally: Tally::roadmap(roadmap, |id| map.state(id)),
+            started: format_date(*started),
+            last_activity: map
+                .last_change(skills.map(|(_, k)| k.id.as_str()))
+                .map(format_date),
+            next,
+        });
+    }
+    let others = catalog
+        .roadmaps
+        .iter()
+        .filter(|r| !enrollments.iter().any(|(id, _)| *id == r.id))
+        .collect();
+    Ok(render(&DashboardPage {
+        layout: Layout::new(&state, Some(&user), "Dashboard"),
+        roadmaps,
+        others,
+    })?
+    .into_response())
+}
+
+struct HistoryLine {
+    event: progress::Event,
+    when: String,
+    /// Where the skill is now, if it is still live.
+    href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "progress/history.html")]
+struct HistoryPage {
+    layout: Layout,
+    lines: Vec<HistoryLine>,
+}
+
+async fn history(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let events = progress::recent_events(&state.db, user.id, 200).await?;
+    let lines = events
+        .into_iter()
+        .map(|event| HistoryLine {
+            when: super::format_datetime(event.at),
+            href: catalog
+                .skill(&event.skill_id)
+                .map(|(r, s, k)| format!("/roadmaps/{}/{}#{}", r.id, s.id, k.id)),
+            event,
+        })
+        .collect();
+    Ok(render(&HistoryPage {
+        layout: Layout::new(&state, Some(&user), "History"),
+        lines,
+    })?
+    .into_response())
+}

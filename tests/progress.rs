@@ -1,0 +1,610 @@
+//! Learner progress: states, the percent rule, dates, history, undo, stale forms, concurrency, whole stages, reset.
+
+mod common;
+
+use axum::http::{StatusCode, header};
+use common::{TestApp, sample_content, write_files};
+use pathway::db::progress::{self as db, Change};
+use pathway::progress::SkillState;
+
+struct Learner {
+    app: TestApp,
+    cookie: String,
+    user_id: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// A learner signed up on the sample content (web: http {http-methods, status-codes (optional)}, dns {dns-records}).
+async fn learner() -> Learner {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &sample_content());
+    let app = TestApp::with_content(dir.path()).await;
+    let cookie = app.sign_up("ada").await;
+    let user_id = sqlx::query_scalar("select id from users where username = 'ada'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    Learner {
+        app,
+        cookie,
+        user_id,
+        _dir: dir,
+    }
+}
+
+impl Learner {
+    async fn start(&self) {
+        let (status, headers, _) = self
+            .app
+            .post_form("/progress/web/start", &[], Some(&self.cookie))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[header::LOCATION], "/roadmaps/web?done=started");
+    }
+
+    async fn version(&self, skill: &str) -> i32 {
+        sqlx::query_scalar("select version from skill_progress where user_id = $1 and skill_id = $2")
+            .bind(self.user_id)
+            .bind(skill)
+            .fetch_optional(&self.app.db.pool)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+    }
+
+    async fn state(&self, skill: &str) -> SkillState {
+        db::for_skills(&self.app.db.pool, self.user_id, &[skill.to_string()])
+            .await
+            .unwrap()
+            .state(skill)
+    }
+
+    /// Posts a state change as the no-JavaScript form does, with the current version.
+    async fn set(&self, skill: &str, state: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let version = self.version(skill).await.to_string();
+        self.app
+            .post_form(
+                &format!("/skills/{skill}/state"),
+                &[("state", state), ("version", &version)],
+                Some(&self.cookie),
+            )
+            .await
+    }
+
+    async fn events(&self) -> Vec<(String, String, String, String)> {
+        sqlx::query_as(
+            "select skill_id, kind, from_state, to_state from progress_events where user_id = $1 order by id",
+        )
+        .bind(self.user_id)
+        .fetch_all(&self.app.db.pool)
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn starting_a_roadmap_shows_progress_and_controls() {
+    let l = learner().await;
+    let (_, _, before) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(before.contains("Start this roadmap"));
+    l.start().await;
+    let (status, _, roadmap) = l.app.get_as("/roadmaps/web?done=started", &l.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(roadmap.contains("Your progress"));
+    assert!(roadmap.contains(r#"<progress max="100" value="0""#));
+    assert!(roadmap.contains("0 of 2 required skills done (0%)"));
+    let (_, _, stage) = l.app.get_as("/roadmaps/web/http", &l.cookie).await;
+    assert!(stage.contains(r#"aria-label="Status of Methods""#));
+    assert!(stage.contains(r#"value="done" class="state-button" aria-pressed="false""#));
+
+    let (_, _, anonymous) = l.app.get("/roadmaps/web/http").await;
+    assert!(anonymous.contains("to track your progress") && !anonymous.contains("state-button"));
+}
+
+#[tokio::test]
+async fn every_state_transition_is_applied_and_logged() {
+    let l = learner().await;
+    l.start().await;
+    let mut expected = Vec::new();
+    let mut current = SkillState::NotStarted;
+    for from in SkillState::ALL {
+        for to in SkillState::ALL {
+            if from == to {
+                continue;
+            }
+            if current != from {
+                l.set("http-methods", from.as_str()).await;
+                expected.push((
+                    "http-methods".to_string(),
+                    "set".to_string(),
+                    current.to_string(),
+                    from.to_string(),
+                ));
+            }
+            let (status, headers, _) = l.set("http-methods", to.as_str()).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{from} -> {to}");
+            let location = headers[header::LOCATION].to_str().unwrap();
+            assert!(location.starts_with("/roadmaps/web/http?changed="), "{location}");
+            assert!(location.ends_with("#http-methods"), "{location}");
+            assert_eq!(l.state("http-methods").await, to);
+            expected.push((
+                "http-methods".to_string(),
+                "set".to_string(),
+                from.to_string(),
+                to.to_string(),
+            ));
+            current = to;
+        }
+    }
+    assert_eq!(l.events().await, expected);
+}
+
+#[tokio::test]
+async fn setting_the_same_state_again_writes_nothing() {
+    let l = learner().await;
+    l.start().await;
+    l.set("http-methods", "done").await;
+    l.set("http-methods", "done").await;
+    assert_eq!(l.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_skills_and_states_are_refused() {
+    let l = learner().await;
+    let (status, _, _) = l
+        .app
+        .post_form(
+            "/skills/nope/state",
+            &[("state", "done"), ("version", "0")],
+            Some(&l.cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = l.set("http-methods", "finished").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("Error 400"));
+}
+
+#[tokio::test]
+async fn percent_counts_optional_and_skipped_skills_honestly() {
+    let l = learner().await;
+    l.start().await;
+    l.set("status-codes", "done").await; // optional
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(
+        page.contains("0 of 2 required skills done (0%), 1 optional done"),
+        "{page}"
+    );
+    l.set("dns-records", "skipped").await;
+    l.set("http-methods", "done").await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(
+        page.contains("1 of 1 required skills done (100%), 1 skipped, 1 optional done"),
+        "{page}"
+    );
+    assert!(page.contains(r#"<progress max="100" value="100""#));
+    // Stage states roll up: http is done (its only required skill is done), dns done by skipping.
+    assert_eq!(
+        page.matches(r#"<span class="state-badge state-done">Done</span>"#)
+            .count(),
+        2
+    );
+    let (_, _, dashboard) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(
+        dashboard.contains("1 of 1 required skills done (100%)"),
+        "the dashboard uses the same rule"
+    );
+}
+
+#[tokio::test]
+async fn dates_are_kept_and_shown() {
+    let l = learner().await;
+    l.start().await;
+    l.set("http-methods", "in_progress").await;
+    l.set("http-methods", "done").await;
+    let (started, done, hash): (
+        Option<time::OffsetDateTime>,
+        Option<time::OffsetDateTime>,
+        Option<String>,
+    ) = sqlx::query_as(
+        "select started_at, done_at, done_content_hash from skill_progress where skill_id = 'http-methods'",
+    )
+    .fetch_one(&l.app.db.pool)
+    .await
+    .unwrap();
+    assert!(started.unwrap() <= done.unwrap());
+    let content_hash: String =
+        sqlx::query_scalar("select content_hash from skills where id = 'http-methods'")
+            .fetch_one(&l.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        hash.as_deref(),
+        Some(content_hash.as_str()),
+        "the text's hash is recorded when done"
+    );
+    let event_hash: Option<String> =
+        sqlx::query_scalar("select content_hash from progress_events where to_state = 'done'")
+            .fetch_one(&l.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(event_hash, Some(content_hash));
+
+    let today = pathway::routes::format_date(time::OffsetDateTime::now_utc());
+    let (_, _, stage) = l.app.get_as("/roadmaps/web/http", &l.cookie).await;
+    assert!(
+        stage.contains(&format!("Started {today} · Done {today} · Last changed {today}")),
+        "{stage}"
+    );
+    assert!(
+        stage.contains(&format!("Finished {today}")),
+        "the stage is finished: its dates roll up"
+    );
+}
+
+#[tokio::test]
+async fn undo_appears_after_a_change_and_reverts_it() {
+    let l = learner().await;
+    l.start().await;
+    let (_, headers, _) = l.set("http-methods", "done").await;
+    let location = headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    let action = location.split("changed=").nth(1).unwrap().to_string();
+    let (_, _, page) = l.app.get_as(&location, &l.cookie).await;
+    assert!(
+        page.contains(&format!(r#"name="action" value="{action}""#)),
+        "Undo is offered"
+    );
+
+    let (status, headers, _) = l
+        .app
+        .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http#http-methods");
+    assert_eq!(l.state("http-methods").await, SkillState::NotStarted);
+    let done_at: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("select done_at from skill_progress where skill_id = 'http-methods'")
+            .fetch_one(&l.app.db.pool)
+            .await
+            .unwrap();
+    assert!(done_at.is_none(), "the date set by the undone change is cleared");
+
+    // History keeps both lines; the first is marked undone.
+    let (_, _, history) = l.app.get_as("/history", &l.cookie).await;
+    assert!(history.contains("Not started → Done"));
+    assert!(history.contains("Done → Not started"));
+    assert!(history.contains("(undone)"));
+
+    // A second undo of the same action changes nothing.
+    l.app
+        .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
+        .await;
+    assert_eq!(l.events().await.len(), 2);
+}
+
+#[tokio::test]
+async fn undo_is_refused_when_the_skill_changed_since() {
+    let l = learner().await;
+    l.start().await;
+    let (_, headers, _) = l.set("http-methods", "done").await;
+    let action = headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .split("changed=")
+        .nth(1)
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    l.set("http-methods", "skipped").await;
+    let (status, _, body) = l
+        .app
+        .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("changed again since"));
+    assert_eq!(l.state("http-methods").await, SkillState::Skipped);
+}
+
+#[tokio::test]
+async fn the_javascript_path_gets_the_fragment() {
+    let l = learner().await;
+    l.start().await;
+    let request = axum::http::Request::post("/skills/http-methods/state")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &l.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .header("x-pathway-fragment", "1")
+        .body(axum::body::Body::from("state=in_progress&version=0"))
+        .unwrap();
+    let (status, _, body) = l.app.request(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.trim_start()
+            .starts_with(r#"<div class="skill-progress state-in_progress" id="progress_http-methods""#)
+    );
+    assert!(!body.contains("<html"));
+    assert!(body.contains(r#"value="in_progress" class="state-button" aria-pressed="true""#));
+    assert!(body.contains(r#"name="version" value="1""#));
+    assert!(body.contains("/progress/undo"));
+}
+
+#[tokio::test]
+async fn a_stale_form_is_detected_and_shown() {
+    let l = learner().await;
+    l.start().await;
+    // Two tabs rendered the skill at version 0; the first saves.
+    let form = |state: &'static str| [("state", state), ("version", "0")];
+    let (status, _, _) = l
+        .app
+        .post_form("/skills/http-methods/state", &form("done"), Some(&l.cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, body) = l
+        .app
+        .post_form("/skills/http-methods/state", &form("skipped"), Some(&l.cookie))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("this skill was changed elsewhere"), "{body}");
+    assert!(body.contains("is now “Done”"));
+    assert_eq!(
+        l.state("http-methods").await,
+        SkillState::Done,
+        "the newer change stands"
+    );
+    assert_eq!(l.events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_changes_never_lose_an_event() {
+    let l = learner().await;
+    l.start().await;
+    for round in 0..5 {
+        let version = l.version("http-methods").await;
+        let (a, b) = (
+            if round % 2 == 0 {
+                SkillState::Done
+            } else {
+                SkillState::InProgress
+            },
+            SkillState::Skipped,
+        );
+        let pool = &l.app.db.pool;
+        let (first, second) = tokio::join!(
+            db::set_state(pool, l.user_id, "http-methods", a, version),
+            db::set_state(pool, l.user_id, "http-methods", b, version)
+        );
+        let outcomes = [first.unwrap(), second.unwrap()];
+        let applied = outcomes
+            .iter()
+            .filter(|c| matches!(c, Change::Applied { .. }))
+            .count();
+        let stale = outcomes
+            .iter()
+            .filter(|c| matches!(c, Change::Stale { .. }))
+            .count();
+        assert_eq!(
+            (applied, stale),
+            (1, 1),
+            "round {round}: exactly one wins, the other is told: {outcomes:?}"
+        );
+    }
+    // Every applied change has its event, and the state is the latest event's.
+    let events = l.events().await;
+    assert_eq!(events.len(), 5);
+    for pair in events.windows(2) {
+        assert_eq!(pair[0].3, pair[1].2, "each event starts where the previous ended");
+    }
+    assert_eq!(l.state("http-methods").await.as_str(), events.last().unwrap().3);
+}
+
+#[tokio::test]
+async fn marking_a_stage_done_is_one_undoable_action() {
+    let l = learner().await;
+    l.start().await;
+    // A stage of two required skills and an optional one.
+    write_files(
+        l._dir.path(),
+        &[(
+            "web/01-http.md",
+            "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nIntro.\n\n## Methods {#http-methods}\nx\n\n\
+             ## Headers {#http-headers}\ny\n\n## Status codes {#status-codes .optional}\nz\n",
+        )],
+    );
+    pathway::app::load_content(&l.app.db.pool, l._dir.path())
+        .await
+        .unwrap();
+    l.app.state.refresh_catalog().await.unwrap();
+    l.set("http-methods", "in_progress").await;
+
+    let (status, _, confirm) = l.app.get_as("/progress/web/http/complete", &l.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirm.contains("This marks <strong>2 skills</strong> as done"),
+        "{confirm}"
+    );
+    let (status, headers, _) = l
+        .app
+        .post_form("/progress/web/http/complete", &[], Some(&l.cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers[header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(l.state("http-methods").await, SkillState::Done);
+    assert_eq!(l.state("http-headers").await, SkillState::Done);
+    assert_eq!(
+        l.state("status-codes").await,
+        SkillState::NotStarted,
+        "optional skills are left alone"
+    );
+    let grouped: i64 =
+        sqlx::query_scalar("select count(distinct action_id) from progress_events where kind = 'stage_done'")
+            .fetch_one(&l.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(grouped, 1);
+
+    let (_, _, page) = l.app.get_as(&location, &l.cookie).await;
+    assert!(page.contains("Marked 2 skills done."));
+    let action = location.split("changed=").nth(1).unwrap();
+    l.app
+        .post_form("/progress/undo", &[("action", action)], Some(&l.cookie))
+        .await;
+    assert_eq!(
+        l.state("http-methods").await,
+        SkillState::InProgress,
+        "back to where it was"
+    );
+    assert_eq!(l.state("http-headers").await, SkillState::NotStarted);
+}
+
+#[tokio::test]
+async fn reset_starts_over_and_keeps_history() {
+    let l = learner().await;
+    l.start().await;
+    l.set("http-methods", "done").await;
+    l.set("dns-records", "skipped").await;
+    let (status, _, confirm) = l.app.get_as("/progress/web/reset", &l.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirm.contains("1 done, 0 in progress and 1 skipped"),
+        "{confirm}"
+    );
+    let (status, headers, _) = l.app.post_form("/progress/web/reset", &[], Some(&l.cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/roadmaps/web?done=reset");
+    assert_eq!(l.state("http-methods").await, SkillState::NotStarted);
+    assert_eq!(l.state("dns-records").await, SkillState::NotStarted);
+    let events = l.events().await;
+    assert_eq!(events.len(), 4, "two changes and two reset lines");
+    assert!(events[2..].iter().all(|e| e.1 == "reset"));
+    let (_, _, history) = l.app.get_as("/history", &l.cookie).await;
+    assert_eq!(history.matches("Reset").count(), 2);
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_started_roadmaps_with_a_continue_link() {
+    let l = learner().await;
+    let (_, _, empty) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(empty.contains("You have not started a roadmap yet"));
+    l.start().await;
+    l.set("http-methods", "done").await;
+    let (status, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("1 of 2 required skills done (50%)"));
+    assert!(
+        page.contains(r##"href="/roadmaps/web/dns#dns-records">Continue"##),
+        "{page}"
+    );
+    assert!(page.contains("Last activity"));
+}
+
+#[tokio::test]
+async fn progress_pages_and_actions_need_sign_in() {
+    let l = learner().await;
+    for path in [
+        "/dashboard",
+        "/history",
+        "/progress/web/reset",
+        "/progress/web/http/complete",
+    ] {
+        let (status, headers, _) = l.app.get(path).await;
+        assert_eq!(
+            (status, &headers[header::LOCATION]),
+            (StatusCode::SEE_OTHER, &"/signin".parse().unwrap()),
+            "{path}"
+        );
+    }
+    for path in [
+        "/progress/web/start",
+        "/progress/web/reset",
+        "/progress/web/http/complete",
+        "/skills/http-methods/state",
+        "/progress/undo",
+    ] {
+        let (status, headers, _) = l
+            .app
+            .post_form(
+                path,
+                &[("state", "done"), ("version", "0"), ("action", "1")],
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(headers[header::LOCATION], "/signin", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn another_learner_can_neither_see_nor_undo_my_progress() {
+    let l = learner().await;
+    l.start().await;
+    let (_, headers, _) = l.set("http-methods", "done").await;
+    let action = headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .split("changed=")
+        .nth(1)
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let other = l.app.sign_up("mallory").await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &other).await;
+    assert!(
+        page.contains("Start this roadmap"),
+        "mallory sees her own (empty) progress"
+    );
+    let (_, _, history) = l.app.get_as("/history", &other).await;
+    assert!(history.contains("No changes yet"));
+    let (status, _, _) = l
+        .app
+        .post_form("/progress/undo", &[("action", &action)], Some(&other))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(l.state("http-methods").await, SkillState::Done);
+    let (_, _, stage) = l
+        .app
+        .get_as(&format!("/roadmaps/web/http?changed={action}"), &other)
+        .await;
+    assert!(
+        !stage.contains(&format!(r#"value="{action}""#)),
+        "no undo of someone else's action"
+    );
+}
+
+#[tokio::test]
+async fn progress_on_a_removed_skill_survives_and_stays_in_history() {
+    let l = learner().await;
+    l.start().await;
+    l.set("dns-records", "done").await;
+    write_files(
+        l._dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nx\n\n## Resolvers {#resolvers}\ny\n",
+        )],
+    );
+    pathway::app::load_content(&l.app.db.pool, l._dir.path())
+        .await
+        .unwrap();
+    l.app.state.refresh_catalog().await.unwrap();
+    assert_eq!(
+        l.state("dns-records").await,
+        SkillState::Done,
+        "kept while retired"
+    );
+    let (_, _, history) = l.app.get_as("/history", &l.cookie).await;
+    assert!(
+        history.contains("Records <span class=\"meta\">(retired)</span>"),
+        "{history}"
+    );
+}
