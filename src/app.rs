@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::public::router())
         .merge(routes::account::router())
         .merge(routes::progress::router())
+        .merge(routes::notes::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

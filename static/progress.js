@@ -1,11 +1,13 @@
-// Progressive enhancement: change a skill's state (or undo) without a page
-// reload. Without JavaScript the same forms post and redirect back.
+// Progressive enhancement: change a skill's state, undo, save a note or an
+// evidence link without a page reload, by swapping in the fragment the server
+// renders from the same template. Without JavaScript the same forms post and
+// redirect back.
 "use strict";
 
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-enhance")) return;
-  const container = form.closest("[data-skill-progress]");
+  const container = form.closest("[data-skill-progress], [data-fragment]");
   if (!container) return;
   event.preventDefault();
 
@@ -20,7 +22,9 @@ document.addEventListener("submit", async (event) => {
       credentials: "same-origin",
       headers: { "x-pathway-fragment": "1" },
     });
-    if (!response.ok && response.status !== 409) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok && response.status !== 409 && response.status !== 422) {
+      throw new Error(`HTTP ${response.status}`);
+    }
     const template = document.createElement("template");
     template.innerHTML = (await response.text()).trim();
     const replacement = template.content.firstElementChild;
@@ -29,9 +33,11 @@ document.addEventListener("submit", async (event) => {
     // Keep keyboard focus on the control the learner used.
     const value = submitter && submitter.value;
     const target =
+      replacement.querySelector("[role='alert'], [role='status']") ||
       (value && replacement.querySelector(`button[value="${CSS.escape(value)}"]`)) ||
       replacement.querySelector("button[aria-pressed='true']") ||
       replacement.querySelector("button");
+    if (target && !target.matches("button, a, input, textarea")) target.setAttribute("tabindex", "-1");
     if (target) target.focus();
   } catch (error) {
     // Fall back to a normal form post, which always works.

@@ -1,6 +1,6 @@
 //! Pages anyone can read: the roadmap list, a roadmap, and a stage; signed-in learners also see their progress there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use askama::Template;
@@ -12,6 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::notes::{self, Workspace};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
@@ -179,7 +180,11 @@ impl SkillProgress {
 pub struct SkillView<'a> {
     pub skill: &'a Skill,
     pub progress: Option<SkillProgress>,
+    pub workspace: Option<Workspace>,
 }
+
+/// A change to show in one skill's note and evidence block (a refused form's values and message).
+pub type WorkspaceEdit = (String, Box<dyn FnOnce(&mut Workspace) + Send>);
 
 #[derive(Template)]
 #[template(path = "public/stage.html")]
@@ -224,6 +229,26 @@ pub async fn render_stage(
     changed: Option<i64>,
     conflict: Option<(String, String)>,
 ) -> Result<Response, AppError> {
+    let status = if conflict.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    render_stage_with(state, user, roadmap_id, stage_id, changed, conflict, None, status).await
+}
+
+/// [`render_stage`], also showing `edit` in one skill's note and evidence block.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_stage_with(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+    edit: Option<WorkspaceEdit>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
@@ -232,12 +257,19 @@ pub async fn render_stage(
     let mut map = ProgressMap::default();
     let mut undo_skills = HashSet::new();
     let mut undo_action = None;
+    let mut workspaces = HashMap::new();
     if let Some(user) = user {
         enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
             .await?
             .is_some();
         if enrolled {
             map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+            workspaces = notes::workspaces(state, user.id, &stage.skills).await?;
+            if let Some((skill_id, edit)) = edit
+                && let Some(workspace) = workspaces.get_mut(&skill_id)
+            {
+                edit(workspace);
+            }
             if let Some(action) = changed {
                 undo_skills = progress::undoable_action(&state.db, user.id, action)
                     .await?
@@ -265,6 +297,7 @@ pub async fn render_stage(
                 }
                 view
             }),
+            workspace: workspaces.remove(&skill.id),
         })
         .collect();
     let tally = enrolled.then(|| Tally::stage(stage, |id| map.state(id)));
@@ -296,11 +329,6 @@ pub async fn render_stage(
         undo_all: undo_action
             .filter(|_| !single_undo)
             .map(|a| (a, undo_skills.len())),
-    };
-    let status = if conflict.is_some() {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::OK
     };
     Ok((status, render(&page)?).into_response())
 }

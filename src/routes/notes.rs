@@ -1,0 +1,295 @@
+//! A learner's note and evidence links on each skill: save, share toggle, add and remove links.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use serde::Deserialize;
+
+use super::{format_date, render};
+use crate::app::AppState;
+use crate::auth::SignedIn;
+use crate::content::catalog::Skill;
+use crate::content::render::markdown_to_html;
+use crate::db::notes::{self, Evidence, Note};
+use crate::error::AppError;
+
+/// Notes longer than this are refused: they belong in a document of their own.
+pub const MAX_NOTE_CHARS: usize = 20_000;
+pub const MAX_TITLE_CHARS: usize = 120;
+pub const MAX_URL_CHARS: usize = 2_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/skills/{skill}/note", post(save_note))
+        .route("/skills/{skill}/evidence", post(add_evidence))
+        .route("/evidence/{id}/delete", post(delete_evidence))
+}
+
+pub struct EvidenceLink {
+    pub id: i64,
+    pub url: String,
+    pub title: String,
+    pub added: String,
+}
+
+/// The note and evidence block of one skill, as the page and the fragment show it.
+pub struct Workspace {
+    pub skill_id: String,
+    pub skill_title: String,
+    pub note_md: String,
+    pub note_html: String,
+    pub shared: bool,
+    pub note_updated: Option<String>,
+    pub note_error: Option<String>,
+    pub evidence: Vec<EvidenceLink>,
+    pub evidence_url: String,
+    pub evidence_title: String,
+    pub evidence_error: Option<String>,
+    pub saved: Option<&'static str>,
+}
+
+impl Workspace {
+    pub fn new(skill: &Skill, note: Option<&Note>, evidence: &[&Evidence]) -> Self {
+        Self {
+            skill_id: skill.id.clone(),
+            skill_title: skill.title.clone(),
+            note_md: note.map(|n| n.body_md.clone()).unwrap_or_default(),
+            note_html: note.map(|n| markdown_to_html(&n.body_md)).unwrap_or_default(),
+            shared: note.is_some_and(|n| n.shared_with_mentors),
+            note_updated: note.map(|n| format_date(n.updated_at)),
+            note_error: None,
+            evidence: evidence
+                .iter()
+                .map(|e| EvidenceLink {
+                    id: e.id,
+                    url: e.url.clone(),
+                    title: e.title.clone(),
+                    added: format_date(e.created_at),
+                })
+                .collect(),
+            evidence_url: String::new(),
+            evidence_title: String::new(),
+            evidence_error: None,
+            saved: None,
+        }
+    }
+
+    pub fn has_content(&self) -> bool {
+        !self.note_md.is_empty() || !self.evidence.is_empty()
+    }
+}
+
+/// Workspaces for `skills`: two queries, whatever the number of skills.
+pub async fn workspaces(
+    state: &AppState,
+    user_id: i64,
+    skills: &[Skill],
+) -> Result<HashMap<String, Workspace>, AppError> {
+    let ids: Vec<String> = skills.iter().map(|s| s.id.clone()).collect();
+    let notes = notes::notes(&state.db, user_id, &ids).await?;
+    let evidence = notes::evidence(&state.db, user_id, &ids).await?;
+    Ok(skills
+        .iter()
+        .map(|skill| {
+            let links: Vec<&Evidence> = evidence.iter().filter(|e| e.skill_id == skill.id).collect();
+            (
+                skill.id.clone(),
+                Workspace::new(skill, notes.get(&skill.id), &links),
+            )
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "progress/_skill_workspace.html")]
+struct WorkspaceFragment {
+    w: Workspace,
+}
+
+/// Answers a workspace change: the fragment for JavaScript, or the stage page.
+async fn respond(
+    state: &AppState,
+    user: &crate::db::users::User,
+    skill: &Skill,
+    headers: &HeaderMap,
+    edit: impl FnOnce(&mut Workspace) + Send + 'static,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, _) = catalog.skill(&skill.id).ok_or(AppError::NotFound)?;
+    if headers.get("x-pathway-fragment").is_some_and(|v| v == "1") {
+        let mut all = workspaces(state, user.id, std::slice::from_ref(skill)).await?;
+        let mut w = all.remove(&skill.id).ok_or(AppError::NotFound)?;
+        edit(&mut w);
+        return Ok((status, render(&WorkspaceFragment { w })?).into_response());
+    }
+    if status.is_success() {
+        return Ok(
+            Redirect::to(&format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)).into_response(),
+        );
+    }
+    let edit: super::public::WorkspaceEdit = (skill.id.clone(), Box::new(edit));
+    super::public::render_stage_with(
+        state,
+        Some(user),
+        &roadmap.id,
+        &stage.id,
+        None,
+        None,
+        Some(edit),
+        status,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    #[serde(default)]
+    body: String,
+    /// A checkbox: present when ticked.
+    shared: Option<String>,
+}
+
+async fn save_note(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<NoteForm>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (_, _, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let shared = form.shared.is_some();
+    if form.body.chars().count() > MAX_NOTE_CHARS {
+        let body = form.body.clone();
+        return respond(
+            &state,
+            &user,
+            skill,
+            &headers,
+            move |w| {
+                w.note_md = body;
+                w.shared = shared;
+                w.note_error = Some(format!(
+                    "Notes can be at most {MAX_NOTE_CHARS} characters; this one was not saved."
+                ));
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    notes::save_note(&state.db, user.id, &skill.id, &form.body, shared).await?;
+    respond(
+        &state,
+        &user,
+        skill,
+        &headers,
+        |w| w.saved = Some("Note saved."),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct EvidenceForm {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    title: String,
+}
+
+/// A link a learner may attach: http or https, with a host.
+pub fn evidence_url_problem(raw: &str) -> Option<String> {
+    if raw.chars().count() > MAX_URL_CHARS {
+        return Some(format!("Use a link of at most {MAX_URL_CHARS} characters."));
+    }
+    match url::Url::parse(raw) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            None
+        }
+        _ => Some("Enter a full web address starting with https:// or http://.".into()),
+    }
+}
+
+async fn add_evidence(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<EvidenceForm>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (_, _, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let url = form.url.trim().to_string();
+    let mut title = form.title.trim().to_string();
+    let mut problem = evidence_url_problem(&url);
+    if problem.is_none() && title.is_empty() {
+        title = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+    }
+    if problem.is_none() && title.chars().count() > MAX_TITLE_CHARS {
+        problem = Some(format!("Use a title of at most {MAX_TITLE_CHARS} characters."));
+    }
+    if let Some(problem) = problem {
+        let (url, title) = (form.url.clone(), form.title.clone());
+        return respond(
+            &state,
+            &user,
+            skill,
+            &headers,
+            move |w| {
+                w.evidence_url = url;
+                w.evidence_title = title;
+                w.evidence_error = Some(problem);
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    notes::add_evidence(&state.db, user.id, &skill.id, &url, &title).await?;
+    respond(
+        &state,
+        &user,
+        skill,
+        &headers,
+        |w| w.saved = Some("Link added."),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn delete_evidence(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    // Someone else's link is "not found": its existence is not revealed.
+    let skill_id = notes::delete_evidence(&state.db, user.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let catalog = state.catalog.load();
+    match catalog.skill(&skill_id) {
+        Some((_, _, skill)) => {
+            respond(
+                &state,
+                &user,
+                skill,
+                &headers,
+                |w| w.saved = Some("Link removed."),
+                StatusCode::OK,
+            )
+            .await
+        }
+        None => Ok(Redirect::to("/dashboard").into_response()),
+    }
+}
