@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::router())
         .merge(routes::progress::router())
         .merge(routes::notes::router())
+        .merge(routes::search::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

@@ -3,6 +3,7 @@
 pub mod content;
 pub mod notes;
 pub mod progress;
+pub mod search;
 pub mod users;
 
 use std::str::FromStr;

@@ -5,6 +5,7 @@ pub mod health;
 pub mod notes;
 pub mod progress;
 pub mod public;
+pub mod search;
 
 use askama::Template;
 use axum::response::Html;
