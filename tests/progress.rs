@@ -368,14 +368,13 @@ async fn concurrent_changes_never_lose_an_event() {
     l.start().await;
     for round in 0..5 {
         let version = l.version("http-methods").await;
-        let (a, b) = (
-            if round % 2 == 0 {
-                SkillState::Done
-            } else {
-                SkillState::InProgress
-            },
-            SkillState::Skipped,
-        );
+        // Two different changes, both away from the current state.
+        let current = l.state("http-methods").await;
+        let mut others = SkillState::ALL
+            .into_iter()
+            .filter(|s| *s != current)
+            .skip(round % 2);
+        let (a, b) = (others.next().unwrap(), others.next().unwrap());
         let pool = &l.app.db.pool;
         let (first, second) = tokio::join!(
             db::set_state(pool, l.user_id, "http-methods", a, version),
@@ -607,4 +606,39 @@ async fn progress_on_a_removed_skill_survives_and_stays_in_history() {
         history.contains("Records <span class=\"meta\">(retired)</span>"),
         "{history}"
     );
+}
+
+#[tokio::test]
+async fn the_dashboard_charts_completions_and_active_days() {
+    let l = learner().await;
+    l.start().await;
+    l.set("http-methods", "done").await;
+    l.set("dns-records", "done").await;
+    // An undone completion does not count.
+    let (_, headers, _) = l.set("status-codes", "done").await;
+    let action = headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .split("changed=")
+        .nth(1)
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    l.app
+        .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
+        .await;
+
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(page.contains(r#"<svg class="chart chart-weekly""#));
+    assert!(page.contains("2 skills completed in the last 26 weeks"), "{page}");
+    let this_week = pathway::charts::WeeklyChart::new(pathway::charts::today(), 1, &[]).weeks[0].0;
+    let label = pathway::charts::WeeklyChart::label(this_week);
+    assert!(
+        page.contains(&format!("<tr><td>{label}</td><td>2</td></tr>")),
+        "the table gives the same numbers"
+    );
+    assert!(page.contains(r#"<svg class="chart chart-heatmap""#));
+    assert!(page.contains("1 active day, longest streak 1 day"));
 }

@@ -530,3 +530,46 @@ pub async fn undoable_action(
     .fetch_all(db)
     .await
 }
+
+/// Skills marked done per week (weeks start on Monday) since `since`, not counting undone changes.
+pub async fn completions_per_week(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    since: time::Date,
+) -> sqlx::Result<Vec<(time::Date, u32)>> {
+    let rows = sqlx::query!(
+        r#"select date_trunc('week', e.at at time zone 'UTC')::date as "week!", count(*) as "count!"
+           from progress_events e
+           where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo' and e.at >= $2::date
+             and not exists (select 1 from progress_events u where u.undoes = e.action_id)
+           group by 1"#,
+        user_id,
+        since
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.week, u32::try_from(r.count).unwrap_or(u32::MAX)))
+        .collect())
+}
+
+/// Number of changes per day since `since`.
+pub async fn activity_per_day(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    since: time::Date,
+) -> sqlx::Result<Vec<(time::Date, u32)>> {
+    let rows = sqlx::query!(
+        r#"select (at at time zone 'UTC')::date as "day!", count(*) as "count!"
+           from progress_events where user_id = $1 and at >= $2::date group by 1"#,
+        user_id,
+        since
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.day, u32::try_from(r.count).unwrap_or(u32::MAX)))
+        .collect())
+}

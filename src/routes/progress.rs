@@ -12,6 +12,7 @@ use super::public::{SkillProgress, render_stage, skill_ids};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
+use crate::charts::{self, WeeklyChart, YearHeatmap};
 use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress::{self, Change, Undo};
 use crate::error::AppError;
@@ -310,7 +311,12 @@ struct DashboardPage<'a> {
     layout: Layout,
     roadmaps: Vec<DashboardRoadmap<'a>>,
     others: Vec<&'a Roadmap>,
+    weekly: WeeklyChart,
+    heatmap: YearHeatmap,
 }
+
+/// Weeks shown in the completions chart.
+const CHART_WEEKS: usize = 26;
 
 async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
@@ -343,10 +349,21 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         .iter()
         .filter(|r| !enrollments.iter().any(|(id, _)| *id == r.id))
         .collect();
+    let today = charts::today();
+    let weekly_rows = progress::completions_per_week(
+        &state.db,
+        user.id,
+        today - time::Duration::weeks(CHART_WEEKS as i64),
+    )
+    .await?;
+    let daily_rows =
+        progress::activity_per_day(&state.db, user.id, today - time::Duration::weeks(53)).await?;
     Ok(render(&DashboardPage {
         layout: Layout::new(&state, Some(&user), "Dashboard"),
         roadmaps,
         others,
+        weekly: WeeklyChart::new(today, CHART_WEEKS, &weekly_rows),
+        heatmap: YearHeatmap::new(today, &daily_rows),
     })?
     .into_response())
 }
