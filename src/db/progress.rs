@@ -573,3 +573,59 @@ pub async fn activity_per_day(
         .map(|r| (r.day, u32::try_from(r.count).unwrap_or(u32::MAX)))
         .collect())
 }
+
+/// Roadmaps the user started, with whether each shows on their public profile.
+pub async fn profile_choices(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<(String, bool)>> {
+    let rows = sqlx::query!(
+        "select roadmap_id, on_profile from enrollments where user_id = $1 order by started_at",
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.roadmap_id, r.on_profile)).collect())
+}
+
+/// Turns the public profile on or off and picks the roadmaps it shows.
+pub async fn set_profile(
+    pool: &PgPool,
+    user_id: i64,
+    public: bool,
+    roadmap_ids: &[String],
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "update users set public_profile = $2 where id = $1",
+        user_id,
+        public
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update enrollments set on_profile = (roadmap_id = any($2)) where user_id = $1",
+        user_id,
+        roadmap_ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// A public profile: the user, if they opted in, and the roadmaps they chose to show.
+pub async fn public_profile(db: &PgPool, username: &str) -> sqlx::Result<Option<(i64, String, Vec<String>)>> {
+    let Some(user) = sqlx::query!(
+        "select id, display_name from users where username = $1 and public_profile and disabled_at is null",
+        username
+    )
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let roadmaps = sqlx::query_scalar!(
+        "select roadmap_id from enrollments where user_id = $1 and on_profile order by started_at",
+        user.id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some((user.id, user.display_name, roadmaps)))
+}

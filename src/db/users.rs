@@ -222,3 +222,9 @@ pub async fn registration_invite_is_valid(db: impl PgExecutor<'_>, token_hash: &
     .fetch_one(db)
     .await
 }
+
+pub async fn has_public_profile(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar!("select public_profile from users where id = $1", id)
+        .fetch_one(db)
+        .await
+}

@@ -16,6 +16,7 @@ use super::{Layout, render};
 use crate::app::AppState;
 use crate::auth::{self, MaybeUser, SESSION_KEY, SessionAuth, SignedIn, password, session_error, token};
 use crate::config::Registration;
+use crate::db::progress;
 use crate::db::users::{self, User};
 use crate::error::AppError;
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/profile", post(update_profile))
         .route("/account/password", post(change_password))
         .route("/account/delete", post(delete_account))
+        .route("/account/public-profile", post(update_public_profile))
 }
 
 /// The client's address, when the server knows it (not in router-only tests).
@@ -337,6 +339,9 @@ async fn signout(session: Session) -> Result<Redirect, AppError> {
 struct AccountPage {
     layout: Layout,
     user: User,
+    public_profile: bool,
+    /// Started roadmaps: (id, title, shown on the public profile).
+    profile_roadmaps: Vec<(String, String, bool)>,
     display_name: String,
     notice: Option<&'static str>,
     name_error: Option<String>,
@@ -345,16 +350,24 @@ struct AccountPage {
 }
 
 impl AccountPage {
-    fn new(state: &AppState, user: User) -> Self {
-        Self {
+    async fn new(state: &AppState, user: User) -> Result<Self, AppError> {
+        let catalog = state.catalog.load();
+        let profile_roadmaps = progress::profile_choices(&state.db, user.id)
+            .await?
+            .into_iter()
+            .filter_map(|(id, shown)| catalog.roadmap(&id).map(|r| (id, r.title.clone(), shown)))
+            .collect();
+        Ok(Self {
             layout: Layout::new(state, Some(&user), "Your account"),
+            public_profile: users::has_public_profile(&state.db, user.id).await?,
+            profile_roadmaps,
             display_name: user.display_name.clone(),
             user,
             notice: None,
             name_error: None,
             password_error: None,
             delete_error: None,
-        }
+        })
     }
 
     fn respond(self, status: StatusCode) -> Result<Response, AppError> {
@@ -372,10 +385,11 @@ async fn account_page(
     SignedIn(user): SignedIn,
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
-    let mut page = AccountPage::new(&state, user);
+    let mut page = AccountPage::new(&state, user).await?;
     page.notice = match query.done.as_deref() {
         Some("profile") => Some("Your display name was saved."),
         Some("password") => Some("Your password was changed. Your other sessions were signed out."),
+        Some("public-profile") => Some("Your public profile settings were saved."),
         _ => None,
     };
     page.respond(StatusCode::OK)
@@ -394,7 +408,7 @@ async fn update_profile(
 ) -> Result<Response, AppError> {
     let name = form.display_name.trim().to_string();
     if let Some(problem) = display_name_problem(&name) {
-        let mut page = AccountPage::new(&state, user);
+        let mut page = AccountPage::new(&state, user).await?;
         page.display_name = name;
         page.name_error = Some(problem);
         return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
@@ -425,7 +439,7 @@ async fn change_password(
         password::weakness(&form.new_password, &[&user.username, &user.display_name, &email])
     };
     if let Some(problem) = problem {
-        let mut page = AccountPage::new(&state, user);
+        let mut page = AccountPage::new(&state, user).await?;
         page.password_error = Some(problem);
         return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -466,7 +480,7 @@ async fn delete_account(
 ) -> Result<Response, AppError> {
     let stored = users::password_hash(&state.db, user.id).await?;
     if !password::verify(form.password, stored).await? {
-        let mut page = AccountPage::new(&state, user);
+        let mut page = AccountPage::new(&state, user).await?;
         page.delete_error = Some("That password is not right; nothing was deleted.".into());
         return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -477,4 +491,24 @@ async fn delete_account(
         layout: Layout::new(&state, None, "Account deleted"),
     })?
     .into_response())
+}
+
+/// The public-profile form: a switch, and one checkbox per started roadmap
+/// (repeated `roadmap` fields, which a plain form sends).
+async fn update_public_profile(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    body: String,
+) -> Result<Redirect, AppError> {
+    let mut public = false;
+    let mut roadmaps = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        match key.as_ref() {
+            "public" => public = true,
+            "roadmap" => roadmaps.push(value.into_owned()),
+            _ => {}
+        }
+    }
+    progress::set_profile(&state.db, user.id, public, &roadmaps).await?;
+    Ok(Redirect::to("/account?done=public-profile"))
 }

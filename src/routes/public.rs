@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/about", get(about))
+        .route("/u/{username}", get(profile))
         .route("/roadmaps/{roadmap}", get(roadmap))
         .route("/roadmaps/{roadmap}/{stage}", get(stage))
 }
@@ -331,4 +332,47 @@ pub async fn render_stage_with(
             .map(|a| (a, undo_skills.len())),
     };
     Ok((status, render(&page)?).into_response())
+}
+
+/// A roadmap on a public profile, its progress, and each stage's.
+type ProfileRoadmap<'a> = (&'a Roadmap, Tally, Vec<(&'a Stage, Tally)>);
+
+#[derive(Template)]
+#[template(path = "public/profile.html")]
+struct ProfilePage<'a> {
+    layout: Layout,
+    display_name: String,
+    username: String,
+    roadmaps: Vec<ProfileRoadmap<'a>>,
+}
+
+/// `/u/{username}`: only when the learner opted in, and only the roadmaps they chose.
+async fn profile(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Path(username): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let (user_id, display_name, roadmap_ids) = progress::public_profile(&state.db, &username)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let map = progress::for_user(&state.db, user_id).await?;
+    let catalog = state.catalog.load();
+    let roadmaps = roadmap_ids
+        .iter()
+        .filter_map(|id| catalog.roadmap(id))
+        .map(|roadmap| {
+            let stages = roadmap
+                .stages
+                .iter()
+                .map(|s| (s, Tally::stage(s, |id| map.state(id))))
+                .collect();
+            (roadmap, Tally::roadmap(roadmap, |id| map.state(id)), stages)
+        })
+        .collect();
+    render(&ProfilePage {
+        layout: Layout::new(&state, viewer.as_ref(), display_name.as_str()),
+        display_name,
+        username,
+        roadmaps,
+    })
 }
