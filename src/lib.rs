@@ -11,5 +11,6 @@ pub mod embedded_pg;
 pub mod error;
 pub mod progress;
 pub mod routes;
+pub mod transfer;
 
 pub use app::{AppState, router, serve};

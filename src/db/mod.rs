@@ -4,6 +4,7 @@ pub mod content;
 pub mod notes;
 pub mod progress;
 pub mod search;
+pub mod transfer;
 pub mod users;
 
 use std::str::FromStr;

@@ -6,6 +6,7 @@ pub mod notes;
 pub mod progress;
 pub mod public;
 pub mod search;
+pub mod transfer;
 
 use askama::Template;
 use axum::response::Html;

@@ -1,0 +1,262 @@
+//! The portable progress file: its format, and validating an uploaded one before anything is applied.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::progress::SkillState;
+use crate::routes::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
+
+pub const FORMAT: &str = "pathway-progress";
+pub const VERSION: u32 = 1;
+/// Uploads larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
+
+/// Everything a learner owns, keyed by stable skill ids.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressFile {
+    pub format: String,
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub exported_at: OffsetDateTime,
+    pub username: String,
+    #[serde(default)]
+    pub roadmaps: Vec<RoadmapEntry>,
+    #[serde(default)]
+    pub skills: Vec<SkillEntry>,
+    #[serde(default)]
+    pub events: Vec<EventEntry>,
+    #[serde(default)]
+    pub notes: Vec<NoteEntry>,
+    #[serde(default)]
+    pub evidence: Vec<EvidenceEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoadmapEntry {
+    pub roadmap: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SkillEntry {
+    pub skill: String,
+    pub state: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub done_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub done_content_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventEntry {
+    pub skill: String,
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoteEntry {
+    pub skill: String,
+    pub body: String,
+    #[serde(default)]
+    pub shared_with_mentors: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceEntry {
+    pub skill: String,
+    pub url: String,
+    pub title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: OffsetDateTime,
+}
+
+pub const EVENT_KINDS: &[&str] = &["set", "stage_done", "undo", "reset", "import"];
+
+/// A valid file, split into what this instance knows and what it keeps aside.
+#[derive(Debug, Clone, Default)]
+pub struct ImportPlan {
+    pub roadmaps: Vec<RoadmapEntry>,
+    pub skills: Vec<(SkillEntry, SkillState)>,
+    pub events: Vec<(EventEntry, SkillState, SkillState)>,
+    pub notes: Vec<NoteEntry>,
+    pub evidence: Vec<EvidenceEntry>,
+    /// (item kind, id, the item as JSON) for ids this instance does not know.
+    pub unmatched: Vec<(&'static str, String, serde_json::Value)>,
+}
+
+/// Parses and checks an upload. Every problem is reported, each with where it is.
+pub fn validate(
+    bytes: &[u8],
+    known_skills: &HashSet<String>,
+    known_roadmaps: &HashSet<String>,
+) -> Result<ImportPlan, Vec<String>> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(vec![format!(
+            "the file is larger than {} MiB",
+            MAX_FILE_BYTES / 1024 / 1024
+        )]);
+    }
+    let file: ProgressFile = serde_json::from_slice(bytes).map_err(|error| {
+        vec![format!(
+            "line {}, column {}: {}; export a fresh file from Pathway and upload it unchanged",
+            error.line(),
+            error.column(),
+            error
+        )]
+    })?;
+    let mut problems = Vec::new();
+    if file.format != FORMAT {
+        problems.push(format!("format is \"{}\"; expected \"{FORMAT}\"", file.format));
+    }
+    if file.version != VERSION {
+        problems.push(format!(
+            "version {} is not supported; this Pathway reads version {VERSION}",
+            file.version
+        ));
+    }
+    let state = |problems: &mut Vec<String>, place: &str, value: &str| -> Option<SkillState> {
+        value
+            .parse()
+            .map_err(|message| problems.push(format!("{place}: {message}")))
+            .ok()
+    };
+
+    let mut plan = ImportPlan::default();
+    let mut set_aside = |item: &'static str, id: &str, value: serde_json::Value| {
+        plan.unmatched.push((item, id.to_string(), value));
+    };
+    let mut roadmaps = Vec::new();
+    for entry in &file.roadmaps {
+        if known_roadmaps.contains(&entry.roadmap) {
+            roadmaps.push(entry.clone());
+        } else {
+            set_aside(
+                "roadmap",
+                &entry.roadmap,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
+    let mut skills = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, entry) in file.skills.iter().enumerate() {
+        let place = format!("skills[{i}] ({})", entry.skill);
+        if !seen.insert(entry.skill.as_str()) {
+            problems.push(format!("{place}: this skill is listed twice; keep one entry"));
+        }
+        let Some(parsed) = state(&mut problems, &place, &entry.state) else {
+            continue;
+        };
+        if let (Some(started), Some(done)) = (entry.started_at, entry.done_at)
+            && done < started
+        {
+            problems.push(format!("{place}: done_at is before started_at"));
+        }
+        if known_skills.contains(&entry.skill) {
+            skills.push((entry.clone(), parsed));
+        } else {
+            set_aside(
+                "skill",
+                &entry.skill,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
+    let mut events = Vec::new();
+    for (i, entry) in file.events.iter().enumerate() {
+        let place = format!("events[{i}] ({})", entry.skill);
+        if !EVENT_KINDS.contains(&entry.kind.as_str()) {
+            problems.push(format!("{place}: unknown kind \"{}\"", entry.kind));
+        }
+        let from = state(&mut problems, &place, &entry.from);
+        let to = state(&mut problems, &place, &entry.to);
+        let (Some(from), Some(to)) = (from, to) else {
+            continue;
+        };
+        if known_skills.contains(&entry.skill) {
+            events.push((entry.clone(), from, to));
+        } else {
+            set_aside(
+                "event",
+                &entry.skill,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
+    let mut notes = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, entry) in file.notes.iter().enumerate() {
+        let place = format!("notes[{i}] ({})", entry.skill);
+        if !seen.insert(entry.skill.as_str()) {
+            problems.push(format!("{place}: two notes for one skill; keep one"));
+        }
+        if entry.body.chars().count() > MAX_NOTE_CHARS {
+            problems.push(format!(
+                "{place}: the note is longer than {MAX_NOTE_CHARS} characters"
+            ));
+        }
+        if known_skills.contains(&entry.skill) {
+            notes.push(entry.clone());
+        } else {
+            set_aside(
+                "note",
+                &entry.skill,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
+    let mut evidence = Vec::new();
+    for (i, entry) in file.evidence.iter().enumerate() {
+        let place = format!("evidence[{i}] ({})", entry.skill);
+        if let Some(problem) = evidence_url_problem(&entry.url) {
+            problems.push(format!("{place}: {problem}"));
+        }
+        if entry.title.trim().is_empty() || entry.title.chars().count() > MAX_TITLE_CHARS {
+            problems.push(format!(
+                "{place}: the title must have 1 to {MAX_TITLE_CHARS} characters"
+            ));
+        }
+        if known_skills.contains(&entry.skill) {
+            evidence.push(entry.clone());
+        } else {
+            set_aside(
+                "evidence",
+                &entry.skill,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    plan.roadmaps = roadmaps;
+    plan.skills = skills;
+    plan.events = events;
+    plan.notes = notes;
+    plan.evidence = evidence;
+    Ok(plan)
+}
