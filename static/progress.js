@@ -16,7 +16,8 @@ document.addEventListener("submit", async (event) => {
   if (submitter && submitter.name) data.append(submitter.name, submitter.value);
   container.setAttribute("aria-busy", "true");
   try {
-    const response = await fetch(form.action, {
+    // getAttribute: an input named "action" would shadow form.action.
+    const response = await fetch(form.getAttribute("action"), {
       method: "POST",
       body: data,
       credentials: "same-origin",

@@ -1,0 +1,748 @@
+//! End to end in a real browser: headless Chromium driven through chromedriver (WebDriver).
+//!
+//! Each test starts the `pathway` binary (with a private PostgreSQL cluster in a temporary
+//! directory, or on a fresh database of the server `DATABASE_URL` names when that is set), its own
+//! chromedriver on a free port and a headless Chromium with a fresh profile, then walks a
+//! learner's journey: with JavaScript, without it, and by keyboard alone.
+//!
+//! They need Debian's `chromium` and `chromium-driver` packages and fail (never skip) without them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "violet tractor harbour lantern";
+const STAGE: &str = "/roadmaps/backend/how-the-web-works";
+const SKILL: &str = "client-server";
+/// How long to wait for anything the browser or the server does.
+const TIMEOUT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(25);
+
+// ---------------------------------------------------------------------------
+// Processes: the server, the database it uses, chromedriver and the browser.
+// ---------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status of `GET path` on 127.0.0.1:`port`, if anything answered. Reads the status line
+/// only: chromedriver keeps the connection open despite `Connection: close`.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).ok()?;
+    status_line.split(' ').nth(1)?.parse().ok()
+}
+
+/// Sends SIGTERM to `pid` (a negative pid names a process group), waits up to 20 s for `child`,
+/// then SIGKILLs it.
+fn terminate(child: &mut Child, pid: libc::pid_t) {
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// A temporary directory the cluster's owner can enter even when tests run as root.
+fn open_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A database of its own on the `DATABASE_URL` server, dropped when done with.
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin_url: &str) -> Self {
+        let name = format!("pathway_browser_{}_{}", std::process::id(), free_port());
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .expect("cannot connect to the PostgreSQL server DATABASE_URL names");
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let url = with_database(admin_url, &name);
+        Self {
+            admin_url: admin_url.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any async context we can borrow: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `url` (postgres://user:pass@host:port/db?options) naming database `name` instead.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{name}{query}", &base[..authority_end])
+}
+
+/// The `pathway` binary, serving on a free port of 127.0.0.1.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _database: Option<ScratchDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = open_tempdir();
+        let port = free_port();
+        let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pathway"));
+        command
+            .env("PATHWAY_HOST", "127.0.0.1")
+            .env("NO_COLOR", "1")
+            .env("PATHWAY_PORT", port.to_string())
+            .env("PATHWAY_CONTENT_DIR", manifest.join("content"))
+            .env("PATHWAY_STATIC_DIR", manifest.join("static"))
+            .env_remove("PATHWAY_PUBLIC_URL")
+            .env_remove("PATHWAY_REGISTRATION")
+            .env_remove("PATHWAY_SECURE_COOKIES")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        let database = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let database = ScratchDatabase::create(&url).await;
+                command.env("DATABASE_URL", &database.url);
+                Some(database)
+            }
+            _ => {
+                command
+                    .env_remove("DATABASE_URL")
+                    .env("PATHWAY_PG_DATA_DIR", dir.path().join("pg"));
+                None
+            }
+        };
+        let child = command.spawn().unwrap();
+        let mut server = Self {
+            child,
+            port,
+            log,
+            _database: database,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http_status(port, "/healthz") != Some(200) {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "the server exited ({status}) before serving:\n{}",
+                    server.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not come up within 60 s:\n{}",
+                server.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        terminate(&mut self.child, pid);
+        if std::thread::panicking() {
+            eprintln!("--- server log (last lines) ---\n{}", self.log_tail());
+        }
+    }
+}
+
+/// Fails, naming the fix, when the browser or its driver is not installed.
+fn require_browser() {
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(path).is_file(),
+            "{path} is missing: the browser tests drive Debian's Chromium through chromedriver. \
+             Install both with `apt-get install chromium chromium-driver` (CI installs them)."
+        );
+    }
+}
+
+/// chromedriver, in a process group of its own with the browser it launches; both are
+/// stopped when this is dropped, also when a test panics.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(javascript: bool) -> Self {
+        require_browser();
+        let profile = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {CHROMEDRIVER}: {e}"));
+        let mut browser = Self {
+            client: None,
+            driver,
+            _profile: profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_status(port, "/status") != Some(200) {
+            if let Ok(Some(status)) = browser.driver.try_wait() {
+                panic!("chromedriver exited ({status}) before it was ready");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver was not ready within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let mut options = json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1200,900",
+                // style.css scrolls smoothly unless reduced motion is preferred, and chromedriver
+                // clicks before a smooth scroll-into-view has finished ("click intercepted").
+                "--force-prefers-reduced-motion",
+                format!("--user-data-dir={}", browser._profile.path().display()),
+            ],
+        });
+        if !javascript {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("chromedriver could not start {CHROMIUM}: {e}"));
+        browser.client = Some(client);
+        browser
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    /// Ends the WebDriver session (the browser quits), then chromedriver.
+    async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = -libc::pid_t::try_from(self.driver.id()).unwrap();
+        terminate(&mut self.driver, group);
+        // Let the browser's own processes (same group) go before their profile is removed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while unsafe { libc::kill(group, 0) } == 0 {
+            if Instant::now() > deadline {
+                unsafe { libc::kill(group, libc::SIGKILL) };
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Browser helpers.
+// ---------------------------------------------------------------------------
+
+/// Polls `check` until it yields a value, or fails after `TIMEOUT` saying what was awaited.
+async fn eventually<T>(c: &Client, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            panic!("timed out after {TIMEOUT:?} waiting for {what} (at {url})");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+async fn url(c: &Client) -> String {
+    c.current_url().await.unwrap().to_string()
+}
+
+/// Waits until the current URL satisfies `ok`, and returns it.
+async fn wait_for_url(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    eventually(c, what, async || Some(url(c).await).filter(|u| ok(u))).await
+}
+
+fn state_button(skill: &str, state: &str) -> String {
+    format!("#progress_{skill} button[name=state][value={state}]")
+}
+
+/// Which state buttons of `skill` say `aria-pressed="true"` (None while the block is missing,
+/// e.g. mid-swap).
+async fn pressed_states(c: &Client, skill: &str) -> Option<Vec<String>> {
+    let buttons = c
+        .find_all(Locator::Css(&format!("#progress_{skill} button[name=state]")))
+        .await
+        .ok()?;
+    if buttons.len() != 4 {
+        return None;
+    }
+    let mut pressed = Vec::new();
+    for button in buttons {
+        if button.attr("aria-pressed").await.ok()?.as_deref() == Some("true") {
+            pressed.push(button.attr("value").await.ok()??);
+        }
+    }
+    Some(pressed)
+}
+
+/// Waits until exactly `state` is pressed for `skill`.
+async fn wait_for_state(c: &Client, skill: &str, state: &str) {
+    let mut last = None;
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let now = pressed_states(c, skill).await;
+            if now.as_deref() == Some(&[state.to_string()][..]) {
+                return;
+            }
+            last = now;
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    if found.is_err() {
+        panic!(
+            "{skill} never showed only `{state}` pressed within {TIMEOUT:?}; last pressed: {last:?} at {}",
+            url(c).await
+        );
+    }
+}
+
+async fn press(c: &Client, key: Key) {
+    let key = char::from(key);
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.unwrap();
+}
+
+/// Types `text` into whatever has focus.
+async fn type_text(c: &Client, text: &str) {
+    let mut keys = KeyActions::new("keyboard".into());
+    for ch in text.chars() {
+        keys = keys
+            .then(KeyAction::Down { value: ch })
+            .then(KeyAction::Up { value: ch });
+    }
+    c.perform_actions(keys).await.unwrap();
+}
+
+/// Presses Tab until `is_target` (a JavaScript expression over `el`, the active element) holds,
+/// at most 200 times; returns the number of presses.
+async fn tab_to(c: &Client, what: &str, is_target: &str) -> usize {
+    let script = format!("const el = document.activeElement; return !!(el && ({is_target}));");
+    for presses in 0..=200 {
+        if js(c, &script).await == json!(true) {
+            return presses;
+        }
+        press(c, Key::Tab).await;
+    }
+    let active = js(
+        c,
+        "const el = document.activeElement; return el && el.outerHTML.slice(0, 200);",
+    )
+    .await;
+    panic!("{what} was not reached with 200 Tab presses; focus is on {active}");
+}
+
+fn username(prefix: &str) -> String {
+    format!("{prefix}_{}", free_port())
+}
+
+/// Signs up by filling the form with the mouse and keyboard as a learner would.
+async fn sign_up(c: &Client, server: &Server, username: &str) {
+    c.goto(&server.url("/signup")).await.unwrap();
+    for (field, value) in [
+        ("#f_username", username),
+        ("#f_display_name", "Browser Learner"),
+        ("#f_email", ""),
+        ("#f_password", PASSWORD),
+    ] {
+        let input = c.find(Locator::Css(field)).await.unwrap();
+        input.click().await.unwrap();
+        if !value.is_empty() {
+            input.send_keys(value).await.unwrap();
+        }
+    }
+    c.find(Locator::XPath(
+        "//form[@action='/signup']//button[normalize-space()='Create account']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_for_url(c, "the dashboard after signing up", |u| u.ends_with("/dashboard")).await;
+}
+
+/// Starts the backend roadmap from its page, then opens its first stage by its link.
+async fn start_backend_and_open_first_stage(c: &Client, server: &Server) {
+    c.goto(&server.url("/roadmaps/backend")).await.unwrap();
+    c.find(Locator::XPath("//button[normalize-space()='Start this roadmap']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(c, "the roadmap page after starting it", |u| {
+        u.contains("done=started")
+    })
+    .await;
+    c.find(Locator::Css("ol.stage-list > li:first-child h3 a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let stage = server.url(STAGE);
+    wait_for_url(c, "the first stage", |u| u == stage).await;
+    wait_for_state(c, SKILL, "not_started").await;
+}
+
+// ---------------------------------------------------------------------------
+// The journeys.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus() {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(true).await;
+    let c = browser.client();
+
+    sign_up(c, &server, &username("js")).await;
+    start_backend_and_open_first_stage(c, &server).await;
+    let stage = server.url(STAGE);
+    // A mark that a navigation or reload would wipe out.
+    js(c, "window.pathwayMark = 'same document'; return null;").await;
+
+    c.find(Locator::Css(&state_button(SKILL, "done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, SKILL, "done").await;
+    assert_eq!(
+        url(c).await,
+        stage,
+        "the page navigated instead of swapping the fragment"
+    );
+    assert_eq!(
+        js(c, "return window.pathwayMark ?? null;").await,
+        json!("same document"),
+        "the page reloaded"
+    );
+    let focus = format!(
+        "return document.activeElement === document.querySelector('{}');",
+        state_button(SKILL, "done")
+    );
+    assert_eq!(
+        js(c, &focus).await,
+        json!(true),
+        "focus left the Done button after the swap"
+    );
+    let block = format!("#progress_{SKILL}");
+    let busy = c
+        .find(Locator::Css(&block))
+        .await
+        .unwrap()
+        .attr("aria-busy")
+        .await
+        .unwrap();
+    assert_eq!(busy, None, "the swapped-in block is still marked busy");
+    let badge = c
+        .find(Locator::Css(&format!("{block} .state-badge")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(badge, "Done");
+    // Only the one block was replaced: the others are still there, untouched.
+    let blocks = js(
+        c,
+        "return document.querySelectorAll('[data-skill-progress]').length;",
+    )
+    .await;
+    assert!(
+        blocks.as_u64().unwrap() > 1,
+        "{blocks} progress blocks left on the page"
+    );
+
+    // Undo is swapped in place too: same document, same URL, focus kept in the block.
+    c.find(Locator::Css(&format!("{block} form.undo-form button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, SKILL, "not_started").await;
+    assert_eq!(url(c).await, stage, "undo did not navigate");
+    assert_eq!(
+        js(c, "return window.pathwayMark ?? null;").await,
+        Value::String("same document".into()),
+        "undo did not reload the page"
+    );
+
+    // Done again on a fresh load of the page, then reload: it was saved.
+    c.goto(&stage).await.unwrap();
+    wait_for_state(c, SKILL, "not_started").await;
+    c.find(Locator::Css(&state_button(SKILL, "done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, SKILL, "done").await;
+    assert_eq!(url(c).await, stage);
+    js(c, "window.pathwayMark = 'same document'; return null;").await;
+    c.refresh().await.unwrap();
+    assert_eq!(
+        js(c, "return window.pathwayMark ?? null;").await,
+        Value::Null,
+        "not reloaded"
+    );
+    wait_for_state(c, SKILL, "done").await;
+    assert_eq!(url(c).await, stage);
+
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn without_javascript_the_forms_post_redirect_and_undo() {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(false).await;
+    let c = browser.client();
+
+    sign_up(c, &server, &username("nojs")).await;
+    start_backend_and_open_first_stage(c, &server).await;
+
+    c.find(Locator::Css(&state_button(SKILL, "done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // A navigation proves JavaScript is really off: progress.js would have swapped in place.
+    let after = wait_for_url(c, "the redirect after setting the state", |u| {
+        u.contains("changed=")
+    })
+    .await;
+    assert!(after.contains(&format!("{STAGE}?changed=")), "{after}");
+    assert!(after.ends_with(&format!("#{SKILL}")), "{after}");
+    wait_for_state(c, SKILL, "done").await;
+
+    c.refresh().await.unwrap();
+    wait_for_state(c, SKILL, "done").await;
+    let undo = c
+        .find(Locator::XPath(&format!(
+            "//*[@id='progress_{SKILL}']//form[@action='/progress/undo']//button[normalize-space()='Undo']"
+        )))
+        .await
+        .expect("no Undo button in the skill's block after the change");
+    undo.click().await.unwrap();
+    let back = wait_for_url(c, "the redirect after undoing", |u| !u.contains("changed=")).await;
+    assert!(back.ends_with(&format!("{STAGE}#{SKILL}")), "{back}");
+    wait_for_state(c, SKILL, "not_started").await;
+    let undo_left = c
+        .find_all(Locator::Css(&format!("#progress_{SKILL} form.undo-form")))
+        .await
+        .unwrap();
+    assert!(
+        undo_left.is_empty(),
+        "an Undo button is still offered after undoing"
+    );
+
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_journey_works_by_keyboard_alone() {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(true).await;
+    let c = browser.client();
+
+    // Sign up: Tab from the top of the page to each field, type, Enter to submit.
+    c.goto(&server.url("/signup")).await.unwrap();
+    tab_to(c, "the username field", "el.id === 'f_username'").await;
+    type_text(c, &username("kbd")).await;
+    tab_to(c, "the display name field", "el.id === 'f_display_name'").await;
+    type_text(c, "Keyboard Learner").await;
+    tab_to(c, "the password field", "el.id === 'f_password'").await;
+    type_text(c, PASSWORD).await;
+    press(c, Key::Enter).await;
+    wait_for_url(c, "the dashboard after signing up", |u| u.ends_with("/dashboard")).await;
+
+    // Start the roadmap.
+    c.goto(&server.url("/roadmaps/backend")).await.unwrap();
+    tab_to(
+        c,
+        "the Start this roadmap button",
+        "el.tagName === 'BUTTON' && el.textContent.trim() === 'Start this roadmap'",
+    )
+    .await;
+    press(c, Key::Enter).await;
+    wait_for_url(c, "the roadmap page after starting it", |u| {
+        u.contains("done=started")
+    })
+    .await;
+
+    // On the stage page, Tab to the skill's In progress button and press Enter.
+    let stage = server.url(STAGE);
+    c.goto(&stage).await.unwrap();
+    wait_for_state(c, SKILL, "not_started").await;
+    let in_progress = state_button(SKILL, "in_progress");
+    let presses = tab_to(
+        c,
+        "the In progress button",
+        &format!("el.matches('{in_progress}')"),
+    )
+    .await;
+    assert!(presses > 0);
+    press(c, Key::Enter).await;
+    wait_for_state(c, SKILL, "in_progress").await;
+    assert_eq!(
+        url(c).await,
+        stage,
+        "Enter navigated instead of swapping in place"
+    );
+    let focused = |selector: &str| format!("return document.activeElement.matches('{selector}');");
+    assert_eq!(
+        js(c, &focused(&in_progress)).await,
+        json!(true),
+        "focus left the In progress button"
+    );
+
+    // Focus stays usable in the new block: Tab moves on to Done, Space presses it.
+    press(c, Key::Tab).await;
+    let done = state_button(SKILL, "done");
+    assert_eq!(
+        js(c, &focused(&done)).await,
+        json!(true),
+        "Tab did not move from In progress to Done"
+    );
+    press(c, Key::Space).await;
+    wait_for_state(c, SKILL, "done").await;
+    assert_eq!(
+        js(c, &focused(&done)).await,
+        json!(true),
+        "focus left the Done button"
+    );
+    assert_eq!(url(c).await, stage);
+
+    browser.close().await;
+}
