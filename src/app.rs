@@ -112,7 +112,9 @@ pub fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.settings.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(state.settings.session_idle));
+        .with_expiry(Expiry::OnInactivity(state.settings.session_idle))
+        // Save signed-in sessions on every request, so inactivity (not age) ends them.
+        .with_always_save(true);
 
     Router::new()
         .merge(routes::public::router())

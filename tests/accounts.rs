@@ -431,3 +431,24 @@ async fn invite_only_registration_needs_a_valid_unused_invite() {
     assert!(body.contains("not valid any more"));
     assert_eq!(user_count(&app).await, 1);
 }
+
+#[tokio::test]
+async fn sessions_expire_after_inactivity_but_activity_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &sample_content());
+    let settings = Settings {
+        session_idle: time::Duration::seconds(2),
+        ..Settings::default()
+    };
+    let app = TestApp::with_settings(dir.path(), settings).await;
+    let cookie = app.sign_up("idle").await;
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let (status, _, _) = app.get_as("/account", &cookie).await;
+        assert_eq!(status, StatusCode::OK, "each request extends the session");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, headers, _) = app.get_as("/account", &cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "expired after 2 s without a request");
+    assert_eq!(headers[header::LOCATION], "/signin");
+}
