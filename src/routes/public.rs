@@ -61,6 +61,8 @@ async fn about(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Res
 /// A learner's standing on a roadmap they started.
 pub struct Enrolled {
     pub started: String,
+    /// When the last required skill was done, once the roadmap is complete.
+    pub finished: Option<String>,
     pub tally: Tally,
     /// Progress per stage, in stage order.
     pub stages: Vec<Tally>,
@@ -96,9 +98,14 @@ async fn roadmap(
             Some(started) => {
                 let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
                 let map = progress::for_skills(&state.db, user.id, &ids).await?;
+                let tally = Tally::roadmap(roadmap, |id| map.state(id));
+                let finished = (tally.state() == SkillState::Done)
+                    .then(|| map.0.values().filter_map(|row| row.done_at).max())
+                    .flatten();
                 Some(Enrolled {
                     started: format_date(started),
-                    tally: Tally::roadmap(roadmap, |id| map.state(id)),
+                    finished: finished.map(format_date),
+                    tally,
                     stages: roadmap
                         .stages
                         .iter()
