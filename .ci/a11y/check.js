@@ -1,0 +1,33 @@
+"use strict";
+const { chromium } = require('playwright-core');
+const fs = require('fs');
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+// Usage: see .ci/a11y/run. Checks each page with axe-core at 360 px, flags horizontal
+// overflow, and saves the HTML to out/ for the Nu HTML Checker.
+const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
+(async () => {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync'] });
+  const page = await browser.newPage({ viewport: { width: 360, height: 800 }, bypassCSP: true });
+  const pages = [];
+  async function check(path, name) {
+    await page.goto(base + path);
+    const html = await page.content();
+    fs.writeFileSync(`out/${name}.html`, html);
+    await page.addScriptTag({ content: axeSource });
+    const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
+    for (const v of result.violations) console.log(`${name}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0,150)}`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    if (overflow) console.log(`${name}: horizontal overflow at 360px`);
+  }
+  fs.mkdirSync('out', { recursive: true });
+  for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/nope', 'notfound']]) await check(p, n);
+  await page.goto(base + '/signup');
+  await page.fill('#f_username', 'checker' + Date.now()); await page.fill('#f_display_name', 'Checker'); await page.fill('#f_password', 'violet tractor harbour lantern');
+  await page.click('button[type=submit]:has-text("Create account")');
+  await page.goto(base + '/roadmaps/backend'); await page.click('text=Start this roadmap');
+  await page.goto(base + '/roadmaps/backend/how-the-web-works');
+  await page.click('#progress_client-server button[value=done]');
+  await page.waitForTimeout(300);
+  for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await check(p, n);
+  await browser.close();
+})().catch(e => { console.error(e); process.exit(1); });
