@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::notes::router())
         .merge(routes::search::router())
         .merge(routes::transfer::router())
+        .merge(routes::mentoring::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

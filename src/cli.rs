@@ -32,11 +32,22 @@ pub enum Command {
         #[command(subcommand)]
         action: ContentCommand,
     },
+    /// Mentor links, for administrators.
+    Mentor {
+        #[command(subcommand)]
+        action: MentorCommand,
+    },
     /// Registration invites, for --registration invite-only.
     Invite {
         #[command(subcommand)]
         action: InviteCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MentorCommand {
+    /// Make MENTOR a mentor of MENTEE on all of the mentee's roadmaps, without an invitation.
+    Link { mentor: String, mentee: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +88,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Check { dir, fix },
         } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+        Command::Mentor {
+            action: MentorCommand::Link { mentor, mentee },
+        } => {
+            init_logging("warn");
+            match link_mentor(&cli.config, &mentor, &mentee).await {
+                Ok(()) => {
+                    println!("{mentor} now mentors {mentee}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Invite {
             action: InviteCommand::Create { days },
         } => {
@@ -93,6 +119,30 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// `pathway mentor link MENTOR MENTEE`.
+async fn link_mentor(config: &crate::config::Config, mentor: &str, mentee: &str) -> anyhow::Result<()> {
+    let database = crate::db::Database::open(config).await?;
+    let result = async {
+        let find = |name: &str| {
+            let pool = database.pool.clone();
+            let name = name.trim().to_lowercase();
+            async move {
+                crate::db::users::by_username(&pool, &name)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("there is no user named \"{name}\""))
+            }
+        };
+        let (mentor, mentee) = (find(mentor).await?, find(mentee).await?);
+        crate::db::mentorships::link(&database.pool, mentor.id, mentee.id)
+            .await?
+            .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    result
 }
 
 /// `pathway invite create`: a registration link valid for `days`.

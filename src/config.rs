@@ -68,6 +68,10 @@ pub struct Config {
     )]
     pub session_idle_minutes: i64,
 
+    /// Days without activity after which a mentee is shown as stalled.
+    #[arg(long, env = "PATHWAY_STALLED_DAYS", default_value_t = 14, global = true)]
+    pub stalled_days: i64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -89,6 +93,7 @@ pub struct Settings {
     pub public_url: String,
     pub secure_cookies: bool,
     pub session_idle: time::Duration,
+    pub stalled_days: i64,
 }
 
 impl Default for Settings {
@@ -98,6 +103,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:3000".into(),
             secure_cookies: false,
             session_idle: time::Duration::days(7),
+            stalled_days: 14,
         }
     }
 }
@@ -118,6 +124,7 @@ impl Config {
             secure_cookies: self.secure_cookies.unwrap_or(public_url.starts_with("https://")),
             public_url,
             session_idle: time::Duration::minutes(self.session_idle_minutes.max(1)),
+            stalled_days: self.stalled_days.max(1),
         }
     }
 }

@@ -58,6 +58,19 @@ const TABLE: &[(&str, &str, Expect, Expect)] = &[
     ("POST", "/skills/{skill}/note", SignIn, Redirect),
     ("POST", "/skills/{skill}/evidence", SignIn, Redirect),
     ("POST", "/evidence/{id}/delete", SignIn, NotFound),
+    ("GET", "/mentors", SignIn, Ok),
+    ("POST", "/mentors/invite", SignIn, Status(422)),
+    ("POST", "/mentors/link", SignIn, Ok),
+    ("POST", "/mentors/{id}/revoke", SignIn, NotFound),
+    ("POST", "/mentorships/{id}/end", SignIn, NotFound),
+    ("GET", "/mentoring", SignIn, Ok),
+    ("POST", "/mentoring/{id}/accept", SignIn, NotFound),
+    ("POST", "/mentoring/{id}/decline", SignIn, NotFound),
+    ("GET", "/mentoring/invite/{token}", SignIn, Status(410)),
+    ("POST", "/mentoring/invite/{token}", SignIn, Status(409)),
+    // Not the first learner's mentor: their progress is not found.
+    ("GET", "/mentees/{username}", SignIn, NotFound),
+    ("GET", "/mentees/{username}/{roadmap}/{stage}", SignIn, NotFound),
     // Last: it ends the session.
     ("POST", "/signout", Redirect, Redirect),
 ];
@@ -148,6 +161,13 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
+    // Ada's own pending mentor invitation.
+    app.post_form("/mentors/link", &[("scope", "all")], Some(&ada))
+        .await;
+    let mentorship_id: i64 = sqlx::query_scalar("select id from mentorships")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
 
     let snapshot = || async {
         sqlx::query_scalar::<_, String>(
@@ -156,6 +176,8 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                      join users u on u.id = p.user_id where u.username = 'ada'
                  union all select 'n:' || body_md from notes n join users u on u.id = n.user_id where u.username = 'ada'
                  union all select 'e:' || url from evidence e join users u on u.id = e.user_id where u.username = 'ada'
+                 union all select 'm:' || m.id || ':' || m.status || ':' || coalesce(m.mentor_id, 0) from mentorships m
+                     join users u on u.id = m.mentee_id where u.username = 'ada'
              ) t",
         )
         .fetch_one(&app.db.pool)
@@ -165,7 +187,8 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
     let before = snapshot().await;
 
     let body = format!(
-        "state=done&version=0&action={action}&body=x&url=https%3A%2F%2Fexample.org%2Fmine&title=t&display_name="
+        "state=done&version=0&action={action}&body=x&url=https%3A%2F%2Fexample.org%2Fmine&title=t&display_name=\
+         &decision=accept"
     );
     for (actor, cookie) in [("anonymous", None), ("another learner", Some("eve"))] {
         let cookie = match cookie {
@@ -179,7 +202,16 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 .replace("{stage}", "http")
                 .replace("{skill}", "http-methods")
                 .replace("{username}", "ada")
-                .replace("{id}", &evidence_id.to_string());
+                .replace(
+                    "{id}",
+                    &if route.starts_with("/evidence") {
+                        evidence_id
+                    } else {
+                        mentorship_id
+                    }
+                    .to_string(),
+                )
+                .replace("{token}", "not-a-real-invite-token");
             let mut request = Request::builder()
                 .method(Method::from_bytes(method.as_bytes()).unwrap())
                 .uri(&path)

@@ -1,6 +1,7 @@
 //! Database access: connecting (to DATABASE_URL or the embedded cluster), migrations, and one module per table group.
 
 pub mod content;
+pub mod mentorships;
 pub mod notes;
 pub mod progress;
 pub mod search;

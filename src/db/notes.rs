@@ -117,3 +117,21 @@ pub async fn delete_evidence(db: impl PgExecutor<'_>, user_id: i64, id: i64) -> 
     .fetch_optional(db)
     .await
 }
+
+/// The notes the user chose to share with their mentors, on `skill_ids`.
+pub async fn shared_notes(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    skill_ids: &[String],
+) -> sqlx::Result<HashMap<String, Note>> {
+    let rows = sqlx::query_as!(
+        Note,
+        "select skill_id, body_md, shared_with_mentors, updated_at from notes
+         where user_id = $1 and skill_id = any($2) and shared_with_mentors",
+        user_id,
+        skill_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|n| (n.skill_id.clone(), n)).collect())
+}

@@ -629,3 +629,50 @@ pub async fn public_profile(db: &PgPool, username: &str) -> sqlx::Result<Option<
     .await?;
     Ok(Some((user.id, user.display_name, roadmaps)))
 }
+
+/// Roadmaps started by each of `user_ids`: one query for any number of users.
+pub async fn enrollments_of(
+    db: impl PgExecutor<'_>,
+    user_ids: &[i64],
+) -> sqlx::Result<Vec<(i64, String, OffsetDateTime)>> {
+    let rows = sqlx::query!(
+        "select user_id, roadmap_id, started_at from enrollments where user_id = any($1) order by started_at",
+        user_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.roadmap_id, r.started_at))
+        .collect())
+}
+
+/// Progress of each of `user_ids`: one query for any number of users.
+pub async fn progress_of(
+    db: impl PgExecutor<'_>,
+    user_ids: &[i64],
+) -> sqlx::Result<HashMap<i64, ProgressMap>> {
+    let rows = sqlx::query!(
+        "select user_id, skill_id, state, started_at, done_at, updated_at, version, done_content_hash
+         from skill_progress where user_id = any($1)",
+        user_ids
+    )
+    .fetch_all(db)
+    .await?;
+    let mut maps: HashMap<i64, ProgressMap> = HashMap::new();
+    for r in rows {
+        maps.entry(r.user_id).or_default().0.insert(
+            r.skill_id.clone(),
+            ProgressRow {
+                skill_id: r.skill_id,
+                state: parse_state(&r.state),
+                started_at: r.started_at,
+                done_at: r.done_at,
+                updated_at: r.updated_at,
+                version: r.version,
+                done_content_hash: r.done_content_hash,
+            },
+        );
+    }
+    Ok(maps)
+}

@@ -228,3 +228,15 @@ pub async fn has_public_profile(db: impl PgExecutor<'_>, id: i64) -> sqlx::Resul
         .fetch_one(db)
         .await
 }
+
+pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as!(
+        User,
+        r#"select id, username, display_name, email, is_admin, session_epoch,
+                  disabled_at is not null as "disabled!"
+           from users where username = $1"#,
+        username
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod health;
+pub mod mentoring;
 pub mod notes;
 pub mod progress;
 pub mod public;

@@ -342,7 +342,27 @@ pub async fn render_stage_with(
 }
 
 /// A roadmap on a public profile, its progress, and each stage's.
-type ProfileRoadmap<'a> = (&'a Roadmap, Tally, Vec<(&'a Stage, Tally)>);
+pub type RoadmapOverview<'a> = (&'a Roadmap, Tally, Vec<(&'a Stage, Tally)>);
+
+/// Each roadmap's progress and each of its stages', for one learner.
+pub fn overview<'a>(
+    catalog: &'a Catalog,
+    roadmap_ids: impl IntoIterator<Item = &'a String>,
+    map: &ProgressMap,
+) -> Vec<RoadmapOverview<'a>> {
+    roadmap_ids
+        .into_iter()
+        .filter_map(|id| catalog.roadmap(id))
+        .map(|roadmap| {
+            let stages = roadmap
+                .stages
+                .iter()
+                .map(|s| (s, Tally::stage(s, |id| map.state(id))))
+                .collect();
+            (roadmap, Tally::roadmap(roadmap, |id| map.state(id)), stages)
+        })
+        .collect()
+}
 
 #[derive(Template)]
 #[template(path = "public/profile.html")]
@@ -350,7 +370,7 @@ struct ProfilePage<'a> {
     layout: Layout,
     display_name: String,
     username: String,
-    roadmaps: Vec<ProfileRoadmap<'a>>,
+    roadmaps: Vec<RoadmapOverview<'a>>,
 }
 
 /// `/u/{username}`: only when the learner opted in, and only the roadmaps they chose.
@@ -364,18 +384,7 @@ async fn profile(
         .ok_or(AppError::NotFound)?;
     let map = progress::for_user(&state.db, user_id).await?;
     let catalog = state.catalog.load();
-    let roadmaps = roadmap_ids
-        .iter()
-        .filter_map(|id| catalog.roadmap(id))
-        .map(|roadmap| {
-            let stages = roadmap
-                .stages
-                .iter()
-                .map(|s| (s, Tally::stage(s, |id| map.state(id))))
-                .collect();
-            (roadmap, Tally::roadmap(roadmap, |id| map.state(id)), stages)
-        })
-        .collect();
+    let roadmaps = overview(&catalog, &roadmap_ids, &map);
     render(&ProfilePage {
         layout: Layout::new(&state, viewer.as_ref(), display_name.as_str()),
         display_name,

@@ -1,0 +1,303 @@
+//! Mentor links: invitations (by username or by single-use link), acceptance, scope and ending.
+
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
+
+/// How long an invitation stays open.
+pub const INVITE_DAYS: i32 = 7;
+
+/// Which of the mentee's roadmaps a link covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Only(Vec<String>),
+}
+
+impl Scope {
+    pub fn covers(&self, roadmap_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(ids) => ids.iter().any(|id| id == roadmap_id),
+        }
+    }
+}
+
+/// One link as either side sees it.
+#[derive(Debug, Clone)]
+pub struct Mentorship {
+    pub id: i64,
+    pub mentee_id: i64,
+    pub mentee_username: String,
+    pub mentee_name: String,
+    pub mentor_id: Option<i64>,
+    pub mentor_username: Option<String>,
+    pub mentor_name: Option<String>,
+    pub status: String,
+    pub is_link: bool,
+    pub expired: bool,
+    pub scope: Scope,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub responded_at: Option<OffsetDateTime>,
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+impl Mentorship {
+    /// An invitation still waiting for an answer.
+    pub fn is_pending(&self) -> bool {
+        self.status == "invited" && !self.expired
+    }
+}
+
+/// Links where the user is the mentee, or the mentor: two queries whatever their number.
+pub async fn for_user(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<Mentorship>> {
+    let rows = sqlx::query!(
+        r#"select m.id, m.mentee_id, e.username as mentee_username, e.display_name as mentee_name,
+                  m.mentor_id, o.username as "mentor_username?", o.display_name as "mentor_name?",
+                  m.status, m.token_hash is not null as "is_link!",
+                  (m.status = 'invited' and m.expires_at <= now()) as "expired!",
+                  m.all_roadmaps, m.created_at, m.expires_at, m.responded_at, m.ended_at
+           from mentorships m
+           join users e on e.id = m.mentee_id
+           left join users o on o.id = m.mentor_id
+           where m.mentee_id = $1 or m.mentor_id = $1
+           order by m.created_at desc, m.id desc"#,
+        user_id
+    )
+    .fetch_all(db)
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let scoped = sqlx::query!(
+        "select mentorship_id, roadmap_id from mentorship_roadmaps where mentorship_id = any($1)
+         order by roadmap_id",
+        &ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Mentorship {
+            scope: if r.all_roadmaps {
+                Scope::All
+            } else {
+                Scope::Only(
+                    scoped
+                        .iter()
+                        .filter(|s| s.mentorship_id == r.id)
+                        .map(|s| s.roadmap_id.clone())
+                        .collect(),
+                )
+            },
+            id: r.id,
+            mentee_id: r.mentee_id,
+            mentee_username: r.mentee_username,
+            mentee_name: r.mentee_name,
+            mentor_id: r.mentor_id,
+            mentor_username: r.mentor_username,
+            mentor_name: r.mentor_name,
+            status: r.status,
+            is_link: r.is_link,
+            expired: r.expired,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            responded_at: r.responded_at,
+            ended_at: r.ended_at,
+        })
+        .collect())
+}
+
+/// The scope of the active link from `mentor_id` to `mentee_id`, if there is one.
+pub async fn active_scope(db: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result<Option<Scope>> {
+    let Some(link) = sqlx::query!(
+        "select id, all_roadmaps from mentorships where mentor_id = $1 and mentee_id = $2 and status = 'active'",
+        mentor_id,
+        mentee_id
+    )
+    .fetch_optional(db)
+    .await?
+    else {
+        return Ok(None);
+    };
+    if link.all_roadmaps {
+        return Ok(Some(Scope::All));
+    }
+    let ids = sqlx::query_scalar!(
+        "select roadmap_id from mentorship_roadmaps where mentorship_id = $1",
+        link.id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some(Scope::Only(ids)))
+}
+
+/// Why an invitation could not be made or answered, in words for the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub &'static str);
+
+async fn insert_scope(
+    db: impl PgExecutor<'_>,
+    mentorship_id: i64,
+    roadmap_ids: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into mentorship_roadmaps (mentorship_id, roadmap_id) select $1, unnest($2::text[])
+         on conflict do nothing",
+        mentorship_id,
+        roadmap_ids
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Invites an existing user to mentor `mentee_id`.
+pub async fn invite_user(
+    pool: &PgPool,
+    mentee_id: i64,
+    mentor_id: i64,
+    scope: &Scope,
+) -> sqlx::Result<Result<i64, Refusal>> {
+    if mentee_id == mentor_id {
+        return Ok(Err(Refusal("You cannot be your own mentor.")));
+    }
+    let mut tx = pool.begin().await?;
+    // Expired invitations no longer block a new one.
+    sqlx::query!(
+        "update mentorships set status = 'revoked', ended_at = now()
+         where mentor_id = $1 and mentee_id = $2 and status = 'invited' and expires_at <= now()",
+        mentor_id,
+        mentee_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let inserted = sqlx::query_scalar!(
+        "insert into mentorships (mentee_id, mentor_id, status, all_roadmaps, expires_at)
+         values ($1, $2, 'invited', $3, now() + make_interval(days => $4))
+         on conflict do nothing returning id",
+        mentee_id,
+        mentor_id,
+        matches!(scope, Scope::All),
+        INVITE_DAYS
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = inserted else {
+        return Ok(Err(Refusal(
+            "This person is already your mentor or already has your invitation.",
+        )));
+    };
+    if let Scope::Only(ids) = scope {
+        insert_scope(&mut *tx, id, ids).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(id))
+}
+
+/// Creates a single-use invite link; the caller shows the token once.
+pub async fn invite_link(
+    pool: &PgPool,
+    mentee_id: i64,
+    token_hash: &str,
+    scope: &Scope,
+) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "insert into mentorships (mentee_id, status, all_roadmaps, token_hash, expires_at)
+         values ($1, 'invited', $2, $3, now() + make_interval(days => $4)) returning id",
+        mentee_id,
+        matches!(scope, Scope::All),
+        token_hash,
+        INVITE_DAYS
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Scope::Only(ids) = scope {
+        insert_scope(&mut *tx, id, ids).await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The open invitation behind a link token: (id, mentee's display name, username).
+pub async fn link_invite(db: &PgPool, token_hash: &str) -> sqlx::Result<Option<(i64, i64, String, String)>> {
+    let row = sqlx::query!(
+        "select m.id, m.mentee_id, u.display_name, u.username from mentorships m join users u on u.id = m.mentee_id
+         where m.token_hash = $1 and m.status = 'invited' and m.mentor_id is null and m.expires_at > now()",
+        token_hash
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.id, r.mentee_id, r.display_name, r.username)))
+}
+
+/// Answers an invitation: by link (`token_hash`) or addressed to `mentor_id` (`id`).
+pub async fn respond(
+    pool: &PgPool,
+    mentor_id: i64,
+    id: Option<i64>,
+    token_hash: Option<&str>,
+    accept: bool,
+) -> sqlx::Result<Result<i64, Refusal>> {
+    let status = if accept { "active" } else { "declined" };
+    let result = sqlx::query_scalar!(
+        "update mentorships set mentor_id = $1, status = $4, responded_at = now()
+         where status = 'invited' and expires_at > now() and mentee_id <> $1
+           and ((id = $2 and mentor_id = $1) or (token_hash = $3 and mentor_id is null))
+         returning id",
+        mentor_id,
+        id,
+        token_hash,
+        status
+    )
+    .fetch_optional(pool)
+    .await;
+    match result {
+        Ok(Some(id)) => Ok(Ok(id)),
+        Ok(None) => Ok(Err(Refusal(
+            "This invitation is no longer open: it was used, withdrawn, answered or has expired.",
+        ))),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("mentorships_one_open_per_pair") => {
+            Ok(Err(Refusal("You already mentor this person.")))
+        }
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("mentorships_check") => {
+            Ok(Err(Refusal("You cannot be your own mentor.")))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Withdraws one of the mentee's pending invitations.
+pub async fn revoke(db: impl PgExecutor<'_>, mentee_id: i64, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "update mentorships set status = 'revoked', ended_at = now(), ended_by = $1
+         where id = $2 and mentee_id = $1 and status = 'invited'",
+        mentee_id,
+        id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Ends an active link; either side may. Access ends at once; the row stays as history.
+pub async fn end(db: impl PgExecutor<'_>, user_id: i64, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "update mentorships set status = 'ended', ended_at = now(), ended_by = $1
+         where id = $2 and status = 'active' and (mentee_id = $1 or mentor_id = $1)",
+        user_id,
+        id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Links two users directly (the CLI's `mentor link`, for admins).
+pub async fn link(pool: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result<Result<i64, Refusal>> {
+    match invite_user(pool, mentee_id, mentor_id, &Scope::All).await? {
+        Ok(id) => respond(pool, mentor_id, Some(id), None, true).await,
+        Err(refusal) => Ok(Err(refusal)),
+    }
+}

@@ -1,0 +1,574 @@
+//! Mentoring: a learner's "My mentors" page and invitations, a mentor's list of mentees, and read-only mentee views.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::notes::Workspace;
+use super::public::{RoadmapOverview, SkillProgress, overview, skill_ids};
+use super::{Layout, format_date, render};
+use crate::app::AppState;
+use crate::auth::{SignedIn, token};
+use crate::content::catalog::{Roadmap, Stage};
+use crate::db::mentorships::{self, Mentorship, Scope};
+use crate::db::users::{self, User};
+use crate::db::{notes, progress};
+use crate::error::AppError;
+use crate::progress::Tally;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/mentors", get(my_mentors))
+        .route("/mentors/invite", post(invite_user))
+        .route("/mentors/link", post(invite_link))
+        .route("/mentors/{id}/revoke", post(revoke))
+        .route("/mentorships/{id}/end", post(end))
+        .route("/mentoring", get(mentoring))
+        .route("/mentoring/{id}/accept", post(accept))
+        .route("/mentoring/{id}/decline", post(decline))
+        .route("/mentoring/invite/{token}", get(link_page).post(answer_link))
+        .route("/mentees/{username}", get(mentee))
+        .route("/mentees/{username}/{roadmap}/{stage}", get(mentee_stage))
+}
+
+/// Form fields, with `roadmap` repeated for each ticked roadmap.
+struct ScopedForm {
+    fields: HashMap<String, String>,
+    scope: Scope,
+}
+
+fn parse_scoped_form(body: &str) -> ScopedForm {
+    let mut fields = HashMap::new();
+    let mut roadmaps = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        if key == "roadmap" {
+            roadmaps.push(value.into_owned());
+        } else {
+            fields.insert(key.into_owned(), value.into_owned());
+        }
+    }
+    let scope = if fields.get("scope").map(String::as_str) == Some("chosen") {
+        Scope::Only(roadmaps)
+    } else {
+        Scope::All
+    };
+    ScopedForm { fields, scope }
+}
+
+fn scope_text(scope: &Scope, state: &AppState) -> String {
+    match scope {
+        Scope::All => "all roadmaps".into(),
+        Scope::Only(ids) if ids.is_empty() => "no roadmaps".into(),
+        Scope::Only(ids) => {
+            let catalog = state.catalog.load();
+            ids.iter()
+                .map(|id| catalog.roadmap(id).map_or(id.clone(), |r| r.title.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+}
+
+/// A link as a row on either page.
+struct LinkRow {
+    id: i64,
+    /// The other person: "Ada (@ada)".
+    other: String,
+    scope: String,
+    status: &'static str,
+    since: String,
+    pending: bool,
+    active: bool,
+    is_link: bool,
+}
+
+fn link_row(state: &AppState, m: &Mentorship, as_mentee: bool) -> LinkRow {
+    let other = if as_mentee {
+        match (&m.mentor_name, &m.mentor_username) {
+            (Some(name), Some(username)) => format!("{name} (@{username})"),
+            _ => "Anyone with the link".into(),
+        }
+    } else {
+        format!("{} (@{})", m.mentee_name, m.mentee_username)
+    };
+    let status = match m.status.as_str() {
+        "invited" if m.expired => "Invitation expired",
+        "invited" => "Invitation pending",
+        "active" => "Active",
+        "declined" => "Declined",
+        "revoked" => "Invitation withdrawn",
+        _ => "Ended",
+    };
+    let since = m.ended_at.or(m.responded_at).unwrap_or(m.created_at);
+    LinkRow {
+        id: m.id,
+        other,
+        scope: scope_text(&m.scope, state),
+        status,
+        since: format_date(since),
+        pending: m.is_pending(),
+        active: m.status == "active",
+        is_link: m.is_link,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/my_mentors.html")]
+struct MyMentorsPage {
+    layout: Layout,
+    active: Vec<LinkRow>,
+    pending: Vec<LinkRow>,
+    past: Vec<LinkRow>,
+    /// Roadmaps the learner started, for choosing a scope.
+    roadmaps: Vec<(String, String)>,
+    username: String,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+    new_link: Option<String>,
+}
+
+async fn my_mentors_page(
+    state: &AppState,
+    user: &User,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+    new_link: Option<String>,
+    username: String,
+) -> Result<MyMentorsPage, AppError> {
+    let links = mentorships::for_user(&state.db, user.id).await?;
+    let mine: Vec<LinkRow> = links
+        .iter()
+        .filter(|m| m.mentee_id == user.id)
+        .map(|m| link_row(state, m, true))
+        .collect();
+    let catalog = state.catalog.load();
+    let roadmaps = progress::enrollments(&state.db, user.id)
+        .await?
+        .into_iter()
+        .filter_map(|(id, _)| catalog.roadmap(&id).map(|r| (id, r.title.clone())))
+        .collect();
+    let (active, rest): (Vec<_>, Vec<_>) = mine.into_iter().partition(|l| l.active);
+    let (pending, past): (Vec<_>, Vec<_>) = rest.into_iter().partition(|l| l.pending);
+    Ok(MyMentorsPage {
+        layout: Layout::new(state, Some(user), "My mentors"),
+        active,
+        pending,
+        past,
+        roadmaps,
+        username,
+        error,
+        notice,
+        new_link,
+    })
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn my_mentors(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let notice = match query.done.as_deref() {
+        Some("invited") => Some("Invitation sent. It stays open for 7 days."),
+        Some("revoked") => Some("Invitation withdrawn."),
+        Some("ended") => Some("The link has ended. That mentor can no longer see your progress."),
+        _ => None,
+    };
+    Ok(render(&my_mentors_page(&state, &user, None, notice, None, String::new()).await?)?.into_response())
+}
+
+async fn invite_user(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    body: String,
+) -> Result<Response, AppError> {
+    let form = parse_scoped_form(&body);
+    let username = form
+        .fields
+        .get("username")
+        .map(|u| u.trim().to_lowercase())
+        .unwrap_or_default();
+    let refusal = match users::by_username(&state.db, &username).await? {
+        None => {
+            Some("There is no user with that username. Check the spelling, or send an invite link instead.")
+        }
+        Some(mentor) => mentorships::invite_user(&state.db, user.id, mentor.id, &form.scope)
+            .await?
+            .err()
+            .map(|r| r.0),
+    };
+    match refusal {
+        None => Ok(Redirect::to("/mentors?done=invited").into_response()),
+        Some(message) => {
+            let page = my_mentors_page(&state, &user, Some(message), None, None, username).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+async fn invite_link(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    body: String,
+) -> Result<Response, AppError> {
+    let form = parse_scoped_form(&body);
+    let secret = token::generate();
+    mentorships::invite_link(&state.db, user.id, &token::hash(&secret), &form.scope).await?;
+    let link = format!("{}/mentoring/invite/{secret}", state.settings.public_url);
+    let page = my_mentors_page(&state, &user, None, None, Some(link), String::new()).await?;
+    Ok(render(&page)?.into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Redirect, AppError> {
+    if !mentorships::revoke(&state.db, user.id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to("/mentors?done=revoked"))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Redirect, AppError> {
+    let links = mentorships::for_user(&state.db, user.id).await?;
+    let as_mentor = links.iter().any(|m| m.id == id && m.mentor_id == Some(user.id));
+    if !mentorships::end(&state.db, user.id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to(if as_mentor {
+        "/mentoring?done=ended"
+    } else {
+        "/mentors?done=ended"
+    }))
+}
+
+/// A mentee on the mentor's page, attention first.
+struct MenteeRow {
+    username: String,
+    name: String,
+    link_id: i64,
+    roadmaps: Vec<(String, String, Tally)>,
+    last_activity: Option<String>,
+    stalled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/mentoring.html")]
+struct MentoringPage {
+    layout: Layout,
+    requests: Vec<LinkRow>,
+    mentees: Vec<MenteeRow>,
+    stalled_days: i64,
+    notice: Option<&'static str>,
+}
+
+async fn mentoring(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let links = mentorships::for_user(&state.db, user.id).await?;
+    let requests = links
+        .iter()
+        .filter(|m| m.mentor_id == Some(user.id) && m.is_pending())
+        .map(|m| link_row(&state, m, false))
+        .collect();
+    let active: Vec<&Mentorship> = links
+        .iter()
+        .filter(|m| m.mentor_id == Some(user.id) && m.status == "active")
+        .collect();
+    let mentee_ids: Vec<i64> = active.iter().map(|m| m.mentee_id).collect();
+    let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
+    let maps = progress::progress_of(&state.db, &mentee_ids).await?;
+    let catalog = state.catalog.load();
+    let empty = progress::ProgressMap::default();
+    let stalled_after = OffsetDateTime::now_utc() - time::Duration::days(state.settings.stalled_days);
+    let mut mentees: Vec<MenteeRow> = active
+        .iter()
+        .map(|m| {
+            let map = maps.get(&m.mentee_id).unwrap_or(&empty);
+            let roadmaps: Vec<&Roadmap> = enrollments
+                .iter()
+                .filter(|(uid, rid, _)| *uid == m.mentee_id && m.scope.covers(rid))
+                .filter_map(|(_, rid, _)| catalog.roadmap(rid))
+                .collect();
+            let last = map.last_change(roadmaps.iter().flat_map(|r| {
+                r.stages
+                    .iter()
+                    .flat_map(|s| s.skills.iter().map(|k| k.id.as_str()))
+            }));
+            MenteeRow {
+                username: m.mentee_username.clone(),
+                name: m.mentee_name.clone(),
+                link_id: m.id,
+                roadmaps: roadmaps
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.id.clone(),
+                            r.title.clone(),
+                            Tally::roadmap(r, |id| map.state(id)),
+                        )
+                    })
+                    .collect(),
+                last_activity: last.map(format_date),
+                stalled: last.is_none_or(|at| at < stalled_after),
+            }
+        })
+        .collect();
+    // Attention first: stalled mentees on top.
+    mentees.sort_by_key(|m| (!m.stalled, m.name.to_lowercase()));
+    Ok(render(&MentoringPage {
+        layout: Layout::new(&state, Some(&user), "Mentoring"),
+        requests,
+        mentees,
+        stalled_days: state.settings.stalled_days,
+        notice: match query.done.as_deref() {
+            Some("accepted") => Some("You are now a mentor. Your mentee's progress is listed below."),
+            Some("declined") => Some("Invitation declined."),
+            Some("ended") => Some("The link has ended."),
+            _ => None,
+        },
+    })?
+    .into_response())
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    answer(&state, &user, Some(id), None, true).await
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    answer(&state, &user, Some(id), None, false).await
+}
+
+async fn answer(
+    state: &AppState,
+    user: &User,
+    id: Option<i64>,
+    token_hash: Option<&str>,
+    accept: bool,
+) -> Result<Response, AppError> {
+    match mentorships::respond(&state.db, user.id, id, token_hash, accept).await? {
+        Ok(_) => Ok(Redirect::to(if accept {
+            "/mentoring?done=accepted"
+        } else {
+            "/mentoring?done=declined"
+        })
+        .into_response()),
+        Err(refusal) if id.is_some() && token_hash.is_none() && refusal.0.starts_with("This invitation") => {
+            // Someone else's or a closed invitation: nothing to reveal.
+            Err(AppError::NotFound)
+        }
+        Err(refusal) => {
+            let page = LinkInvitePage {
+                layout: Layout::new(state, Some(user), "Mentor invitation"),
+                invite: None,
+                error: Some(refusal.0),
+            };
+            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/invite.html")]
+struct LinkInvitePage {
+    layout: Layout,
+    /// (mentee's display name, username, scope text).
+    invite: Option<(String, String, String)>,
+    error: Option<&'static str>,
+}
+
+async fn link_page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(secret): Path<String>,
+) -> Result<Response, AppError> {
+    let found = mentorships::link_invite(&state.db, &token::hash(&secret)).await?;
+    let (invite, error) = match found {
+        Some((_, mentee_id, _, _)) if mentee_id == user.id => (
+            None,
+            Some("This is your own invitation: send the link to the person you want as a mentor."),
+        ),
+        Some((id, _, name, username)) => (Some((name, username, link_scope(&state, id).await?)), None),
+        None => (
+            None,
+            Some("This invitation is no longer open: it was used, withdrawn or has expired."),
+        ),
+    };
+    let status = if invite.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::GONE
+    };
+    let page = LinkInvitePage {
+        layout: Layout::new(&state, Some(&user), "Mentor invitation"),
+        invite,
+        error,
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+async fn link_scope(state: &AppState, id: i64) -> Result<String, AppError> {
+    let ids = sqlx::query_scalar!(
+        "select roadmap_id from mentorship_roadmaps where mentorship_id = $1",
+        id
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let all = sqlx::query_scalar!("select all_roadmaps from mentorships where id = $1", id)
+        .fetch_one(&state.db)
+        .await?;
+    Ok(scope_text(
+        &if all { Scope::All } else { Scope::Only(ids) },
+        state,
+    ))
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    decision: String,
+}
+
+async fn answer_link(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(secret): Path<String>,
+    axum::Form(form): axum::Form<AnswerForm>,
+) -> Result<Response, AppError> {
+    answer(
+        &state,
+        &user,
+        None,
+        Some(&token::hash(&secret)),
+        form.decision == "accept",
+    )
+    .await
+}
+
+/// The mentee and the scope the signed-in mentor has on them, or 404.
+async fn mentee_in_scope(state: &AppState, mentor: &User, username: &str) -> Result<(User, Scope), AppError> {
+    let mentee = users::by_username(&state.db, username)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let scope = mentorships::active_scope(&state.db, mentor.id, mentee.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((mentee, scope))
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/mentee.html")]
+struct MenteePage<'a> {
+    layout: Layout,
+    mentee: User,
+    roadmaps: Vec<RoadmapOverview<'a>>,
+}
+
+async fn mentee(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(username): Path<String>,
+) -> Result<Response, AppError> {
+    let (mentee, scope) = mentee_in_scope(&state, &user, &username).await?;
+    let enrolled = progress::enrollments(&state.db, mentee.id).await?;
+    let map = progress::for_user(&state.db, mentee.id).await?;
+    let catalog = state.catalog.load();
+    let in_scope: Vec<String> = enrolled
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| scope.covers(id))
+        .collect();
+    let roadmaps = overview(&catalog, &in_scope, &map);
+    Ok(render(&MenteePage {
+        layout: Layout::new(&state, Some(&user), format!("{} · mentee", mentee.display_name)),
+        mentee,
+        roadmaps,
+    })?
+    .into_response())
+}
+
+struct MenteeSkill<'a> {
+    skill: &'a crate::content::catalog::Skill,
+    p: SkillProgress,
+    w: Workspace,
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/mentee_stage.html")]
+struct MenteeStagePage<'a> {
+    layout: Layout,
+    mentee: User,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    tally: Tally,
+    skills: Vec<MenteeSkill<'a>>,
+}
+
+async fn mentee_stage(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((username, roadmap_id, stage_id)): Path<(String, String, String)>,
+) -> Result<Response, AppError> {
+    let (mentee, scope) = mentee_in_scope(&state, &user, &username).await?;
+    if !scope.covers(&roadmap_id) {
+        return Err(AppError::NotFound);
+    }
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
+    let ids = skill_ids(&stage.skills);
+    let map = progress::for_skills(&state.db, mentee.id, &ids).await?;
+    // Only shared notes: private notes never reach a mentor's page.
+    let shared = notes::shared_notes(&state.db, mentee.id, &ids).await?;
+    let evidence = notes::evidence(&state.db, mentee.id, &ids).await?;
+    let skills = stage
+        .skills
+        .iter()
+        .map(|skill| {
+            let links: Vec<&notes::Evidence> = evidence.iter().filter(|e| e.skill_id == skill.id).collect();
+            MenteeSkill {
+                skill,
+                p: SkillProgress::new(skill, &map),
+                w: Workspace::new(skill, shared.get(&skill.id), &links),
+            }
+        })
+        .collect();
+    Ok(render(&MenteeStagePage {
+        layout: Layout::new(
+            &state,
+            Some(&user),
+            format!("{} · {}", stage.title, mentee.display_name),
+        ),
+        tally: Tally::stage(stage, |id| map.state(id)),
+        mentee,
+        roadmap,
+        stage,
+        skills,
+    })?
+    .into_response())
+}
