@@ -69,6 +69,8 @@ pub struct Tally {
     pub in_progress: u32,
     /// Required skills skipped.
     pub skipped: u32,
+    /// Required skills done and verified by a mentor (a part of `done`).
+    pub verified: u32,
 }
 
 impl Tally {
@@ -93,6 +95,19 @@ impl Tally {
         tally
     }
 
+    /// Counts which of the required done skills a mentor verified.
+    pub fn with_verified<'a>(
+        mut self,
+        skills: impl IntoIterator<Item = &'a Skill>,
+        verified: impl Fn(&str) -> bool,
+    ) -> Self {
+        self.verified = skills
+            .into_iter()
+            .filter(|s| !s.optional && verified(&s.id))
+            .count() as u32;
+        self
+    }
+
     pub fn stage(stage: &Stage, state_of: impl Fn(&str) -> SkillState) -> Self {
         Self::of(&stage.skills, state_of)
     }
@@ -108,6 +123,13 @@ impl Tally {
         (self.done * 100)
             .checked_div(self.required - self.skipped)
             .unwrap_or(100)
+    }
+
+    /// Verified share, on the same scale as [`Tally::percent`].
+    pub fn verified_percent(&self) -> u32 {
+        (self.verified * 100)
+            .checked_div(self.required - self.skipped)
+            .unwrap_or(0)
     }
 
     /// Required skills still to do.
@@ -136,6 +158,9 @@ impl Tally {
             self.required - self.skipped,
             self.percent()
         );
+        if self.verified > 0 {
+            text.push_str(&format!(", {} of them verified", self.verified));
+        }
         if self.in_progress > 0 {
             text.push_str(&format!(", {} in progress", self.in_progress));
         }

@@ -71,6 +71,9 @@ const TABLE: &[(&str, &str, Expect, Expect)] = &[
     // Not the first learner's mentor: their progress is not found.
     ("GET", "/mentees/{username}", SignIn, NotFound),
     ("GET", "/mentees/{username}/{roadmap}/{stage}", SignIn, NotFound),
+    ("POST", "/skills/{skill}/review", SignIn, Status(422)),
+    ("POST", "/reviews/{id}/verify", SignIn, NotFound),
+    ("POST", "/reviews/{id}/changes", SignIn, NotFound),
     // Last: it ends the session.
     ("POST", "/signout", Redirect, Redirect),
 ];
@@ -86,6 +89,8 @@ fn declared_routes() -> BTreeSet<(String, String)> {
             let path = chunk.split('"').nth(1).unwrap().to_string();
             // The handlers: up to the end of this `.route(...)` call.
             let call = chunk.split("\n        .").next().unwrap_or(chunk);
+            // The last `.route(` of a router ends with the function.
+            let call = call.split("\n}").next().unwrap_or(call);
             let call = call.split(".route(").next().unwrap();
             for (token, method) in [("get(", "GET"), ("post(", "POST")] {
                 let mut rest = call;

@@ -301,3 +301,19 @@ pub async fn link(pool: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result
         Err(refusal) => Ok(Err(refusal)),
     }
 }
+
+/// Whether the learner has an active mentor who can see `roadmap_id`.
+pub async fn has_mentor_for(db: &PgPool, mentee_id: i64, roadmap_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from mentorships m
+               where m.mentee_id = $1 and m.status = 'active'
+                 and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps r
+                                                where r.mentorship_id = m.id and r.roadmap_id = $2))
+           ) as "exists!""#,
+        mentee_id,
+        roadmap_id
+    )
+    .fetch_one(db)
+    .await
+}

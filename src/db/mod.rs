@@ -4,6 +4,7 @@ pub mod content;
 pub mod mentorships;
 pub mod notes;
 pub mod progress;
+pub mod reviews;
 pub mod search;
 pub mod transfer;
 pub mod users;

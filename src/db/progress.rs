@@ -16,6 +16,9 @@ pub struct ProgressRow {
     pub updated_at: OffsetDateTime,
     pub version: i32,
     pub done_content_hash: Option<String>,
+    /// The mentor who verified the skill, and when; cleared when it leaves done.
+    pub verified_by: Option<String>,
+    pub verified_at: Option<OffsetDateTime>,
 }
 
 /// A user's progress rows, by skill id.
@@ -31,6 +34,27 @@ impl ProgressMap {
 
     pub fn get(&self, skill_id: &str) -> Option<&ProgressRow> {
         self.0.get(skill_id)
+    }
+
+    /// Done and verified by a mentor.
+    pub fn verified(&self, skill_id: &str) -> bool {
+        self.0
+            .get(skill_id)
+            .is_some_and(|row| row.state == SkillState::Done && row.verified_by.is_some())
+    }
+
+    /// Progress on a roadmap, verification included.
+    pub fn roadmap_tally(&self, roadmap: &crate::content::catalog::Roadmap) -> crate::progress::Tally {
+        crate::progress::Tally::roadmap(roadmap, |id| self.state(id))
+            .with_verified(roadmap.stages.iter().flat_map(|s| &s.skills), |id| {
+                self.verified(id)
+            })
+    }
+
+    /// Progress on a stage, verification included.
+    pub fn stage_tally(&self, stage: &crate::content::catalog::Stage) -> crate::progress::Tally {
+        crate::progress::Tally::stage(stage, |id| self.state(id))
+            .with_verified(&stage.skills, |id| self.verified(id))
     }
 
     /// Latest change among `skill_ids`.
@@ -53,8 +77,10 @@ pub async fn for_skills(
     skill_ids: &[String],
 ) -> sqlx::Result<ProgressMap> {
     let rows = sqlx::query!(
-        "select skill_id, state, started_at, done_at, updated_at, version, done_content_hash
-         from skill_progress where user_id = $1 and skill_id = any($2)",
+        r#"select p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version, p.done_content_hash,
+                  v.display_name as "verified_by?", p.verified_at
+           from skill_progress p left join users v on v.id = p.verified_by
+           where p.user_id = $1 and p.skill_id = any($2)"#,
         user_id,
         skill_ids
     )
@@ -71,6 +97,8 @@ pub async fn for_skills(
                     updated_at: r.updated_at,
                     version: r.version,
                     done_content_hash: r.done_content_hash,
+                    verified_by: r.verified_by,
+                    verified_at: r.verified_at,
                 };
                 (row.skill_id.clone(), row)
             })
@@ -81,8 +109,10 @@ pub async fn for_skills(
 /// All of the user's progress: one query.
 pub async fn for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<ProgressMap> {
     let rows = sqlx::query!(
-        "select skill_id, state, started_at, done_at, updated_at, version, done_content_hash
-         from skill_progress where user_id = $1",
+        r#"select p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version, p.done_content_hash,
+                  v.display_name as "verified_by?", p.verified_at
+           from skill_progress p left join users v on v.id = p.verified_by
+           where p.user_id = $1"#,
         user_id
     )
     .fetch_all(db)
@@ -98,6 +128,8 @@ pub async fn for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Pro
                     updated_at: r.updated_at,
                     version: r.version,
                     done_content_hash: r.done_content_hash,
+                    verified_by: r.verified_by,
+                    verified_at: r.verified_at,
                 };
                 (row.skill_id.clone(), row)
             })
@@ -157,7 +189,7 @@ pub enum Change {
 }
 
 /// Locks the user's rows for `skill_ids` and returns their (state, version).
-async fn lock_rows(
+pub(crate) async fn lock_rows(
     conn: &mut PgConnection,
     user_id: i64,
     skill_ids: &[String],
@@ -176,7 +208,7 @@ async fn lock_rows(
         .collect())
 }
 
-async fn next_action(conn: &mut PgConnection) -> sqlx::Result<i64> {
+pub(crate) async fn next_action(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"select nextval('progress_actions') as "id!""#)
         .fetch_one(conn)
         .await
@@ -184,7 +216,7 @@ async fn next_action(conn: &mut PgConnection) -> sqlx::Result<i64> {
 
 /// How a state write treats the dates.
 #[derive(Debug, Clone, Copy)]
-enum Dates {
+pub(crate) enum Dates {
     /// Keep the first-started and first-done dates.
     Keep,
     /// Start over: clear both.
@@ -195,7 +227,7 @@ enum Dates {
 
 /// Writes the new state and its event. The caller holds the row lock.
 #[allow(clippy::too_many_arguments)]
-async fn write_change(
+pub(crate) async fn write_change(
     conn: &mut PgConnection,
     action_id: i64,
     user_id: i64,
@@ -206,6 +238,7 @@ async fn write_change(
     kind: &str,
     undoes: Option<i64>,
     dates: Dates,
+    message: Option<&str>,
 ) -> sqlx::Result<()> {
     let reset = matches!(dates, Dates::Reset);
     let reverted_at = match dates {
@@ -239,11 +272,45 @@ async fn write_change(
     )
     .execute(&mut *conn)
     .await?;
+    if to != SkillState::Done {
+        // A pending review no longer applies once the skill is not done.
+        sqlx::query!(
+            "update review_requests set status = 'withdrawn', answered_at = now()
+             where mentee_id = $1 and skill_id = $2 and status = 'pending'",
+            user_id,
+            skill_id
+        )
+        .execute(&mut *conn)
+        .await?;
+        // A verification only holds while the skill stays done.
+        let withdrawn = sqlx::query!(
+            "update skill_progress set verified_by = null, verified_at = null
+             where user_id = $1 and skill_id = $2 and verified_by is not null",
+            user_id,
+            skill_id
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if withdrawn > 0 {
+            sqlx::query!(
+                "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, message)
+                 values ($1, $2, $3, $4, 'unverify', 'done', $5, 'Verification withdrawn: the skill is no longer done.')",
+                action_id,
+                user_id,
+                skill_id,
+                actor_id,
+                to.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     sqlx::query!(
         "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, undoes,
-                                      content_hash)
+                                      content_hash, message)
          values ($1, $2, $3, $4, $5, $6, $7, $8,
-                 case when $7 = 'done' then (select content_hash from skills where id = $3) end)",
+                 case when $7 = 'done' then (select content_hash from skills where id = $3) end, $9)",
         action_id,
         user_id,
         skill_id,
@@ -251,7 +318,8 @@ async fn write_change(
         kind,
         from.as_str(),
         to.as_str(),
-        undoes
+        undoes,
+        message
     )
     .execute(&mut *conn)
     .await?;
@@ -310,6 +378,7 @@ pub async fn set_state(
         "set",
         None,
         Dates::Keep,
+        None,
     )
     .await?;
     tx.commit().await?;
@@ -342,6 +411,7 @@ pub async fn mark_done(pool: &PgPool, user_id: i64, skill_ids: &[String]) -> sql
             "stage_done",
             None,
             Dates::Keep,
+            None,
         )
         .await?;
     }
@@ -369,7 +439,8 @@ pub async fn undo(pool: &PgPool, user_id: i64, action_id: i64) -> sqlx::Result<U
     let mut tx = pool.begin().await?;
     let events = sqlx::query!(
         "select skill_id, from_state, to_state, at from progress_events
-         where action_id = $1 and user_id = $2 order by id",
+         where action_id = $1 and user_id = $2 and kind in ('set', 'stage_done', 'undo', 'reset', 'import')
+         order by id",
         action_id,
         user_id
     )
@@ -413,6 +484,7 @@ pub async fn undo(pool: &PgPool, user_id: i64, action_id: i64) -> sqlx::Result<U
             "undo",
             Some(action_id),
             Dates::Revert(event.at),
+            None,
         )
         .await?;
     }
@@ -460,6 +532,7 @@ pub async fn reset_roadmap(pool: &PgPool, user_id: i64, roadmap_id: &str) -> sql
             "reset",
             None,
             Dates::Reset,
+            None,
         )
         .await?;
     }
@@ -522,7 +595,7 @@ pub async fn undoable_action(
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar!(
         "select skill_id from progress_events e
-         where action_id = $1 and user_id = $2
+         where action_id = $1 and user_id = $2 and kind in ('set', 'stage_done', 'undo', 'reset', 'import')
            and not exists (select 1 from progress_events u where u.undoes = e.action_id)",
         action_id,
         user_id
@@ -653,8 +726,10 @@ pub async fn progress_of(
     user_ids: &[i64],
 ) -> sqlx::Result<HashMap<i64, ProgressMap>> {
     let rows = sqlx::query!(
-        "select user_id, skill_id, state, started_at, done_at, updated_at, version, done_content_hash
-         from skill_progress where user_id = any($1)",
+        r#"select p.user_id, p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version,
+                  p.done_content_hash, v.display_name as "verified_by?", p.verified_at
+           from skill_progress p left join users v on v.id = p.verified_by
+           where p.user_id = any($1)"#,
         user_ids
     )
     .fetch_all(db)
@@ -671,6 +746,8 @@ pub async fn progress_of(
                 updated_at: r.updated_at,
                 version: r.version,
                 done_content_hash: r.done_content_hash,
+                verified_by: r.verified_by,
+                verified_at: r.verified_at,
             },
         );
     }

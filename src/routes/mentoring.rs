@@ -12,12 +12,13 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::notes::Workspace;
-use super::public::{RoadmapOverview, SkillProgress, overview, skill_ids};
+use super::public::{RoadmapOverview, SkillProgress, overview, render_stage_with, skill_ids, waited};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
 use crate::content::catalog::{Roadmap, Stage};
 use crate::db::mentorships::{self, Mentorship, Scope};
+use crate::db::reviews::{self, Review};
 use crate::db::users::{self, User};
 use crate::db::{notes, progress};
 use crate::error::AppError;
@@ -36,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/mentoring/invite/{token}", get(link_page).post(answer_link))
         .route("/mentees/{username}", get(mentee))
         .route("/mentees/{username}/{roadmap}/{stage}", get(mentee_stage))
+        .route("/skills/{skill}/review", post(request_review))
+        .route("/reviews/{id}/verify", post(verify))
+        .route("/reviews/{id}/changes", post(request_changes))
 }
 
 /// Form fields, with `roadmap` repeated for each ticked roadmap.
@@ -132,6 +136,8 @@ struct MyMentorsPage {
     error: Option<&'static str>,
     notice: Option<&'static str>,
     new_link: Option<String>,
+    /// Pending review requests: (skill title, link, waited).
+    waiting: Vec<(String, String, String)>,
 }
 
 async fn my_mentors_page(
@@ -156,7 +162,17 @@ async fn my_mentors_page(
         .collect();
     let (active, rest): (Vec<_>, Vec<_>) = mine.into_iter().partition(|l| l.active);
     let (pending, past): (Vec<_>, Vec<_>) = rest.into_iter().partition(|l| l.pending);
+    let waiting = reviews::pending_for_mentee(&state.db, user.id)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let (roadmap, stage, skill) = catalog.skill(&r.skill_id)?;
+            let href = format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id);
+            Some((skill.title.clone(), href, waited(r.requested_at)))
+        })
+        .collect();
     Ok(MyMentorsPage {
+        waiting,
         layout: Layout::new(state, Some(user), "My mentors"),
         active,
         pending,
@@ -319,13 +335,7 @@ async fn mentoring(
                 link_id: m.id,
                 roadmaps: roadmaps
                     .iter()
-                    .map(|r| {
-                        (
-                            r.id.clone(),
-                            r.title.clone(),
-                            Tally::roadmap(r, |id| map.state(id)),
-                        )
-                    })
+                    .map(|r| (r.id.clone(), r.title.clone(), map.roadmap_tally(r)))
                     .collect(),
                 last_activity: last.map(format_date),
                 stalled: last.is_none_or(|at| at < stalled_after),
@@ -516,6 +526,8 @@ struct MenteeSkill<'a> {
     skill: &'a crate::content::catalog::Skill,
     p: SkillProgress,
     w: Workspace,
+    /// The latest review request, and how long it has waited.
+    review: Option<(Review, String)>,
 }
 
 #[derive(Template)]
@@ -546,6 +558,7 @@ async fn mentee_stage(
     // Only shared notes: private notes never reach a mentor's page.
     let shared = notes::shared_notes(&state.db, mentee.id, &ids).await?;
     let evidence = notes::evidence(&state.db, mentee.id, &ids).await?;
+    let stage_reviews = reviews::for_skills(&state.db, mentee.id, &ids).await?;
     let skills = stage
         .skills
         .iter()
@@ -555,6 +568,10 @@ async fn mentee_stage(
                 skill,
                 p: SkillProgress::new(skill, &map),
                 w: Workspace::new(skill, shared.get(&skill.id), &links),
+                review: stage_reviews
+                    .iter()
+                    .find(|r| r.skill_id == skill.id)
+                    .map(|r| (r.clone(), waited(r.requested_at))),
             }
         })
         .collect();
@@ -564,11 +581,136 @@ async fn mentee_stage(
             Some(&user),
             format!("{} · {}", stage.title, mentee.display_name),
         ),
-        tally: Tally::stage(stage, |id| map.state(id)),
+        tally: map.stage_tally(stage),
         mentee,
         roadmap,
         stage,
         skills,
     })?
     .into_response())
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    message: String,
+}
+
+/// Longest message or comment on a review.
+const MAX_REVIEW_TEXT: usize = 2_000;
+
+async fn request_review(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+    axum::Form(form): axum::Form<ReviewForm>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let message: String = form.message.trim().chars().take(MAX_REVIEW_TEXT).collect();
+    let refusal = if mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await? {
+        reviews::request(&state.db, user.id, &skill.id, &message)
+            .await?
+            .err()
+            .map(|r| r.0)
+    } else {
+        Some("No mentor of yours can see this roadmap: invite one on the My mentors page first.")
+    };
+    match refusal {
+        None => {
+            Ok(Redirect::to(&format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)).into_response())
+        }
+        Some(message) => {
+            let conflict = Some((skill.id.clone(), message.to_string()));
+            render_stage_with(
+                &state,
+                Some(&user),
+                &roadmap.id,
+                &stage.id,
+                None,
+                conflict,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+/// The request, if the signed-in mentor may answer it (active link covering its roadmap).
+async fn reviewable(
+    state: &AppState,
+    mentor: &User,
+    id: i64,
+) -> Result<(Review, String, String, String), AppError> {
+    let review = reviews::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    let catalog = state.catalog.load();
+    let (roadmap, stage, _) = catalog.skill(&review.skill_id).ok_or(AppError::NotFound)?;
+    let scope = mentorships::active_scope(&state.db, mentor.id, review.mentee_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !scope.covers(&roadmap.id) {
+        return Err(AppError::NotFound);
+    }
+    let mentee = users::by_id(&state.db, review.mentee_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((review, mentee.username, roadmap.id.clone(), stage.id.clone()))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<ReviewForm>,
+) -> Result<Response, AppError> {
+    answer_review(&state, &user, id, true, &form.message).await
+}
+
+async fn request_changes(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<ReviewForm>,
+) -> Result<Response, AppError> {
+    answer_review(&state, &user, id, false, &form.message).await
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/review_answered.html")]
+struct ReviewAnsweredPage {
+    layout: Layout,
+    message: String,
+    back: String,
+}
+
+async fn answer_review(
+    state: &AppState,
+    mentor: &User,
+    id: i64,
+    verify: bool,
+    comment: &str,
+) -> Result<Response, AppError> {
+    let (review, username, roadmap_id, stage_id) = reviewable(state, mentor, id).await?;
+    let back = format!("/mentees/{username}/{roadmap_id}/{stage_id}#{}", review.skill_id);
+    let comment: String = comment.trim().chars().take(MAX_REVIEW_TEXT).collect();
+    if !verify && comment.is_empty() {
+        let page = ReviewAnsweredPage {
+            layout: Layout::new(state, Some(mentor), "Review"),
+            message: "Say what to change: a comment is needed when you request changes.".into(),
+            back,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    match reviews::answer(&state.db, mentor.id, id, verify, &comment).await? {
+        Ok(_) => Ok(Redirect::to(&back).into_response()),
+        Err(message) => {
+            let page = ReviewAnsweredPage {
+                layout: Layout::new(state, Some(mentor), "Review"),
+                message,
+                back,
+            };
+            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
+        }
+    }
 }

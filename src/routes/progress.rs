@@ -15,6 +15,7 @@ use crate::auth::SignedIn;
 use crate::charts::{self, WeeklyChart, YearHeatmap};
 use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress::{self, Change, Undo};
+use crate::db::{mentorships, reviews};
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
 
@@ -129,8 +130,17 @@ async fn skill_fragment(
     conflict: Option<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let map = progress::for_skills(&state.db, user_id, std::slice::from_ref(&skill.id)).await?;
-    let mut p = SkillProgress::new(skill, &map);
+    let ids = std::slice::from_ref(&skill.id);
+    let map = progress::for_skills(&state.db, user_id, ids).await?;
+    let skill_reviews = reviews::for_skills(&state.db, user_id, ids).await?;
+    let roadmap_id = state
+        .catalog
+        .load()
+        .skill(&skill.id)
+        .map(|(r, _, _)| r.id.clone())
+        .unwrap_or_default();
+    let has_mentor = mentorships::has_mentor_for(&state.db, user_id, &roadmap_id).await?;
+    let mut p = SkillProgress::new(skill, &map).with_reviews(&skill_reviews, has_mentor);
     p.undo_action = undo_action;
     p.conflict = conflict;
     Ok((status, render(&SkillFragment { p })?).into_response())
@@ -273,7 +283,7 @@ async fn confirm_reset(
     Ok(render(&ConfirmResetPage {
         layout: Layout::new(&state, Some(&user), format!("Reset “{}”", roadmap.title)),
         roadmap,
-        tally: Tally::roadmap(roadmap, |id| map.state(id)),
+        tally: map.roadmap_tally(roadmap),
     })?
     .into_response())
 }
@@ -336,7 +346,7 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         });
         roadmaps.push(DashboardRoadmap {
             roadmap,
-            tally: Tally::roadmap(roadmap, |id| map.state(id)),
+            tally: map.roadmap_tally(roadmap),
             started: format_date(*started),
             last_activity: map
                 .last_change(skills.map(|(_, k)| k.id.as_str()))

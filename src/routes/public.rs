@@ -18,7 +18,9 @@ use crate::app::AppState;
 use crate::auth::MaybeUser;
 use crate::content::Catalog;
 use crate::content::catalog::{Roadmap, Skill, Stage};
+use crate::db::mentorships;
 use crate::db::progress::{self, ProgressMap};
+use crate::db::reviews::{self, Review};
 use crate::db::users::User;
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
@@ -98,7 +100,7 @@ async fn roadmap(
             Some(started) => {
                 let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
                 let map = progress::for_skills(&state.db, user.id, &ids).await?;
-                let tally = Tally::roadmap(roadmap, |id| map.state(id));
+                let tally = map.roadmap_tally(roadmap);
                 let finished = (tally.state() == SkillState::Done)
                     .then(|| map.0.values().filter_map(|row| row.done_at).max())
                     .flatten();
@@ -106,11 +108,7 @@ async fn roadmap(
                     started: format_date(started),
                     finished: finished.map(format_date),
                     tally,
-                    stages: roadmap
-                        .stages
-                        .iter()
-                        .map(|s| Tally::stage(s, |id| map.state(id)))
-                        .collect(),
+                    stages: roadmap.stages.iter().map(|s| map.stage_tally(s)).collect(),
                 })
             }
             None => None,
@@ -155,6 +153,12 @@ pub struct SkillProgress {
     pub undo_action: Option<i64>,
     /// Set when a stale form was refused.
     pub conflict: Option<String>,
+    /// "Verified by Max on 5 Nov 2026", while the skill stays done.
+    pub verified: Option<String>,
+    /// The latest review request, in words, and the mentor's comment.
+    pub review: Option<(String, Option<String>)>,
+    /// Done, not verified, nothing pending, and a mentor who can review it.
+    pub can_request_review: bool,
 }
 
 impl SkillProgress {
@@ -177,9 +181,60 @@ impl SkillProgress {
             updated: row.map(|r| format_date(r.updated_at)),
             undo_action: None,
             conflict: None,
+            verified: row
+                .filter(|r| r.state == SkillState::Done)
+                .and_then(|r| Some((r.verified_by.clone()?, r.verified_at?)))
+                .map(|(name, at)| format!("Verified by {name} on {}", format_date(at))),
+            review: None,
+            can_request_review: false,
         }
     }
 
+    /// Adds the latest review request (`reviews` newest first) and whether one can be asked for.
+    pub fn with_reviews(mut self, reviews: &[Review], has_mentor: bool) -> Self {
+        let latest = reviews.iter().find(|r| r.skill_id == self.skill_id);
+        self.review = latest.and_then(|r| match r.status.as_str() {
+            "pending" => Some((
+                format!(
+                    "Review requested {}, waiting {}",
+                    format_date(r.requested_at),
+                    waited(r.requested_at)
+                ),
+                None,
+            )),
+            "changes_requested" => Some((
+                format!(
+                    "Changes requested by {} on {}",
+                    r.answered_by.as_deref().unwrap_or("a former mentor"),
+                    r.answered_at.map(format_date).unwrap_or_default()
+                ),
+                r.answer.clone().filter(|a| !a.is_empty()),
+            )),
+            "verified" if self.verified.is_some() => r
+                .answer
+                .clone()
+                .filter(|a| !a.is_empty())
+                .map(|a| (String::from("Mentor's comment"), Some(a))),
+            _ => None,
+        });
+        let pending = latest.is_some_and(|r| r.status == "pending");
+        self.can_request_review =
+            has_mentor && self.state == SkillState::Done && self.verified.is_none() && !pending;
+        self
+    }
+}
+
+/// "3 days", "less than a day": how long a request has waited.
+pub fn waited(since: OffsetDateTime) -> String {
+    let days = (OffsetDateTime::now_utc() - since).whole_days();
+    match days {
+        0 => "less than a day".into(),
+        1 => "1 day".into(),
+        n => format!("{n} days"),
+    }
+}
+
+impl SkillProgress {
     pub fn is(&self, state: &str) -> bool {
         self.state.as_str() == state
     }
@@ -266,6 +321,8 @@ pub async fn render_stage_with(
     let mut undo_skills = HashSet::new();
     let mut undo_action = None;
     let mut workspaces = HashMap::new();
+    let mut stage_reviews = Vec::new();
+    let mut has_mentor = false;
     if let Some(user) = user {
         enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
             .await?
@@ -273,6 +330,8 @@ pub async fn render_stage_with(
         if enrolled {
             map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
             workspaces = notes::workspaces(state, user.id, &stage.skills).await?;
+            stage_reviews = reviews::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+            has_mentor = mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await?;
             if let Some((skill_id, edit)) = edit
                 && let Some(workspace) = workspaces.get_mut(&skill_id)
             {
@@ -294,7 +353,7 @@ pub async fn render_stage_with(
         .map(|skill| SkillView {
             skill,
             progress: enrolled.then(|| {
-                let mut view = SkillProgress::new(skill, &map);
+                let mut view = SkillProgress::new(skill, &map).with_reviews(&stage_reviews, has_mentor);
                 if single_undo && undo_skills.contains(&skill.id) {
                     view.undo_action = undo_action;
                 }
@@ -308,7 +367,7 @@ pub async fn render_stage_with(
             workspace: workspaces.remove(&skill.id),
         })
         .collect();
-    let tally = enrolled.then(|| Tally::stage(stage, |id| map.state(id)));
+    let tally = enrolled.then(|| map.stage_tally(stage));
     let started = stage
         .skills
         .iter()
@@ -354,12 +413,8 @@ pub fn overview<'a>(
         .into_iter()
         .filter_map(|id| catalog.roadmap(id))
         .map(|roadmap| {
-            let stages = roadmap
-                .stages
-                .iter()
-                .map(|s| (s, Tally::stage(s, |id| map.state(id))))
-                .collect();
-            (roadmap, Tally::roadmap(roadmap, |id| map.state(id)), stages)
+            let stages = roadmap.stages.iter().map(|s| (s, map.stage_tally(s))).collect();
+            (roadmap, map.roadmap_tally(roadmap), stages)
         })
         .collect()
 }
