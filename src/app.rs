@@ -31,6 +31,7 @@ use crate::content::Catalog;
 use crate::content::sync::{LoadOutcome, load_dir};
 use crate::db::Database;
 use crate::error::{self, AppError};
+use crate::notify::{InApp, Notifier};
 use crate::routes;
 
 /// Everything a request handler can reach.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub catalog: Arc<ArcSwap<Catalog>>,
     pub assets: Arc<Assets>,
     pub settings: Arc<Settings>,
+    /// How notices reach people (in-app; email could be added).
+    pub notifier: Arc<dyn Notifier>,
 }
 
 /// The static directory and a fingerprint of its files, for cache-busting URLs.
@@ -77,10 +80,11 @@ impl Assets {
 impl AppState {
     pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path, settings: Settings) -> Self {
         Self {
-            db,
+            db: db.clone(),
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
             assets: Arc::new(Assets::new(static_dir)),
             settings: Arc::new(settings),
+            notifier: Arc::new(InApp { db: db.clone() }),
         }
     }
 
@@ -124,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::search::router())
         .merge(routes::transfer::router())
         .merge(routes::mentoring::router())
+        .merge(routes::notifications::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

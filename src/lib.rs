@@ -9,6 +9,7 @@ pub mod content;
 pub mod db;
 pub mod embedded_pg;
 pub mod error;
+pub mod notify;
 pub mod progress;
 pub mod routes;
 pub mod transfer;

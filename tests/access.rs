@@ -74,6 +74,9 @@ const TABLE: &[(&str, &str, Expect, Expect)] = &[
     ("POST", "/skills/{skill}/review", SignIn, Status(422)),
     ("POST", "/reviews/{id}/verify", SignIn, NotFound),
     ("POST", "/reviews/{id}/changes", SignIn, NotFound),
+    ("GET", "/notifications", SignIn, Ok),
+    ("POST", "/notifications/{id}/open", SignIn, NotFound),
+    ("POST", "/notifications/read-all", SignIn, Redirect),
     // Last: it ends the session.
     ("POST", "/signout", Redirect, Redirect),
 ];

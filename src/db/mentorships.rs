@@ -237,13 +237,13 @@ pub async fn respond(
     id: Option<i64>,
     token_hash: Option<&str>,
     accept: bool,
-) -> sqlx::Result<Result<i64, Refusal>> {
+) -> sqlx::Result<Result<(i64, i64), Refusal>> {
     let status = if accept { "active" } else { "declined" };
-    let result = sqlx::query_scalar!(
+    let result = sqlx::query!(
         "update mentorships set mentor_id = $1, status = $4, responded_at = now()
          where status = 'invited' and expires_at > now() and mentee_id <> $1
            and ((id = $2 and mentor_id = $1) or (token_hash = $3 and mentor_id is null))
-         returning id",
+         returning id, mentee_id",
         mentor_id,
         id,
         token_hash,
@@ -252,7 +252,7 @@ pub async fn respond(
     .fetch_optional(pool)
     .await;
     match result {
-        Ok(Some(id)) => Ok(Ok(id)),
+        Ok(Some(row)) => Ok(Ok((row.id, row.mentee_id))),
         Ok(None) => Ok(Err(Refusal(
             "This invitation is no longer open: it was used, withdrawn, answered or has expired.",
         ))),
@@ -280,24 +280,47 @@ pub async fn revoke(db: impl PgExecutor<'_>, mentee_id: i64, id: i64) -> sqlx::R
         == 1)
 }
 
-/// Ends an active link; either side may. Access ends at once; the row stays as history.
-pub async fn end(db: impl PgExecutor<'_>, user_id: i64, id: i64) -> sqlx::Result<bool> {
-    Ok(sqlx::query!(
+/// Ends an active link; either side may. Access ends at once; the row stays as
+/// history. Returns the other person's id.
+pub async fn end(db: impl PgExecutor<'_>, user_id: i64, id: i64) -> sqlx::Result<Option<i64>> {
+    let row = sqlx::query!(
         "update mentorships set status = 'ended', ended_at = now(), ended_by = $1
-         where id = $2 and status = 'active' and (mentee_id = $1 or mentor_id = $1)",
+         where id = $2 and status = 'active' and (mentee_id = $1 or mentor_id = $1)
+         returning mentee_id, mentor_id",
         user_id,
         id
     )
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        if r.mentee_id == user_id {
+            r.mentor_id.unwrap_or(0)
+        } else {
+            r.mentee_id
+        }
+    }))
+}
+
+/// The learner's active mentors who can see `roadmap_id`.
+pub async fn mentors_for(db: &PgPool, mentee_id: i64, roadmap_id: &str) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!(
+        r#"select m.mentor_id as "mentor_id!" from mentorships m
+           where m.mentee_id = $1 and m.status = 'active' and m.mentor_id is not null
+             and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps r
+                                            where r.mentorship_id = m.id and r.roadmap_id = $2))"#,
+        mentee_id,
+        roadmap_id
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Links two users directly (the CLI's `mentor link`, for admins).
 pub async fn link(pool: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result<Result<i64, Refusal>> {
     match invite_user(pool, mentee_id, mentor_id, &Scope::All).await? {
-        Ok(id) => respond(pool, mentor_id, Some(id), None, true).await,
+        Ok(id) => Ok(respond(pool, mentor_id, Some(id), None, true)
+            .await?
+            .map(|(id, _)| id)),
         Err(refusal) => Ok(Err(refusal)),
     }
 }

@@ -3,6 +3,7 @@
 pub mod content;
 pub mod mentorships;
 pub mod notes;
+pub mod notifications;
 pub mod progress;
 pub mod reviews;
 pub mod search;

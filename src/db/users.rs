@@ -11,13 +11,17 @@ pub struct User {
     pub is_admin: bool,
     pub session_epoch: i32,
     pub disabled: bool,
+    /// Unread notifications, for the header (counted only when loading the signed-in user).
+    pub unread: i64,
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
     sqlx::query_as!(
         User,
         r#"select id, username, display_name, email, is_admin, session_epoch,
-                  disabled_at is not null as "disabled!"
+                  disabled_at is not null as "disabled!",
+                  (select count(*) from notifications n where n.recipient_id = users.id and n.read_at is null)
+                      as "unread!"
            from users where id = $1"#,
         id
     )
@@ -45,6 +49,7 @@ pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
                 is_admin: r.is_admin,
                 session_epoch: r.session_epoch,
                 disabled: r.disabled,
+                unread: 0,
             },
             r.password_hash,
         )
@@ -233,7 +238,7 @@ pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
     sqlx::query_as!(
         User,
         r#"select id, username, display_name, email, is_admin, session_epoch,
-                  disabled_at is not null as "disabled!"
+                  disabled_at is not null as "disabled!", 0::bigint as "unread!"
            from users where username = $1"#,
         username
     )

@@ -22,6 +22,7 @@ use crate::db::reviews::{self, Review};
 use crate::db::users::{self, User};
 use crate::db::{notes, progress};
 use crate::error::AppError;
+use crate::notify::{self, Notice};
 use crate::progress::Tally;
 
 pub fn router() -> Router<AppState> {
@@ -40,6 +41,28 @@ pub fn router() -> Router<AppState> {
         .route("/skills/{skill}/review", post(request_review))
         .route("/reviews/{id}/verify", post(verify))
         .route("/reviews/{id}/changes", post(request_changes))
+}
+
+/// Tells `recipients` (never the actor) what `actor` did. A failed notification
+/// is logged, not shown: the action itself already happened.
+async fn tell(
+    state: &AppState,
+    recipients: Vec<i64>,
+    actor: &User,
+    kind: &'static str,
+    summary: String,
+    target_url: String,
+) {
+    let notice = Notice {
+        recipients,
+        actor_id: actor.id,
+        kind,
+        summary,
+        target_url,
+    };
+    if let Err(error) = notify::send(state.notifier.as_ref(), notice).await {
+        tracing::error!(%error, "could not deliver a notification");
+    }
 }
 
 /// Form fields, with `roadmap` repeated for each ticked roadmap.
@@ -219,10 +242,22 @@ async fn invite_user(
         None => {
             Some("There is no user with that username. Check the spelling, or send an invite link instead.")
         }
-        Some(mentor) => mentorships::invite_user(&state.db, user.id, mentor.id, &form.scope)
-            .await?
-            .err()
-            .map(|r| r.0),
+        Some(mentor) => match mentorships::invite_user(&state.db, user.id, mentor.id, &form.scope).await? {
+            Ok(_) => {
+                let summary = format!("{} invited you to be their mentor", user.display_name);
+                tell(
+                    &state,
+                    vec![mentor.id],
+                    &user,
+                    "mentor_invited",
+                    summary,
+                    "/mentoring".into(),
+                )
+                .await;
+                None
+            }
+            Err(refusal) => Some(refusal.0),
+        },
     };
     match refusal {
         None => Ok(Redirect::to("/mentors?done=invited").into_response()),
@@ -264,9 +299,21 @@ async fn end(
 ) -> Result<Redirect, AppError> {
     let links = mentorships::for_user(&state.db, user.id).await?;
     let as_mentor = links.iter().any(|m| m.id == id && m.mentor_id == Some(user.id));
-    if !mentorships::end(&state.db, user.id, id).await? {
-        return Err(AppError::NotFound);
-    }
+    let other = mentorships::end(&state.db, user.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (summary, target) = if as_mentor {
+        (
+            format!("{} ended their mentoring of you", user.display_name),
+            "/mentors",
+        )
+    } else {
+        (
+            format!("{} ended your mentoring link", user.display_name),
+            "/mentoring",
+        )
+    };
+    tell(&state, vec![other], &user, "link_ended", summary, target.into()).await;
     Ok(Redirect::to(if as_mentor {
         "/mentoring?done=ended"
     } else {
@@ -383,12 +430,21 @@ async fn answer(
     accept: bool,
 ) -> Result<Response, AppError> {
     match mentorships::respond(&state.db, user.id, id, token_hash, accept).await? {
-        Ok(_) => Ok(Redirect::to(if accept {
-            "/mentoring?done=accepted"
-        } else {
-            "/mentoring?done=declined"
-        })
-        .into_response()),
+        Ok((_, mentee_id)) => {
+            let (kind, verb) = if accept {
+                ("invite_accepted", "accepted")
+            } else {
+                ("invite_declined", "declined")
+            };
+            let summary = format!("{} {verb} your mentor invitation", user.display_name);
+            tell(state, vec![mentee_id], user, kind, summary, "/mentors".into()).await;
+            Ok(Redirect::to(if accept {
+                "/mentoring?done=accepted"
+            } else {
+                "/mentoring?done=declined"
+            })
+            .into_response())
+        }
         Err(refusal) if id.is_some() && token_hash.is_none() && refusal.0.starts_with("This invitation") => {
             // Someone else's or a closed invitation: nothing to reveal.
             Err(AppError::NotFound)
@@ -618,6 +674,13 @@ async fn request_review(
     };
     match refusal {
         None => {
+            let mentors = mentorships::mentors_for(&state.db, user.id, &roadmap.id).await?;
+            let summary = format!("{} asked for a review of “{}”", user.display_name, skill.title);
+            let target = format!(
+                "/mentees/{}/{}/{}#{}",
+                user.username, roadmap.id, stage.id, skill.id
+            );
+            tell(&state, mentors, &user, "review_requested", summary, target).await;
             Ok(Redirect::to(&format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)).into_response())
         }
         Some(message) => {
@@ -703,7 +766,30 @@ async fn answer_review(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     match reviews::answer(&state.db, mentor.id, id, verify, &comment).await? {
-        Ok(_) => Ok(Redirect::to(&back).into_response()),
+        Ok(review) => {
+            let title = state
+                .catalog
+                .load()
+                .skill(&review.skill_id)
+                .map(|(_, _, k)| k.title.clone())
+                .unwrap_or_default();
+            let summary = if verify {
+                format!("{} verified “{title}”", mentor.display_name)
+            } else {
+                format!("{} requested changes on “{title}”", mentor.display_name)
+            };
+            let target = format!("/roadmaps/{roadmap_id}/{stage_id}#{}", review.skill_id);
+            tell(
+                state,
+                vec![review.mentee_id],
+                mentor,
+                "review_answered",
+                summary,
+                target,
+            )
+            .await;
+            Ok(Redirect::to(&back).into_response())
+        }
         Err(message) => {
             let page = ReviewAnsweredPage {
                 layout: Layout::new(state, Some(mentor), "Review"),

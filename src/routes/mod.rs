@@ -4,6 +4,7 @@ pub mod account;
 pub mod health;
 pub mod mentoring;
 pub mod notes;
+pub mod notifications;
 pub mod progress;
 pub mod public;
 pub mod search;
