@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::transfer::router())
         .merge(routes::mentoring::router())
         .merge(routes::notifications::router())
+        .merge(routes::comments::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

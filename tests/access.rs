@@ -77,6 +77,9 @@ const TABLE: &[(&str, &str, Expect, Expect)] = &[
     ("GET", "/notifications", SignIn, Ok),
     ("POST", "/notifications/{id}/open", SignIn, NotFound),
     ("POST", "/notifications/read-all", SignIn, Redirect),
+    ("POST", "/threads/{username}/{skill}/comments", SignIn, NotFound),
+    ("POST", "/comments/{id}/edit", SignIn, NotFound),
+    ("POST", "/comments/{id}/delete", SignIn, NotFound),
     // Last: it ends the session.
     ("POST", "/signout", Redirect, Redirect),
 ];

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::comments::{Thread, load_threads};
 use super::notes::Workspace;
 use super::public::{RoadmapOverview, SkillProgress, overview, render_stage_with, skill_ids, waited};
 use super::{Layout, format_date, render};
@@ -584,6 +585,7 @@ struct MenteeSkill<'a> {
     w: Workspace,
     /// The latest review request, and how long it has waited.
     review: Option<(Review, String)>,
+    thread: Option<Thread>,
 }
 
 #[derive(Template)]
@@ -615,6 +617,7 @@ async fn mentee_stage(
     let shared = notes::shared_notes(&state.db, mentee.id, &ids).await?;
     let evidence = notes::evidence(&state.db, mentee.id, &ids).await?;
     let stage_reviews = reviews::for_skills(&state.db, mentee.id, &ids).await?;
+    let mut threads = load_threads(&state, &mentee, user.id, &stage.skills).await?;
     let skills = stage
         .skills
         .iter()
@@ -628,6 +631,7 @@ async fn mentee_stage(
                     .iter()
                     .find(|r| r.skill_id == skill.id)
                     .map(|r| (r.clone(), waited(r.requested_at))),
+                thread: threads.remove(&skill.id),
             }
         })
         .collect();

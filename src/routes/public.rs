@@ -12,6 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::comments::{Thread, load_threads};
 use super::notes::{self, Workspace};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
@@ -244,6 +245,8 @@ pub struct SkillView<'a> {
     pub skill: &'a Skill,
     pub progress: Option<SkillProgress>,
     pub workspace: Option<Workspace>,
+    /// The discussion with the learner's mentors, once there is a mentor or a comment.
+    pub thread: Option<Thread>,
 }
 
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
@@ -323,6 +326,7 @@ pub async fn render_stage_with(
     let mut workspaces = HashMap::new();
     let mut stage_reviews = Vec::new();
     let mut has_mentor = false;
+    let mut threads = HashMap::new();
     if let Some(user) = user {
         enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
             .await?
@@ -332,6 +336,7 @@ pub async fn render_stage_with(
             workspaces = notes::workspaces(state, user.id, &stage.skills).await?;
             stage_reviews = reviews::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
             has_mentor = mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await?;
+            threads = load_threads(state, user, user.id, &stage.skills).await?;
             if let Some((skill_id, edit)) = edit
                 && let Some(workspace) = workspaces.get_mut(&skill_id)
             {
@@ -365,6 +370,9 @@ pub async fn render_stage_with(
                 view
             }),
             workspace: workspaces.remove(&skill.id),
+            thread: threads
+                .remove(&skill.id)
+                .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
         })
         .collect();
     let tally = enrolled.then(|| map.stage_tally(stage));
