@@ -32,6 +32,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ContentCommand,
     },
+    /// Seed demo accounts: a mentor and three learners with progress, reviews and comments.
+    Demo,
     /// Mentor links, for administrators.
     Mentor {
         #[command(subcommand)]
@@ -88,6 +90,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Check { dir, fix },
         } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+        Command::Demo => {
+            init_logging("warn");
+            match seed_demo(&cli.config).await {
+                Ok(accounts) => {
+                    println!(
+                        "Demo data is ready. Sign in at {}/signin with:",
+                        cli.config.public_url()
+                    );
+                    println!("  mentor:   {}", accounts.mentor);
+                    println!("  learners: {}", accounts.learners.join(", "));
+                    println!("  password (all): {}", crate::demo::PASSWORD);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Mentor {
             action: MentorCommand::Link { mentor, mentee },
         } => {
@@ -119,6 +140,19 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// `pathway demo`: loads the content, then seeds the demo accounts.
+async fn seed_demo(config: &crate::config::Config) -> anyhow::Result<crate::demo::DemoAccounts> {
+    let database = crate::db::Database::open(config).await?;
+    let result = async {
+        crate::app::load_content(&database.pool, &config.content_dir).await?;
+        let catalog = crate::content::Catalog::load(&database.pool).await?;
+        crate::demo::seed(&database.pool, &catalog).await
+    }
+    .await;
+    database.close().await?;
+    result
 }
 
 /// `pathway mentor link MENTOR MENTEE`.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod demo;
 pub mod embedded_pg;
 pub mod error;
 pub mod notify;

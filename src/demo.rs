@@ -1,0 +1,166 @@
+//! `pathway demo`: a mentor and three learners with realistic progress, links, reviews, notes and comments.
+
+use sqlx::PgPool;
+
+use crate::auth::password;
+use crate::content::Catalog;
+use crate::db::{comments, mentorships, notes, progress, reviews, users};
+use crate::progress::SkillState;
+
+/// Every demo account signs in with this password.
+pub const PASSWORD: &str = "pathway demo password";
+
+pub struct DemoAccounts {
+    pub mentor: String,
+    pub learners: Vec<String>,
+}
+
+/// (username, display name, days since they started, skills done, skills in progress, skills skipped).
+const LEARNERS: &[(&str, &str, i64, usize, usize, usize)] = &[
+    ("ada", "Ada Lovelace", 40, 22, 3, 1),
+    ("grace", "Grace Hopper", 21, 9, 2, 0),
+    ("linus", "Linus Learner", 60, 4, 1, 0),
+];
+
+/// Seeds the demo data on the `backend` roadmap. Refuses if the demo mentor
+/// already exists, so running it twice changes nothing.
+pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccounts> {
+    let roadmap = catalog.roadmap("backend").ok_or_else(|| {
+        anyhow::anyhow!("the demo needs the shipped `backend` roadmap; load content/ first")
+    })?;
+    if users::by_username(pool, "mentor").await?.is_some() {
+        anyhow::bail!("demo data is already there: sign in as `mentor` with the password \"{PASSWORD}\"");
+    }
+    let hash = password::hash(PASSWORD.into()).await?;
+    let mentor_id = users::create(pool, "mentor", "Morgan Mentor", None, &hash).await?;
+    let skills: Vec<&str> = roadmap
+        .stages
+        .iter()
+        .flat_map(|s| &s.skills)
+        .filter(|k| !k.optional)
+        .map(|k| k.id.as_str())
+        .collect();
+
+    let mut learners = Vec::new();
+    for &(username, name, days_ago, done, in_progress, skipped) in LEARNERS {
+        let id = users::create(pool, username, name, None, &hash).await?;
+        learners.push(username.to_string());
+        progress::enroll(pool, id, &roadmap.id).await?;
+        let mut index = 0;
+        for (count, state) in [
+            (done, SkillState::Done),
+            (skipped, SkillState::Skipped),
+            (in_progress, SkillState::InProgress),
+        ] {
+            for _ in 0..count {
+                progress::set_state(pool, id, skills[index], state, 0).await?;
+                index += 1;
+            }
+        }
+        // Spread the history over the weeks since they started, oldest first;
+        // Linus has been quiet for a month, so he shows as stalled.
+        let quiet_days: i32 = if username == "linus" { 30 } else { 0 };
+        sqlx::query(
+            "with numbered as (
+                 select id, row_number() over (order by id) as n, count(*) over () as total
+                 from progress_events where user_id = $1)
+             update progress_events e
+             set at = now() - make_interval(days => $2)
+                      + (make_interval(days => $2 - $3) * numbered.n / greatest(numbered.total, 1))
+             from numbered where e.id = numbered.id",
+        )
+        .bind(id)
+        .bind(days_ago as i32)
+        .bind(quiet_days)
+        .execute(pool)
+        .await?;
+        sqlx::query(
+            "update skill_progress p set started_at = e.first_at, updated_at = e.last_at,
+                 done_at = case when p.state = 'done' then e.last_at end
+             from (select skill_id, min(at) as first_at, max(at) as last_at from progress_events
+                   where user_id = $1 group by skill_id) e
+             where p.user_id = $1 and p.skill_id = e.skill_id",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?;
+        sqlx::query(
+            "update enrollments set started_at = now() - make_interval(days => $2) where user_id = $1",
+        )
+        .bind(id)
+        .bind(days_ago as i32)
+        .execute(pool)
+        .await?;
+        mentorships::link(pool, mentor_id, id)
+            .await?
+            .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+    }
+
+    // Ada: a verified skill, one waiting for review, a shared note and a conversation.
+    let ada = users::by_username(pool, "ada").await?.expect("just created").id;
+    notes::save_note(
+        pool,
+        ada,
+        skills[0],
+        "The server never sees the screen, only requests.",
+        true,
+    )
+    .await?;
+    notes::add_evidence(
+        pool,
+        ada,
+        skills[2],
+        "https://developer.mozilla.org/en-US/docs/Web/HTTP",
+        "MDN notes I followed",
+    )
+    .await?;
+    let verified = reviews::request(
+        pool,
+        ada,
+        skills[2],
+        "I built a tiny server that handles GET and POST.",
+    )
+    .await?
+    .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+    reviews::answer(pool, mentor_id, verified, true, "Clear demo, well done.")
+        .await?
+        .map_err(|message| anyhow::anyhow!(message))?;
+    reviews::request(pool, ada, skills[5], "Can you check my notes on DNS records?")
+        .await?
+        .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+    comments::add(
+        pool,
+        ada,
+        skills[5],
+        ada,
+        "I was not sure about CNAME versus ALIAS records.",
+        None,
+        None,
+    )
+    .await?;
+    comments::add(
+        pool,
+        ada,
+        skills[5],
+        mentor_id,
+        "Good question: look at what your DNS host supports at the apex.",
+        None,
+        None,
+    )
+    .await?;
+
+    // Grace: a review waiting since last week.
+    let grace = users::by_username(pool, "grace").await?.expect("just created").id;
+    reviews::request(pool, grace, skills[1], "")
+        .await?
+        .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+    sqlx::query("update review_requests set requested_at = now() - interval '6 days' where mentee_id = $1")
+        .bind(grace)
+        .execute(pool)
+        .await?;
+
+    Ok(DemoAccounts {
+        mentor: "mentor".into(),
+        learners,
+    })
+}
