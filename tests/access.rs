@@ -64,6 +64,7 @@ const TABLE: &[(&str, &str, Expect, Expect)] = &[
     ("POST", "/mentors/{id}/revoke", SignIn, NotFound),
     ("POST", "/mentorships/{id}/end", SignIn, NotFound),
     ("GET", "/mentoring", SignIn, Ok),
+    ("GET", "/mentoring/matrix/{roadmap}", SignIn, Ok),
     ("POST", "/mentoring/{id}/accept", SignIn, NotFound),
     ("POST", "/mentoring/{id}/decline", SignIn, NotFound),
     ("GET", "/mentoring/invite/{token}", SignIn, Status(410)),

@@ -462,10 +462,15 @@ fn username(prefix: &str) -> String {
 
 /// Signs up by filling the form with the mouse and keyboard as a learner would.
 async fn sign_up(c: &Client, server: &Server, username: &str) {
+    sign_up_as(c, server, username, "Browser Learner").await;
+}
+
+/// Signs up as `username`, shown as `display_name`.
+async fn sign_up_as(c: &Client, server: &Server, username: &str, display_name: &str) {
     c.goto(&server.url("/signup")).await.unwrap();
     for (field, value) in [
         ("#f_username", username),
-        ("#f_display_name", "Browser Learner"),
+        ("#f_display_name", display_name),
         ("#f_email", ""),
         ("#f_password", PASSWORD),
     ] {
@@ -508,6 +513,48 @@ async fn start_backend_and_open_first_stage(c: &Client, server: &Server) {
     let stage = server.url(STAGE);
     wait_for_url(c, "the first stage", |u| u == stage).await;
     wait_for_state(c, SKILL, "not_started").await;
+}
+
+/// Clicks the element `xpath` finds, failing with `what` when there is none.
+async fn click_xpath(c: &Client, what: &str, xpath: &str) {
+    match c.find(Locator::XPath(xpath)).await {
+        Ok(element) => element.click().await.unwrap(),
+        Err(e) => panic!("no {what} ({xpath}) at {}: {e}", url(c).await),
+    }
+}
+
+/// The visible text of the first element `css` matches, if any.
+async fn text_of(c: &Client, css: &str) -> Option<String> {
+    let script = format!(
+        "const el = document.querySelector({}); return el ? el.innerText : null;",
+        json!(css)
+    );
+    js(c, &script).await.as_str().map(str::to_string)
+}
+
+/// Waits until the first element `css` matches shows `needle`, and returns its text.
+async fn wait_for_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = None;
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let now = text_of(c, css).await;
+            if let Some(text) = now.as_ref().filter(|t| t.contains(needle)) {
+                return text.clone();
+            }
+            last = now;
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    found
+        .unwrap_or_else(|_| panic!("`{css}` never showed {needle:?} within {TIMEOUT:?}; last text: {last:?}"))
+}
+
+/// The unread count in the header's Notifications link (0 without a badge).
+async fn unread_badge(c: &Client) -> u64 {
+    let script = "const b = document.querySelector('header a[href=\"/notifications\"] .count-badge'); \
+                  return b ? parseInt(b.textContent, 10) : 0;";
+    js(c, script).await.as_u64().unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------
@@ -745,4 +792,186 @@ async fn the_journey_works_by_keyboard_alone() {
     assert_eq!(url(c).await, stage);
 
     browser.close().await;
+}
+
+#[tokio::test]
+async fn the_mentor_loop_from_invitation_to_verified() {
+    require_browser();
+    // One server, two browsers with profiles of their own: the learner's and the mentor's.
+    let (server, learner, mentor) = tokio::join!(Server::start(), Browser::start(true), Browser::start(true));
+    let (lea, max) = (learner.client(), mentor.client());
+    let stage = server.url(STAGE);
+    let block = format!("#progress_{SKILL}");
+
+    // 1. Both sign up.
+    tokio::join!(
+        sign_up_as(max, &server, "max", "Max Mentor"),
+        sign_up_as(lea, &server, "lea", "Lea Learner"),
+    );
+
+    // 2. The learner starts the roadmap and marks the skill done.
+    start_backend_and_open_first_stage(lea, &server).await;
+    assert_eq!(url(lea).await, stage);
+    lea.find(Locator::Css(&state_button(SKILL, "done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(lea, SKILL, "done").await;
+
+    // 3. The learner invites max by username, for all their roadmaps (the default).
+    lea.goto(&server.url("/mentors")).await.unwrap();
+    let field = lea.find(Locator::Css("#f_mentor_username")).await.unwrap();
+    field.click().await.unwrap();
+    field.send_keys("max").await.unwrap();
+    assert_eq!(
+        js(lea, "return document.querySelector('#user_scope_all').checked;").await,
+        json!(true),
+        "“All my roadmaps” is not the default scope"
+    );
+    click_xpath(
+        lea,
+        "Send invitation button",
+        "//form[@action='/mentors/invite']//button[normalize-space()='Send invitation']",
+    )
+    .await;
+    wait_for_url(lea, "My mentors after inviting", |u| u.contains("done=invited")).await;
+    wait_for_text(lea, "main", "Invitation sent").await;
+
+    // 4. The mentor sees the invitation, with a notification, and accepts it.
+    max.goto(&server.url("/mentoring")).await.unwrap();
+    let unread = unread_badge(max).await;
+    assert!(unread > 0, "no unread badge for the mentor after the invitation");
+    wait_for_text(max, "main", "Lea Learner (@lea) asks you to mentor them").await;
+    let accept = max
+        .find(Locator::XPath(
+            "//section[@aria-labelledby='h_requests']//form[contains(@action, '/accept')]\
+             //button[starts-with(normalize-space(), 'Accept')]",
+        ))
+        .await
+        .expect("no Accept button for the invitation");
+    let action = js(
+        max,
+        "return document.querySelector('#h_requests').parentElement\
+         .querySelector('form[action$=\"/accept\"]').getAttribute('action');",
+    )
+    .await;
+    let action = action.as_str().unwrap();
+    let id = action
+        .strip_prefix("/mentoring/")
+        .and_then(|rest| rest.strip_suffix("/accept"))
+        .unwrap_or_default();
+    assert!(
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        "unexpected accept action {action}"
+    );
+    accept.click().await.unwrap();
+    wait_for_url(max, "Mentoring after accepting", |u| u.contains("done=accepted")).await;
+    wait_for_text(max, "main", "You are now a mentor").await;
+    wait_for_text(max, "#h_mentees + ul", "Lea Learner").await;
+
+    // 5. The learner asks for a review of the done skill.
+    lea.goto(&stage).await.unwrap();
+    wait_for_state(lea, SKILL, "done").await;
+    lea.find(Locator::Css(&format!("{block} details.review-request > summary")))
+        .await
+        .expect("no review request offered once a mentor can see the roadmap")
+        .click()
+        .await
+        .unwrap();
+    let message = lea
+        .find(Locator::Css(&format!("#review_message_{SKILL}")))
+        .await
+        .unwrap();
+    message.click().await.unwrap();
+    message
+        .send_keys("Could you check my notes on requests and responses?")
+        .await
+        .unwrap();
+    click_xpath(
+        lea,
+        "Request review button",
+        &format!(
+            "//*[@id='progress_{SKILL}']//details[contains(@class, 'review-request')]\
+             //button[normalize-space()='Request review']"
+        ),
+    )
+    .await;
+    wait_for_url(lea, "the stage after requesting a review", |u| {
+        u == format!("{stage}#{SKILL}")
+    })
+    .await;
+    wait_for_text(lea, &block, "Review requested").await;
+    assert!(
+        lea.find_all(Locator::Css(&format!("{block} details.review-request")))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a second review can be requested while one is pending"
+    );
+
+    // 6. The mentor follows the notification to the skill and verifies it.
+    max.goto(&server.url("/notifications")).await.unwrap();
+    click_xpath(
+        max,
+        "review request notification",
+        "//ul[contains(@class, 'notification-list')]//form[contains(@action, '/open')]\
+         //button[normalize-space()='Lea Learner asked for a review of “Client and server”']",
+    )
+    .await;
+    let skill_page = server.url(&format!("/mentees/lea/backend/how-the-web-works#{SKILL}"));
+    wait_for_url(max, "the mentee's skill from the notification", |u| {
+        u == skill_page
+    })
+    .await;
+    let section = format!("section#{SKILL}");
+    wait_for_text(
+        max,
+        &section,
+        "Could you check my notes on requests and responses?",
+    )
+    .await;
+    let comment = max
+        .find(Locator::Css(&format!("{section} form textarea[id^=verify_]")))
+        .await
+        .expect("no comment field in the verify form");
+    comment.click().await.unwrap();
+    comment.send_keys("Clear and complete.").await.unwrap();
+    click_xpath(
+        max,
+        "Verify this skill button",
+        &format!("//section[@id='{SKILL}']//button[normalize-space()='Verify this skill']"),
+    )
+    .await;
+    wait_for_text(max, &section, "Review answered by Max Mentor").await;
+    wait_for_text(max, &format!("{section} .verified"), "Verified by Max Mentor on ").await;
+
+    // 7. The learner sees the verification and is told about it.
+    lea.goto(&stage).await.unwrap();
+    let verified = wait_for_text(lea, &block, "Verified by Max Mentor on ").await;
+    assert!(
+        verified.contains("Clear and complete."),
+        "no mentor's comment in {verified:?}"
+    );
+    assert!(
+        text_of(lea, &format!("{block} .badge-verified")).await.is_some(),
+        "no verified badge"
+    );
+    assert!(unread_badge(lea).await > 0, "no unread badge for the learner");
+    lea.goto(&server.url("/notifications")).await.unwrap();
+    wait_for_text(lea, "main", "Max Mentor verified “Client and server”").await;
+    click_xpath(
+        lea,
+        "verification notification",
+        "//ul[contains(@class, 'notification-list')]\
+         //button[normalize-space()='Max Mentor verified “Client and server”']",
+    )
+    .await;
+    wait_for_url(lea, "the skill from the notification", |u| {
+        u == format!("{stage}#{SKILL}")
+    })
+    .await;
+
+    tokio::join!(learner.close(), mentor.close());
 }

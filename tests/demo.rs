@@ -25,7 +25,8 @@ async fn the_demo_seeds_a_mentor_three_learners_and_their_activity() {
     );
     let linus = page.find("Linus Learner").unwrap();
     let ada = page.find("Ada Lovelace").unwrap();
-    assert!(linus < ada, "stalled first");
+    assert!(ada < linus, "reviews waiting first, then the stalled mentee");
+    assert!(page.contains("review waits for you"));
 
     let (_, _, ada_page) = app
         .get_as("/mentees/ada/backend/how-the-web-works", &mentor)

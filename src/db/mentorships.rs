@@ -340,3 +340,54 @@ pub async fn has_mentor_for(db: &PgPool, mentee_id: i64, roadmap_id: &str) -> sq
     .fetch_one(db)
     .await
 }
+
+/// Records that the mentor just looked at the mentee.
+pub async fn record_visit(db: impl PgExecutor<'_>, mentor_id: i64, mentee_id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into mentor_visits (mentor_id, mentee_id) values ($1, $2)
+         on conflict (mentor_id, mentee_id) do update set seen_at = now()",
+        mentor_id,
+        mentee_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Events of each mentee since the mentor's last visit: one query for all mentees.
+pub async fn new_since_visit(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    mentee_ids: &[i64],
+) -> sqlx::Result<std::collections::HashMap<i64, i64>> {
+    let rows = sqlx::query!(
+        r#"select e.user_id, count(*) as "count!"
+           from progress_events e
+           left join mentor_visits v on v.mentor_id = $1 and v.mentee_id = e.user_id
+           where e.user_id = any($2) and e.at > coalesce(v.seen_at, '-infinity'::timestamptz)
+           group by e.user_id"#,
+        mentor_id,
+        mentee_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.user_id, r.count)).collect())
+}
+
+/// Pending review requests of the given mentees: (mentee id, skill id, requested at), one query.
+pub async fn pending_reviews_of(
+    db: impl PgExecutor<'_>,
+    mentee_ids: &[i64],
+) -> sqlx::Result<Vec<(i64, String, OffsetDateTime)>> {
+    let rows = sqlx::query!(
+        "select mentee_id, skill_id, requested_at from review_requests
+         where mentee_id = any($1) and status = 'pending' order by requested_at",
+        mentee_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.mentee_id, r.skill_id, r.requested_at))
+        .collect())
+}

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/mentoring/{id}/accept", post(accept))
         .route("/mentoring/{id}/decline", post(decline))
         .route("/mentoring/invite/{token}", get(link_page).post(answer_link))
+        .route("/mentoring/matrix/{roadmap}", get(matrix))
         .route("/mentees/{username}", get(mentee))
         .route("/mentees/{username}/{roadmap}/{stage}", get(mentee_stage))
         .route("/skills/{skill}/review", post(request_review))
@@ -330,6 +331,11 @@ struct MenteeRow {
     roadmaps: Vec<(String, String, Tally)>,
     last_activity: Option<String>,
     stalled: bool,
+    /// Reviews waiting for this mentor, and how long the oldest has waited.
+    reviews_waiting: usize,
+    oldest_review: Option<String>,
+    /// Events since the mentor last opened this mentee.
+    new_since_visit: i64,
 }
 
 #[derive(Template)]
@@ -360,6 +366,8 @@ async fn mentoring(
     let mentee_ids: Vec<i64> = active.iter().map(|m| m.mentee_id).collect();
     let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
     let maps = progress::progress_of(&state.db, &mentee_ids).await?;
+    let pending = mentorships::pending_reviews_of(&state.db, &mentee_ids).await?;
+    let fresh = mentorships::new_since_visit(&state.db, user.id, &mentee_ids).await?;
     let catalog = state.catalog.load();
     let empty = progress::ProgressMap::default();
     let stalled_after = OffsetDateTime::now_utc() - time::Duration::days(state.settings.stalled_days);
@@ -371,6 +379,17 @@ async fn mentoring(
                 .iter()
                 .filter(|(uid, rid, _)| *uid == m.mentee_id && m.scope.covers(rid))
                 .filter_map(|(_, rid, _)| catalog.roadmap(rid))
+                .collect();
+            // Only requests on roadmaps this link covers wait for this mentor.
+            let waiting: Vec<OffsetDateTime> = pending
+                .iter()
+                .filter(|(mentee, skill, _)| {
+                    *mentee == m.mentee_id
+                        && catalog
+                            .skill(skill)
+                            .is_some_and(|(r, _, _)| m.scope.covers(&r.id))
+                })
+                .map(|(_, _, at)| *at)
                 .collect();
             let last = map.last_change(roadmaps.iter().flat_map(|r| {
                 r.stages
@@ -387,11 +406,14 @@ async fn mentoring(
                     .collect(),
                 last_activity: last.map(format_date),
                 stalled: last.is_none_or(|at| at < stalled_after),
+                reviews_waiting: waiting.len(),
+                oldest_review: waiting.first().map(|at| waited(*at)),
+                new_since_visit: fresh.get(&m.mentee_id).copied().unwrap_or(0),
             }
         })
         .collect();
-    // Attention first: stalled mentees on top.
-    mentees.sort_by_key(|m| (!m.stalled, m.name.to_lowercase()));
+    // Attention first: reviews waiting, then stalled mentees, then the rest.
+    mentees.sort_by_key(|m| (m.reviews_waiting == 0, !m.stalled, m.name.to_lowercase()));
     Ok(render(&MentoringPage {
         layout: Layout::new(&state, Some(&user), "Mentoring"),
         requests,
@@ -562,6 +584,7 @@ async fn mentee(
     Path(username): Path<String>,
 ) -> Result<Response, AppError> {
     let (mentee, scope) = mentee_in_scope(&state, &user, &username).await?;
+    mentorships::record_visit(&state.db, user.id, mentee.id).await?;
     let enrolled = progress::enrollments(&state.db, mentee.id).await?;
     let map = progress::for_user(&state.db, mentee.id).await?;
     let catalog = state.catalog.load();
@@ -608,6 +631,7 @@ async fn mentee_stage(
     if !scope.covers(&roadmap_id) {
         return Err(AppError::NotFound);
     }
+    mentorships::record_visit(&state.db, user.id, mentee.id).await?;
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
@@ -803,4 +827,66 @@ async fn answer_review(
             Ok((StatusCode::CONFLICT, render(&page)?).into_response())
         }
     }
+}
+
+/// One cell of the mentees × stages matrix.
+struct MatrixCell {
+    href: String,
+    percent: u32,
+    /// 0 to 4, for the shading; the numbers are in the text too.
+    shade: u32,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/matrix.html")]
+struct MatrixPage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    rows: Vec<(String, String, Vec<MatrixCell>)>,
+}
+
+/// Mentees × stages for one roadmap: a constant number of queries for any number of mentees.
+async fn matrix(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(roadmap_id): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let links = mentorships::for_user(&state.db, user.id).await?;
+    let active: Vec<&Mentorship> = links
+        .iter()
+        .filter(|m| m.mentor_id == Some(user.id) && m.status == "active" && m.scope.covers(&roadmap.id))
+        .collect();
+    let ids: Vec<i64> = active.iter().map(|m| m.mentee_id).collect();
+    let maps = progress::progress_of(&state.db, &ids).await?;
+    let empty = progress::ProgressMap::default();
+    let mut rows: Vec<(String, String, Vec<MatrixCell>)> = active
+        .iter()
+        .map(|m| {
+            let map = maps.get(&m.mentee_id).unwrap_or(&empty);
+            let cells = roadmap
+                .stages
+                .iter()
+                .map(|stage| {
+                    let t = map.stage_tally(stage);
+                    MatrixCell {
+                        href: format!("/mentees/{}/{}/{}", m.mentee_username, roadmap.id, stage.id),
+                        percent: t.percent(),
+                        shade: t.percent().div_ceil(25).min(4),
+                        text: format!("{}/{}", t.done, t.required - t.skipped),
+                    }
+                })
+                .collect();
+            (m.mentee_name.clone(), m.mentee_username.clone(), cells)
+        })
+        .collect();
+    rows.sort_by_key(|(name, _, _)| name.to_lowercase());
+    Ok(render(&MatrixPage {
+        layout: Layout::new(&state, Some(&user), format!("{} · mentees", roadmap.title)),
+        roadmap,
+        rows,
+    })?
+    .into_response())
 }
