@@ -1,5 +1,7 @@
-//! Every route, as an anonymous visitor and as another learner: the outcome is exactly the one intended,
-//! and the first learner's private data never shows. A route without an entry here fails the test.
+//! Every route, as each kind of actor: anonymous, the learner, another learner, the learner's
+//! mentor, a mentor of someone else, an ex-mentor and a mentor scoped to another roadmap. The
+//! outcome is exactly the one intended, and private data never shows. A route without an entry
+//! here fails the test.
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{TestApp, sample_content, write_files};
+use common::{TestApp, write_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -22,67 +24,81 @@ enum Expect {
 
 use Expect::*;
 
-/// (method, route as written in the router, anonymous, another learner).
-const TABLE: &[(&str, &str, Expect, Expect)] = &[
-    ("GET", "/", Ok, Ok),
-    ("GET", "/about", Ok, Ok),
-    ("GET", "/roadmaps/{roadmap}", Ok, Ok),
-    ("GET", "/roadmaps/{roadmap}/{stage}", Ok, Ok),
-    ("GET", "/u/{username}", NotFound, NotFound),
-    ("GET", "/search", Ok, Ok),
-    ("GET", "/healthz", Ok, Ok),
-    ("GET", "/signup", Ok, Redirect),
-    ("POST", "/signup", Status(422), Status(422)),
-    ("GET", "/signin", Ok, Redirect),
-    ("POST", "/signin", Status(422), Status(422)),
-    ("GET", "/account", SignIn, Ok),
-    ("POST", "/account/profile", SignIn, Status(422)),
-    ("POST", "/account/password", SignIn, Status(422)),
-    ("POST", "/account/delete", SignIn, Status(422)),
-    ("POST", "/account/public-profile", SignIn, Redirect),
-    ("GET", "/account/export.json", SignIn, Ok),
-    ("GET", "/account/export.csv", SignIn, Ok),
-    ("GET", "/account/import", SignIn, Ok),
-    ("POST", "/account/import", SignIn, Status(400)),
-    // The other learner has not started the roadmap yet (it starts just below): nothing to reset.
-    ("GET", "/progress/{roadmap}/reset", SignIn, NotFound),
-    ("POST", "/progress/{roadmap}/reset", SignIn, NotFound),
-    ("POST", "/progress/{roadmap}/start", SignIn, Redirect),
-    ("POST", "/skills/{skill}/state", SignIn, Redirect),
-    ("GET", "/progress/{roadmap}/{stage}/complete", SignIn, Ok),
-    ("POST", "/progress/{roadmap}/{stage}/complete", SignIn, Redirect),
-    // The first learner's action and evidence: not found for anyone else.
-    ("POST", "/progress/undo", SignIn, NotFound),
-    ("GET", "/dashboard", SignIn, Ok),
-    ("GET", "/history", SignIn, Ok),
-    ("POST", "/skills/{skill}/note", SignIn, Redirect),
-    ("POST", "/skills/{skill}/evidence", SignIn, Redirect),
-    ("POST", "/evidence/{id}/delete", SignIn, NotFound),
-    ("GET", "/mentors", SignIn, Ok),
-    ("POST", "/mentors/invite", SignIn, Status(422)),
-    ("POST", "/mentors/link", SignIn, Ok),
-    ("POST", "/mentors/{id}/revoke", SignIn, NotFound),
-    ("POST", "/mentorships/{id}/end", SignIn, NotFound),
-    ("GET", "/mentoring", SignIn, Ok),
-    ("GET", "/mentoring/matrix/{roadmap}", SignIn, Ok),
-    ("POST", "/mentoring/{id}/accept", SignIn, NotFound),
-    ("POST", "/mentoring/{id}/decline", SignIn, NotFound),
-    ("GET", "/mentoring/invite/{token}", SignIn, Status(410)),
-    ("POST", "/mentoring/invite/{token}", SignIn, Status(409)),
-    // Not the first learner's mentor: their progress is not found.
-    ("GET", "/mentees/{username}", SignIn, NotFound),
-    ("GET", "/mentees/{username}/{roadmap}/{stage}", SignIn, NotFound),
-    ("POST", "/skills/{skill}/review", SignIn, Status(422)),
-    ("POST", "/reviews/{id}/verify", SignIn, NotFound),
-    ("POST", "/reviews/{id}/changes", SignIn, NotFound),
-    ("GET", "/notifications", SignIn, Ok),
-    ("POST", "/notifications/{id}/open", SignIn, NotFound),
-    ("POST", "/notifications/read-all", SignIn, Redirect),
-    ("POST", "/threads/{username}/{skill}/comments", SignIn, NotFound),
-    ("POST", "/comments/{id}/edit", SignIn, NotFound),
-    ("POST", "/comments/{id}/delete", SignIn, NotFound),
+/// The actors, in the order of the table's columns.
+const ACTORS: [&str; 7] = ["anonymous", "ada", "eve", "max", "omar", "eddie", "sara"];
+// anonymous; ada: the learner; eve: another learner; max: ada's mentor on everything;
+// omar: olga's mentor only; eddie: ada's mentor until the link ended; sara: ada's mentor on ops only.
+
+const N: Expect = NotFound;
+const S: Expect = SignIn;
+const R: Expect = Redirect;
+
+/// (method, route as written in the router, outcome per actor in `ACTORS` order).
+#[rustfmt::skip]
+const TABLE: &[(&str, &str, [Expect; 7])] = &[
+    //                                                anonymous ada      eve      max      omar     eddie    sara
+    ("GET",  "/",                                     [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/about",                                [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/roadmaps/{roadmap}",                   [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/roadmaps/{roadmap}/{stage}",           [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/u/{username}",                         [N,       N,       N,       N,       N,       N,       N]),
+    ("GET",  "/search",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/healthz",                              [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/signup",                               [Ok,      R,       R,       R,       R,       R,       R]),
+    ("POST", "/signup",                               [Status(422); 7]),
+    ("GET",  "/signin",                               [Ok,      R,       R,       R,       R,       R,       R]),
+    ("POST", "/signin",                               [Status(422); 7]),
+    ("GET",  "/account",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/account/profile",                      [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/password",                     [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/delete",                       [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/public-profile",               [S,       R,       R,       R,       R,       R,       R]),
+    ("GET",  "/account/export.json",                  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/account/export.csv",                   [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/account/import",                       [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/account/import",                       [S,       Status(400), Status(400), Status(400), Status(400), Status(400), Status(400)]),
+    // Only ada started the roadmap (the others start it just below).
+    ("GET",  "/progress/{roadmap}/reset",             [S,       Ok,      N,       N,       N,       N,       N]),
+    ("POST", "/progress/{roadmap}/reset",             [S,       R,       N,       N,       N,       N,       N]),
+    ("POST", "/progress/{roadmap}/start",             [S,       R,       R,       R,       R,       R,       R]),
+    // Version 0 is stale for ada, whose skill has changed; fresh for everyone else.
+    ("POST", "/skills/{skill}/state",                 [S,       Status(409), R,   R,       R,       R,       R]),
+    ("GET",  "/progress/{roadmap}/{stage}/complete",  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/progress/{roadmap}/{stage}/complete",  [S,       R,       R,       R,       R,       R,       R]),
+    // Ada's action, evidence, notifications and comments are hers alone.
+    ("POST", "/progress/undo",                        [S,       R,       N,       N,       N,       N,       N]),
+    ("GET",  "/dashboard",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/history",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/skills/{skill}/note",                  [S,       R,       R,       R,       R,       R,       R]),
+    ("POST", "/skills/{skill}/evidence",              [S,       R,       R,       R,       R,       R,       R]),
+    ("POST", "/evidence/{id}/delete",                 [S,       R,       N,       N,       N,       N,       N]),
+    ("GET",  "/mentors",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/mentors/invite",                       [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/mentors/link",                         [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/mentors/{id}/revoke",                  [S,       R,       N,       N,       N,       N,       N]),
+    ("GET",  "/mentoring",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/mentoring/matrix/{roadmap}",           [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/mentoring/{id}/accept",                [S,       N,       N,       N,       N,       N,       N]),
+    ("POST", "/mentoring/{id}/decline",               [S,       N,       N,       N,       N,       N,       N]),
+    ("GET",  "/mentoring/invite/{token}",             [S,       Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
+    ("POST", "/mentoring/invite/{token}",             [S,       Status(409), Status(409), Status(409), Status(409), Status(409), Status(409)]),
+    // Only ada's mentors see her; sara only on ops, so not the web stage.
+    ("GET",  "/mentees/{username}",                   [S,       N,       N,       Ok,      N,       N,       Ok]),
+    ("GET",  "/mentees/{username}/{roadmap}/{stage}", [S,       N,       N,       Ok,      N,       N,       N]),
+    ("POST", "/skills/{skill}/review",                [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    // Max answers ada's request first; his second verdict is refused.
+    ("POST", "/reviews/{id}/verify",                  [S,       N,       N,       R,       N,       N,       N]),
+    ("POST", "/reviews/{id}/changes",                 [S,       N,       N,       Status(409), N,  N,       N]),
+    ("GET",  "/notifications",                        [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/notifications/{id}/open",              [S,       R,       N,       N,       N,       N,       N]),
+    ("POST", "/notifications/read-all",               [S,       R,       R,       R,       R,       R,       R]),
+    ("POST", "/threads/{username}/{skill}/comments",  [S,       R,       N,       R,       N,       N,       N]),
+    ("POST", "/comments/{id}/edit",                   [S,       R,       N,       N,       N,       N,       N]),
+    ("POST", "/comments/{id}/delete",                 [S,       R,       N,       N,       N,       N,       N]),
+    // Near the end: it ends ada's link with max.
+    ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
     // Last: it ends the session.
-    ("POST", "/signout", Redirect, Redirect),
+    ("POST", "/signout",                              [R,       R,       R,       R,       R,       R,       R]),
 ];
 
 /// Every (method, path) the router declares, read from `src/routes/*.rs`.
@@ -119,7 +135,7 @@ fn every_route_has_an_entry() {
     let declared = declared_routes();
     let table: BTreeSet<(String, String)> = TABLE
         .iter()
-        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
         .collect();
     let missing: Vec<_> = declared.difference(&table).collect();
     let stale: Vec<_> = table.difference(&declared).collect();
@@ -131,18 +147,66 @@ fn every_route_has_an_entry() {
         stale.is_empty(),
         "entries for routes that no longer exist: {stale:?}"
     );
-    assert!(declared.len() >= 30, "the route scan found only {declared:?}");
+    assert!(declared.len() >= 50, "the route scan found only {declared:?}");
 }
 
-#[tokio::test]
-async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
-    let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &sample_content());
-    let app = TestApp::with_content(dir.path()).await;
+const PRIVATE_NOTE: &str = "ada-private-note-7f3a";
+const SHARED_NOTE: &str = "ada-shared-note-2b9c";
+const SECRET_LINK: &str = "https://example.com/ada-secret-proof";
 
-    // The learner whose data must stay private.
-    let ada = app.sign_up("ada").await;
-    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+/// Ada's world: two roadmaps, progress, notes, evidence, a review, a comment, and her mentors.
+struct World {
+    app: TestApp,
+    cookies: std::collections::HashMap<&'static str, String>,
+    ids: std::collections::HashMap<&'static str, i64>,
+    action: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn last_id(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select max(id) from {table}"))
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = common::sample_content();
+    files.push((
+        "ops/roadmap.md",
+        "+++\ntitle = \"Ops\"\nsummary = \"Running services.\"\n+++\n",
+    ));
+    files.push((
+        "ops/01-run.md",
+        "+++\nid = \"run\"\ntitle = \"Run\"\n+++\n## Deploys {#deploys}\nx\n",
+    ));
+    write_files(dir.path(), &files);
+    let app = TestApp::with_content(dir.path()).await;
+    let mut cookies = std::collections::HashMap::new();
+    for name in ["ada", "eve", "max", "omar", "olga", "eddie", "sara"] {
+        cookies.insert(name, app.sign_up(name).await);
+    }
+    let c = |name: &str| cookies[name].clone();
+    let link = |mentee: &'static str, mentor: &'static str, form: Vec<(&'static str, &'static str)>| {
+        let (mentee_cookie, mentor_cookie) = (c(mentee), c(mentor));
+        let app = &app;
+        async move {
+            let mut fields = vec![("username", mentor)];
+            fields.extend(form);
+            app.post_form("/mentors/invite", &fields, Some(&mentee_cookie))
+                .await;
+            let id = last_id(app, "mentorships").await;
+            app.post_form(&format!("/mentoring/{id}/accept"), &[], Some(&mentor_cookie))
+                .await;
+            id
+        }
+    };
+    let ada = c("ada");
+    for roadmap in ["web", "ops"] {
+        app.post_form(&format!("/progress/{roadmap}/start"), &[], Some(&ada))
+            .await;
+    }
     let (_, headers, _) = app
         .post_form(
             "/skills/http-methods/state",
@@ -159,71 +223,112 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
         .next()
         .unwrap()
         .to_string();
-    let secret_note = "ada-private-note-7f3a";
-    let secret_link = "https://example.com/ada-secret-proof";
-    app.post_form("/skills/http-methods/note", &[("body", secret_note)], Some(&ada))
+    app.post_form("/skills/dns-records/note", &[("body", PRIVATE_NOTE)], Some(&ada))
         .await;
     app.post_form(
-        "/skills/http-methods/evidence",
-        &[("url", secret_link), ("title", "Ada proof")],
+        "/skills/http-methods/note",
+        &[("body", SHARED_NOTE), ("shared", "on")],
         Some(&ada),
     )
     .await;
-    let evidence_id: i64 = sqlx::query_scalar("select id from evidence")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    // Ada's own pending mentor invitation.
+    app.post_form(
+        "/skills/http-methods/evidence",
+        &[("url", SECRET_LINK), ("title", "Ada proof")],
+        Some(&ada),
+    )
+    .await;
+
+    let mut ids = std::collections::HashMap::new();
+    ids.insert("evidence", last_id(&app, "evidence").await);
+    ids.insert("active_link", link("ada", "max", vec![]).await);
+    let ended = link("ada", "eddie", vec![]).await;
+    app.post_form(&format!("/mentorships/{ended}/end"), &[], Some(&ada))
+        .await;
+    link("ada", "sara", vec![("scope", "chosen"), ("roadmap", "ops")]).await;
+    link("olga", "omar", vec![]).await;
     app.post_form("/mentors/link", &[("scope", "all")], Some(&ada))
         .await;
-    let mentorship_id: i64 = sqlx::query_scalar("select id from mentorships")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
+    ids.insert("pending_invite", last_id(&app, "mentorships").await);
+    app.post_form(
+        "/skills/http-methods/review",
+        &[("message", "please")],
+        Some(&ada),
+    )
+    .await;
+    ids.insert("review", last_id(&app, "review_requests").await);
+    app.post_form(
+        "/threads/ada/http-methods/comments",
+        &[("body", "ada's question")],
+        Some(&ada),
+    )
+    .await;
+    ids.insert("comment", last_id(&app, "comments").await);
+    let notification: i64 = sqlx::query_scalar(
+        "select max(n.id) from notifications n join users u on u.id = n.recipient_id where u.username = 'ada'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    ids.insert("notification", notification);
+    World {
+        app,
+        cookies,
+        ids,
+        action,
+        _dir: dir,
+    }
+}
 
-    let snapshot = || async {
-        sqlx::query_scalar::<_, String>(
-            "select string_agg(x, '|' order by x) from (
-                 select 'p:' || skill_id || ':' || state || ':' || version as x from skill_progress p
-                     join users u on u.id = p.user_id where u.username = 'ada'
-                 union all select 'n:' || body_md from notes n join users u on u.id = n.user_id where u.username = 'ada'
-                 union all select 'e:' || url from evidence e join users u on u.id = e.user_id where u.username = 'ada'
-                 union all select 'm:' || m.id || ':' || m.status || ':' || coalesce(m.mentor_id, 0) from mentorships m
-                     join users u on u.id = m.mentee_id where u.username = 'ada'
-             ) t",
-        )
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-    };
-    let before = snapshot().await;
+/// Everything of ada's, as text, to check nobody else changed it.
+async fn snapshot(app: &TestApp) -> String {
+    sqlx::query_scalar::<_, String>(
+        "select string_agg(x, '|' order by x) from (
+             select 'p:' || skill_id || ':' || state || ':' || version as x from skill_progress p
+                 join users u on u.id = p.user_id where u.username = 'ada'
+             union all select 'n:' || body_md from notes n join users u on u.id = n.user_id where u.username = 'ada'
+             union all select 'e:' || url from evidence e join users u on u.id = e.user_id where u.username = 'ada'
+             union all select 'm:' || m.id || ':' || m.status from mentorships m
+                 join users u on u.id = m.mentee_id where u.username = 'ada'
+             union all select 'r:' || r.id || ':' || r.status from review_requests r
+                 join users u on u.id = r.mentee_id where u.username = 'ada'
+             union all select 'c:' || c.id || ':' || c.body_md from comments c
+                 join users u on u.id = c.mentee_id where u.username = 'ada'
+         ) t",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
 
-    let body = format!(
-        "state=done&version=0&action={action}&body=x&url=https%3A%2F%2Fexample.org%2Fmine&title=t&display_name=\
-         &decision=accept"
-    );
-    for (actor, cookie) in [("anonymous", None), ("another learner", Some("eve"))] {
-        let cookie = match cookie {
-            Some(name) => Some(app.sign_up(name).await),
-            None => None,
-        };
-        for (method, route, anonymous, other) in TABLE {
-            let expected = if cookie.is_some() { *other } else { *anonymous };
+#[tokio::test]
+async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
+    for (column, actor) in ACTORS.iter().enumerate() {
+        let w = world().await;
+        let cookie = (*actor != "anonymous").then(|| w.cookies[actor].clone());
+        let before = snapshot(&w.app).await;
+        let body = format!(
+            "state=done&version=0&action={}&body=x&url=https%3A%2F%2Fexample.org%2Fmine&title=t&display_name=\
+             &decision=accept&message=ok",
+            w.action
+        );
+        for (method, route, expected) in TABLE {
+            let expected = expected[column];
+            let id = match route.split('/').nth(1).unwrap_or_default() {
+                "evidence" => w.ids["evidence"],
+                "mentors" | "mentoring" => w.ids["pending_invite"],
+                "mentorships" => w.ids["active_link"],
+                "reviews" => w.ids["review"],
+                "notifications" => w.ids["notification"],
+                "comments" => w.ids["comment"],
+                _ => 0,
+            };
             let path = route
                 .replace("{roadmap}", "web")
                 .replace("{stage}", "http")
                 .replace("{skill}", "http-methods")
                 .replace("{username}", "ada")
-                .replace(
-                    "{id}",
-                    &if route.starts_with("/evidence") {
-                        evidence_id
-                    } else {
-                        mentorship_id
-                    }
-                    .to_string(),
-                )
-                .replace("{token}", "not-a-real-invite-token");
+                .replace("{token}", "not-a-real-invite-token")
+                .replace("{id}", &id.to_string());
             let mut request = Request::builder()
                 .method(Method::from_bytes(method.as_bytes()).unwrap())
                 .uri(&path)
@@ -239,7 +344,7 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
             } else {
                 request.body(Body::empty()).unwrap()
             };
-            let (status, headers, page) = app.request(request).await;
+            let (status, headers, page) = w.app.request(request).await;
             let location = headers
                 .get(header::LOCATION)
                 .map(|v| v.to_str().unwrap().to_string());
@@ -251,21 +356,47 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 (code, _) => Status(code),
             };
             assert_eq!(actual, expected, "{actor}: {method} {path} answered {status}");
-            assert!(
-                !page.contains(secret_note),
-                "{actor}: {method} {path} leaked the note"
-            );
-            assert!(
-                !page.contains(secret_link),
-                "{actor}: {method} {path} leaked the evidence"
-            );
-            if status == StatusCode::OK && *method == "GET" {
+            if *actor != "ada" {
                 assert!(
-                    !page.contains(&format!(r#"name="action" value="{action}""#)),
-                    "{method} {path}"
+                    !page.contains(PRIVATE_NOTE),
+                    "{actor}: {method} {path} leaked ada's private note"
+                );
+            }
+            if !["ada", "max"].contains(actor) {
+                assert!(
+                    !page.contains(SHARED_NOTE),
+                    "{actor}: {method} {path} showed ada's shared note"
+                );
+                assert!(
+                    !page.contains(SECRET_LINK),
+                    "{actor}: {method} {path} showed ada's evidence"
+                );
+            }
+            if status == StatusCode::OK && *method == "GET" && *actor != "ada" {
+                assert!(
+                    !page.contains(&format!(r#"name="action" value="{}""#, w.action)),
+                    "{actor}: {path}"
                 );
             }
         }
+        if !["ada", "max"].contains(actor) {
+            assert_eq!(snapshot(&w.app).await, before, "{actor} changed nothing of ada's");
+        }
     }
-    assert_eq!(snapshot().await, before, "nothing of ada's changed");
+}
+
+#[tokio::test]
+async fn the_mentor_sees_shared_notes_and_evidence_but_never_private_notes() {
+    let w = world().await;
+    let (status, _, page) = w.app.get_as("/mentees/ada/web/http", &w.cookies["max"]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(SHARED_NOTE) && page.contains(SECRET_LINK));
+    let (_, _, page) = w.app.get_as("/mentees/ada/web/dns", &w.cookies["max"]).await;
+    assert!(!page.contains(PRIVATE_NOTE));
+    let (status, _, overview) = w.app.get_as("/mentees/ada", &w.cookies["sara"]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        overview.contains("Ops") && !overview.contains("Web basics"),
+        "sara sees ops only"
+    );
 }
