@@ -449,6 +449,10 @@ async fn sessions_expire_after_inactivity_but_activity_keeps_them() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let (status, headers, _) = app.get_as("/account", &cookie).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "expired after 2 s without a request");
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "expired after 2 s without a request"
+    );
     assert_eq!(headers[header::LOCATION], "/signin");
 }
