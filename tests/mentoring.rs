@@ -123,6 +123,11 @@ async fn invite_by_username_accept_see_progress_then_end() {
     let (status, _, overview) = w.app.get_as("/mentees/lea", &w.mentor).await;
     assert_eq!(status, StatusCode::OK);
     assert!(overview.contains("Web basics") && overview.contains("Ops"));
+    assert!(overview.contains("Recent activity"), "an activity timeline");
+    assert!(
+        overview.contains("Methods</a>: Not started → Done (Changed)"),
+        "{overview}"
+    );
     let (status, _, stage) = w.app.get_as("/mentees/lea/web/http", &w.mentor).await;
     assert_eq!(status, StatusCode::OK);
     assert!(stage.contains("shared thoughts here"), "shared notes are shown");

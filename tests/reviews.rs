@@ -113,6 +113,13 @@ async fn a_verified_skill_shows_who_verified_it() {
     assert!(stage.contains("“Nice work”"));
     let (_, _, roadmap) = w.app.get_as("/roadmaps/web", &w.learner).await;
     assert!(roadmap.contains("1 of 2 required skills done (50%), 1 of them verified"));
+    let (_, _, history) = w.app.get_as("/history", &w.learner).await;
+    assert!(
+        history.contains("Verified by max name: “Nice work”"),
+        "the learner's history names the mentor"
+    );
+    let (_, _, timeline) = w.app.get_as("/mentees/lea", &w.mentor).await;
+    assert!(timeline.contains("Review requested: “Please check my demo”"));
     assert!(roadmap.contains(r#"class="progress-verified""#));
     assert_eq!(
         kinds(&w.app)

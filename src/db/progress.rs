@@ -554,15 +554,19 @@ pub struct Event {
     pub to_state: SkillState,
     pub at: OffsetDateTime,
     pub undone: bool,
+    /// Who made the change, when it was not the learner (a mentor's review, say).
+    pub actor: Option<String>,
+    pub message: Option<String>,
 }
 
 /// The user's latest events, newest first; one query.
 pub async fn recent_events(db: impl PgExecutor<'_>, user_id: i64, limit: i64) -> sqlx::Result<Vec<Event>> {
     let rows = sqlx::query!(
         r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
-                  e.to_state, e.at,
+                  e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
                   exists (select 1 from progress_events u where u.undoes = e.action_id) as "undone!"
            from progress_events e join skills s on s.id = e.skill_id
+           left join users a on a.id = e.actor_id
            where e.user_id = $1 order by e.at desc, e.id desc limit $2"#,
         user_id,
         limit
@@ -583,6 +587,8 @@ pub async fn recent_events(db: impl PgExecutor<'_>, user_id: i64, limit: i64) ->
             to_state: parse_state(&r.to_state),
             at: r.at,
             undone: r.undone,
+            actor: r.actor.filter(|_| r.actor_id != Some(user_id)),
+            message: r.message.filter(|m| !m.is_empty()),
         })
         .collect())
 }

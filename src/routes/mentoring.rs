@@ -576,6 +576,8 @@ struct MenteePage<'a> {
     layout: Layout,
     mentee: User,
     roadmaps: Vec<RoadmapOverview<'a>>,
+    /// The mentee's latest events on roadmaps in scope: (when, event).
+    timeline: Vec<(String, progress::Event)>,
 }
 
 async fn mentee(
@@ -594,7 +596,15 @@ async fn mentee(
         .filter(|id| scope.covers(id))
         .collect();
     let roadmaps = overview(&catalog, &in_scope, &map);
+    let timeline = progress::recent_events(&state.db, mentee.id, 100)
+        .await?
+        .into_iter()
+        .filter(|e| scope.covers(&e.roadmap_id))
+        .take(30)
+        .map(|e| (super::format_datetime(e.at), e))
+        .collect();
     Ok(render(&MenteePage {
+        timeline,
         layout: Layout::new(&state, Some(&user), format!("{} · mentee", mentee.display_name)),
         mentee,
         roadmaps,
