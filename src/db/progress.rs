@@ -76,44 +76,26 @@ pub async fn for_skills(
     user_id: i64,
     skill_ids: &[String],
 ) -> sqlx::Result<ProgressMap> {
-    let rows = sqlx::query!(
-        r#"select p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version, p.done_content_hash,
-                  v.display_name as "verified_by?", p.verified_at
-           from skill_progress p left join users v on v.id = p.verified_by
-           where p.user_id = $1 and p.skill_id = any($2)"#,
-        user_id,
-        skill_ids
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(ProgressMap(
-        rows.into_iter()
-            .map(|r| {
-                let row = ProgressRow {
-                    skill_id: r.skill_id,
-                    state: parse_state(&r.state),
-                    started_at: r.started_at,
-                    done_at: r.done_at,
-                    updated_at: r.updated_at,
-                    version: r.version,
-                    done_content_hash: r.done_content_hash,
-                    verified_by: r.verified_by,
-                    verified_at: r.verified_at,
-                };
-                (row.skill_id.clone(), row)
-            })
-            .collect(),
-    ))
+    load(db, user_id, Some(skill_ids)).await
 }
 
 /// All of the user's progress: one query.
 pub async fn for_user(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<ProgressMap> {
+    load(db, user_id, None).await
+}
+
+async fn load(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    skill_ids: Option<&[String]>,
+) -> sqlx::Result<ProgressMap> {
     let rows = sqlx::query!(
         r#"select p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version, p.done_content_hash,
                   v.display_name as "verified_by?", p.verified_at
            from skill_progress p left join users v on v.id = p.verified_by
-           where p.user_id = $1"#,
-        user_id
+           where p.user_id = $1 and ($2::text[] is null or p.skill_id = any($2))"#,
+        user_id,
+        skill_ids as Option<&[String]>
     )
     .fetch_all(db)
     .await?;

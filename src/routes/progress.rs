@@ -257,6 +257,14 @@ async fn complete(
     Ok(Redirect::to(&format!("{}{query}", stage_url(roadmap, stage))))
 }
 
+/// Only a roadmap the learner started can be reset: anything else is not found.
+async fn require_started(state: &AppState, user_id: i64, roadmap: &Roadmap) -> Result<(), AppError> {
+    match progress::enrollment(&state.db, user_id, &roadmap.id).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::NotFound),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "progress/confirm_reset.html")]
 struct ConfirmResetPage<'a> {
@@ -272,12 +280,7 @@ async fn confirm_reset(
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
-    if progress::enrollment(&state.db, user.id, &roadmap.id)
-        .await?
-        .is_none()
-    {
-        return Err(AppError::NotFound);
-    }
+    require_started(&state, user.id, roadmap).await?;
     let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
     let map = progress::for_skills(&state.db, user.id, &ids).await?;
     Ok(render(&ConfirmResetPage {
@@ -295,12 +298,7 @@ async fn reset(
 ) -> Result<Redirect, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
-    if progress::enrollment(&state.db, user.id, &roadmap.id)
-        .await?
-        .is_none()
-    {
-        return Err(AppError::NotFound);
-    }
+    require_started(&state, user.id, roadmap).await?;
     progress::reset_roadmap(&state.db, user.id, &roadmap.id).await?;
     Ok(Redirect::to(&format!("/roadmaps/{}?done=reset", roadmap.id)))
 }
