@@ -2,32 +2,44 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::Once;
 
 use axum::http::StatusCode;
 use common::{TestApp, write_files};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-/// Counts the SQL statements sqlx runs while it is the thread's subscriber.
-#[derive(Clone, Default)]
-struct QueryCounter(Arc<AtomicUsize>);
+thread_local! {
+    /// SQL statements run on this thread; each test runs on a thread of its own.
+    static QUERIES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts the statements sqlx logs (target `sqlx::query`).
+struct QueryCounter;
 
 impl<S: tracing::Subscriber> Layer<S> for QueryCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            QUERIES.with(|count| count.set(count.get() + 1));
         }
     }
 }
 
+/// A global subscriber, so that no callsite's interest is cached as "never".
+fn count_queries() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(QueryCounter))
+            .expect("no other global subscriber in this test binary");
+    });
+}
+
 async fn queries_for(app: &TestApp, path: &str, cookie: &str) -> usize {
-    let counter = QueryCounter::default();
-    let subscriber = tracing_subscriber::registry().with(counter.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    count_queries();
+    let before = QUERIES.with(Cell::get);
     let (status, _, _) = app.get_as(path, cookie).await;
     assert_eq!(status, StatusCode::OK, "{path}");
-    counter.0.load(Ordering::Relaxed)
+    QUERIES.with(Cell::get) - before
 }
 
 async fn app() -> (TestApp, tempfile::TempDir) {
