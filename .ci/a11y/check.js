@@ -15,9 +15,10 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
     fs.writeFileSync(`out/${name}.html`, html);
     await page.addScriptTag({ content: axeSource });
     const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
+    if (result.violations.length) process.exitCode = 1;
     for (const v of result.violations) console.log(`${name}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0,150)}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-    if (overflow) console.log(`${name}: horizontal overflow at 360px`);
+    if (overflow) { process.exitCode = 1; console.log(`${name}: horizontal overflow at 360px`); }
   }
   fs.mkdirSync('out', { recursive: true });
   for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/nope', 'notfound']]) await check(p, n);
@@ -29,5 +30,16 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
   await page.click('#progress_client-server button[value=done]');
   await page.waitForTimeout(300);
   for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await check(p, n);
+  // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
+  for (const [who, paths] of [
+    ['mentor', ['/mentoring', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/notifications']],
+    ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/history', '/dashboard']],
+  ]) {
+    await page.context().clearCookies();
+    await page.goto(base + '/signin');
+    await page.fill('#f_username', who); await page.fill('#f_password', 'pathway demo password');
+    await page.click('button[type=submit]:has-text("Sign in")');
+    for (const p of paths) await check(p, `${who}${p.replace(/[\/]/g, '_')}`);
+  }
   await browser.close();
 })().catch(e => { console.error(e); process.exit(1); });
