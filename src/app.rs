@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::mentoring::router())
         .merge(routes::notifications::router())
         .merge(routes::comments::router())
+        .merge(routes::admin::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })
@@ -219,6 +220,9 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         tracing::warn!("no roadmaps are loaded yet; fix the content errors above and restart");
     }
     let state = AppState::new(pool.clone(), catalog, &config.static_dir, config.settings());
+    routes::admin::announce_setup(&state)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     tokio::spawn(housekeeping(pool.clone()));
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)

@@ -34,6 +34,11 @@ pub enum Command {
     },
     /// Seed demo accounts: a mentor and three learners with progress, reviews and comments.
     Demo,
+    /// Administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
     /// Mentor links, for administrators.
     Mentor {
         #[command(subcommand)]
@@ -44,6 +49,12 @@ pub enum Command {
         #[command(subcommand)]
         action: InviteCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an admin account. Asks for the password, or reads it from standard input.
+    Create { username: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +101,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Check { dir, fix },
         } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+        Command::Admin {
+            action: AdminCommand::Create { username },
+        } => {
+            init_logging("warn");
+            match create_admin(&cli.config, &username).await {
+                Ok(()) => {
+                    println!(
+                        "admin {} created; sign in at {}/signin",
+                        username.trim().to_lowercase(),
+                        cli.config.public_url()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo => {
             init_logging("warn");
             match seed_demo(&cli.config).await {
@@ -139,6 +169,39 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `pathway admin create USERNAME`: the password comes from a hidden prompt, or from stdin when piped.
+async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let username = username.trim().to_lowercase();
+    if let Some(problem) = crate::routes::account::username_problem(&username) {
+        anyhow::bail!("invalid username: {problem}");
+    }
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if let Some(problem) = crate::auth::password::weakness(&password, &[&username]) {
+        anyhow::bail!("{problem}");
+    }
+    let hash = crate::auth::password::hash(password).await?;
+    let database = crate::db::Database::open(config).await?;
+    let created = crate::db::admin::create_admin(&database.pool, &username, &hash).await;
+    database.close().await?;
+    match created {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+            anyhow::bail!("the username {username} is taken")
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -32,6 +32,7 @@ const ACTORS: [&str; 7] = ["anonymous", "ada", "eve", "max", "omar", "eddie", "s
 const N: Expect = NotFound;
 const S: Expect = SignIn;
 const R: Expect = Redirect;
+const F: Expect = Status(403);
 
 /// (method, route as written in the router, outcome per actor in `ACTORS` order).
 #[rustfmt::skip]
@@ -95,6 +96,13 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/threads/{username}/{skill}/comments",  [S,       R,       N,       R,       N,       N,       N]),
     ("POST", "/comments/{id}/edit",                   [S,       R,       N,       N,       N,       N,       N]),
     ("POST", "/comments/{id}/delete",                 [S,       R,       N,       N,       N,       N,       N]),
+    // No actor here is an admin; the setup token is not valid.
+    ("GET",  "/setup",                                [N,       N,       N,       N,       N,       N,       N]),
+    ("POST", "/setup",                                [N,       N,       N,       N,       N,       N,       N]),
+    ("GET",  "/admin",                                [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/users/{id}/admin",               [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/users/{id}/disabled",            [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/admin/audit",                          [S,       F,       F,       F,       F,       F,       F]),
     // Near the end: it ends ada's link with max.
     ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
     // Last: it ends the session.
@@ -240,6 +248,11 @@ async fn world() -> World {
 
     let mut ids = std::collections::HashMap::new();
     ids.insert("evidence", last_id(&app, "evidence").await);
+    let ada_id: i64 = sqlx::query_scalar("select id from users where username = 'ada'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    ids.insert("ada", ada_id);
     ids.insert("active_link", link("ada", "max", vec![]).await);
     let ended = link("ada", "eddie", vec![]).await;
     app.post_form(&format!("/mentorships/{ended}/end"), &[], Some(&ada))
@@ -320,6 +333,7 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 "reviews" => w.ids["review"],
                 "notifications" => w.ids["notification"],
                 "comments" => w.ids["comment"],
+                "admin" => w.ids["ada"],
                 _ => 0,
             };
             let path = route

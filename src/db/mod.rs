@@ -1,5 +1,6 @@
 //! Database access: connecting (to DATABASE_URL or the embedded cluster), migrations, and one module per table group.
 
+pub mod admin;
 pub mod comments;
 pub mod content;
 pub mod mentorships;

@@ -152,7 +152,7 @@ pub fn username_problem(username: &str) -> Option<String> {
     }
 }
 
-fn display_name_problem(name: &str) -> Option<String> {
+pub(crate) fn display_name_problem(name: &str) -> Option<String> {
     match name.chars().count() {
         0 => Some("Enter the name other people will see.".into()),
         81.. => Some("Use at most 80 characters.".into()),

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, and what every page shares.
 
 pub mod account;
+pub mod admin;
 pub mod comments;
 pub mod health;
 pub mod mentoring;

@@ -1,0 +1,246 @@
+//! Administration: admins, the first-run setup token, user management and the audit log.
+
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
+
+pub async fn admin_exists(db: impl PgExecutor<'_>) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from users where is_admin and disabled_at is null) as "exists!""#
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Stores a new setup token (valid for a day) unless an admin exists.
+pub async fn create_setup_token(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into invites (token_hash, kind, expires_at) values ($1, 'setup', now() + interval '1 day')",
+        token_hash
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A setup token is valid while unused, unexpired, and no admin exists yet.
+pub async fn setup_token_valid(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from invites where token_hash = $1 and kind = 'setup' and used_at is null
+                           and revoked_at is null and expires_at > now())
+              and not exists (select 1 from users where is_admin and disabled_at is null) as "valid!""#,
+        token_hash
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Creates the first admin with the setup token, in one transaction: the token
+/// works once, and not at all once an admin exists.
+pub async fn complete_setup(
+    pool: &PgPool,
+    token_hash: &str,
+    username: &str,
+    display_name: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<i64>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("select pg_advisory_xact_lock(7077)")
+        .execute(&mut *tx)
+        .await?;
+    if !setup_token_valid(&mut *tx, token_hash).await? {
+        return Ok(None);
+    }
+    let id = sqlx::query_scalar!(
+        "insert into users (username, display_name, password_hash, is_admin) values ($1, $2, $3, true) returning id",
+        username,
+        display_name,
+        password_hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update invites set used_at = now(), used_by = $2 where token_hash = $1 and kind = 'setup'",
+        token_hash,
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    record(&mut *tx, Some(id), "setup", username, serde_json::json!({})).await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// Creates an admin account directly (the `admin create` command).
+pub async fn create_admin(pool: &PgPool, username: &str, password_hash: &str) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "insert into users (username, display_name, password_hash, is_admin) values ($1, $1, $2, true) returning id",
+        username,
+        password_hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    record(
+        &mut *tx,
+        None,
+        "admin.create",
+        username,
+        serde_json::json!({ "via": "cli" }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// One page of users matching `search` (username, display name or email), and the total.
+pub async fn users(db: &PgPool, search: &str, limit: i64, offset: i64) -> sqlx::Result<(Vec<UserRow>, i64)> {
+    // Search text is literal: escape LIKE's wildcards.
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%{escaped}%");
+    let rows = sqlx::query_as!(
+        UserRow,
+        r#"select id, username, display_name, email, is_admin, disabled_at is not null as "disabled!", created_at
+           from users
+           where username ilike $1 or display_name ilike $1 or coalesce(email, '') ilike $1
+           order by username limit $2 offset $3"#,
+        pattern,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from users
+           where username ilike $1 or display_name ilike $1 or coalesce(email, '') ilike $1"#,
+        pattern
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Why an admin change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastAdmin;
+
+/// Grants or revokes admin, or disables or enables a user, refusing anything
+/// that would leave no active admin. Recorded in the audit log.
+pub async fn set_flags(
+    pool: &PgPool,
+    actor_id: i64,
+    user_id: i64,
+    is_admin: Option<bool>,
+    disabled: Option<bool>,
+) -> sqlx::Result<Option<Result<(), LastAdmin>>> {
+    let mut tx = pool.begin().await?;
+    // Serializes admin changes, so two admins cannot demote each other at once.
+    sqlx::query!("select pg_advisory_xact_lock(7078)")
+        .execute(&mut *tx)
+        .await?;
+    let Some(target) = sqlx::query!(
+        r#"select username, is_admin, disabled_at is not null as "disabled!" from users where id = $1 for update"#,
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let will_be_admin = is_admin.unwrap_or(target.is_admin) && !disabled.unwrap_or(target.disabled);
+    if target.is_admin && !target.disabled && !will_be_admin {
+        let others = sqlx::query_scalar!(
+            r#"select count(*) as "n!" from users where is_admin and disabled_at is null and id <> $1"#,
+            user_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Ok(Some(Err(LastAdmin)));
+        }
+    }
+    sqlx::query!(
+        "update users set is_admin = coalesce($2, is_admin),
+                          disabled_at = case when $3 = true then coalesce(disabled_at, now())
+                                             when $3 = false then null else disabled_at end
+         where id = $1",
+        user_id,
+        is_admin,
+        disabled
+    )
+    .execute(&mut *tx)
+    .await?;
+    let action = match (is_admin, disabled) {
+        (Some(true), _) => "user.make_admin",
+        (Some(false), _) => "user.revoke_admin",
+        (_, Some(true)) => "user.disable",
+        _ => "user.enable",
+    };
+    record(
+        &mut *tx,
+        Some(actor_id),
+        action,
+        &target.username,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Ok(())))
+}
+
+pub async fn record(
+    db: impl PgExecutor<'_>,
+    actor_id: Option<i64>,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into audit_log (actor_id, action, target, details) values ($1, $2, $3, $4)",
+        actor_id,
+        action,
+        target,
+        details
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub details: serde_json::Value,
+    pub at: OffsetDateTime,
+}
+
+/// The latest entries, optionally only those whose action starts with `action`.
+pub async fn audit(db: impl PgExecutor<'_>, action: &str, limit: i64) -> sqlx::Result<Vec<AuditEntry>> {
+    sqlx::query_as!(
+        AuditEntry,
+        r#"select a.id, u.username as "actor?", a.action, a.target, a.details, a.at
+           from audit_log a left join users u on u.id = a.actor_id
+           where a.action like $1 || '%'
+           order by a.at desc, a.id desc limit $2"#,
+        action,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}

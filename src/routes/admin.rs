@@ -1,0 +1,262 @@
+//! The admin area and first-run setup: users (search, admin, disable) and the audit log.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::account::{display_name_problem, username_problem};
+use super::{Layout, format_datetime, render};
+use crate::app::AppState;
+use crate::auth::{self, SignedIn, password, token};
+use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
+use crate::db::users::{self, User};
+use crate::error::AppError;
+
+const PAGE_SIZE: i64 = 25;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/setup", get(setup_page).post(setup))
+        .route("/admin", get(users_page))
+        .route("/admin/users/{id}/admin", post(set_admin))
+        .route("/admin/users/{id}/disabled", post(set_disabled))
+        .route("/admin/audit", get(audit_page))
+}
+
+/// A signed-in admin; anyone else signed in gets 403.
+pub struct Admin(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(Self(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// On a start with no admin: a one-time setup link, logged for whoever runs the server.
+pub async fn announce_setup(state: &AppState) -> Result<(), AppError> {
+    if admin::admin_exists(&state.db).await? {
+        return Ok(());
+    }
+    let secret = token::generate();
+    admin::create_setup_token(&state.db, &token::hash(&secret)).await?;
+    tracing::warn!(
+        "no admin yet: create the first one at {}/setup?token={secret} (valid for 24 hours, once), \
+         or run `pathway admin create USERNAME`",
+        state.settings.public_url
+    );
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/setup.html")]
+struct SetupPage {
+    layout: Layout,
+    form: SetupForm,
+    error: Option<String>,
+}
+
+async fn setup_page(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    if !admin::setup_token_valid(&state.db, &token::hash(&query.token)).await? {
+        return Err(AppError::NotFound);
+    }
+    let form = SetupForm {
+        token: query.token,
+        ..SetupForm::default()
+    };
+    Ok(render(&SetupPage {
+        layout: Layout::new(&state, None, "Set up Pathway"),
+        form,
+        error: None,
+    })?
+    .into_response())
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    session: Session,
+    Form(mut form): Form<SetupForm>,
+) -> Result<Response, AppError> {
+    let token_hash = token::hash(&form.token);
+    if !admin::setup_token_valid(&state.db, &token_hash).await? {
+        return Err(AppError::NotFound);
+    }
+    form.username = form.username.trim().to_lowercase();
+    form.display_name = form.display_name.trim().to_string();
+    let problem = username_problem(&form.username)
+        .map(|p| format!("Username: {p}"))
+        .or_else(|| display_name_problem(&form.display_name).map(|p| format!("Display name: {p}")))
+        .or_else(|| password::weakness(&form.password, &[&form.username, &form.display_name]));
+    if let Some(problem) = problem {
+        form.password.clear();
+        let page = SetupPage {
+            layout: Layout::new(&state, None, "Set up Pathway"),
+            form,
+            error: Some(problem),
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let hash = password::hash(form.password.clone()).await?;
+    let id = admin::complete_setup(&state.db, &token_hash, &form.username, &form.display_name, &hash)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let user = users::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    auth::sign_in(&session, &user).await?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<i64>,
+    done: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    layout: Layout,
+    query: String,
+    users: Vec<UserRow>,
+    page: i64,
+    pages: i64,
+    total: i64,
+    me: i64,
+    notice: Option<&'static str>,
+}
+
+async fn users_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(query): Query<UsersQuery>,
+) -> Result<Response, AppError> {
+    let page = query.page.unwrap_or(1).max(1);
+    let search: String = query.q.trim().chars().take(100).collect();
+    let (users, total) = admin::users(&state.db, &search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let notice = match query.done.as_deref() {
+        Some("saved") => Some("Saved."),
+        Some("last-admin") => Some(
+            "Refused: that would leave Pathway without an active admin. Make someone else an admin first.",
+        ),
+        _ => None,
+    };
+    Ok(render(&UsersPage {
+        layout: Layout::new(&state, Some(&admin), "Admin: users"),
+        query: search,
+        users,
+        page,
+        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+        total,
+        me: admin.id,
+        notice,
+    })?
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct FlagForm {
+    value: String,
+}
+
+async fn set_admin(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<FlagForm>,
+) -> Result<Redirect, AppError> {
+    change(&state, &admin, id, Some(form.value == "on"), None).await
+}
+
+async fn set_disabled(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<FlagForm>,
+) -> Result<Redirect, AppError> {
+    change(&state, &admin, id, None, Some(form.value == "on")).await
+}
+
+async fn change(
+    state: &AppState,
+    admin: &User,
+    id: i64,
+    is_admin: Option<bool>,
+    disabled: Option<bool>,
+) -> Result<Redirect, AppError> {
+    match admin::set_flags(&state.db, admin.id, id, is_admin, disabled).await? {
+        None => Err(AppError::NotFound),
+        Some(Err(LastAdmin)) => Ok(Redirect::to("/admin?done=last-admin")),
+        Some(Ok(())) => Ok(Redirect::to("/admin?done=saved")),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    action: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    action: String,
+    entries: Vec<(AuditEntry, String)>,
+}
+
+async fn audit_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let action: String = query.action.trim().chars().take(60).collect();
+    let entries = admin::audit(&state.db, &action, 200)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let when = format_datetime(e.at);
+            (e, when)
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        layout: Layout::new(&state, Some(&admin), "Admin: audit log"),
+        action,
+        entries,
+    })?
+    .into_response())
+}

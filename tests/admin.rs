@@ -1,0 +1,287 @@
+//! Admins: first-run setup, the last-admin rule, disabling, user search, and the audit log.
+
+mod common;
+
+use axum::http::{StatusCode, header};
+use common::{STRONG_PASSWORD, TestApp, write_files};
+use pathway::auth::token;
+use pathway::db::admin;
+
+async fn app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &common::sample_content());
+    (TestApp::with_content(dir.path()).await, dir)
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("select action from audit_log order by id")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_setup_token_creates_the_first_admin_once() {
+    let (app, _dir) = app().await;
+    pathway::routes::admin::announce_setup(&app.state).await.unwrap();
+    let announced: i64 = sqlx::query_scalar("select count(*) from invites where kind = 'setup'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(announced, 1, "a setup link is made on a start without admins");
+
+    let secret = token::generate();
+    admin::create_setup_token(&app.db.pool, &token::hash(&secret))
+        .await
+        .unwrap();
+    let (status, _, _) = app.get("/setup?token=wrong").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, page) = app.get(&format!("/setup?token={secret}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Create admin account"));
+
+    let form = |password: &'static str| {
+        vec![
+            ("token", secret.clone()),
+            ("username", "Root".into()),
+            ("display_name", "Root".into()),
+            ("password", password.into()),
+        ]
+    };
+    let weak = form("short");
+    let weak: Vec<(&str, &str)> = weak.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = app.post_form("/setup", &weak, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("at least 10 characters") && page.contains(r#"value="root""#));
+
+    let good = form(STRONG_PASSWORD);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, headers, _) = app.post_form("/setup", &good, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/admin");
+    let cookie = common::session_cookie(&headers).unwrap();
+    let (status, _, page) = app.get_as("/admin", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<strong>root</strong>"));
+
+    // Used: the link is dead, and so is any other setup link now that an admin exists.
+    let (status, _, _) = app.get(&format!("/setup?token={secret}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = app.post_form("/setup", &good, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let other = token::generate();
+    admin::create_setup_token(&app.db.pool, &token::hash(&other))
+        .await
+        .unwrap();
+    let (status, _, _) = app.get(&format!("/setup?token={other}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "expires once an admin exists");
+    pathway::routes::admin::announce_setup(&app.state).await.unwrap();
+    let tokens: i64 = sqlx::query_scalar("select count(*) from invites where kind = 'setup'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 3, "no new link once an admin exists");
+    assert_eq!(audit_actions(&app).await, ["setup"]);
+}
+
+#[tokio::test]
+async fn an_expired_setup_token_is_refused() {
+    let (app, _dir) = app().await;
+    let secret = token::generate();
+    admin::create_setup_token(&app.db.pool, &token::hash(&secret))
+        .await
+        .unwrap();
+    sqlx::query("update invites set expires_at = now() - interval '1 minute'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, _, _) = app.get(&format!("/setup?token={secret}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn make_admin(app: &TestApp, username: &str) -> String {
+    let cookie = app.sign_up(username).await;
+    sqlx::query("update users set is_admin = true where username = $1")
+        .bind(username)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    cookie
+}
+
+async fn id_of(app: &TestApp, username: &str) -> i64 {
+    sqlx::query_scalar("select id from users where username = $1")
+        .bind(username)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_removed() {
+    let (app, _dir) = app().await;
+    let root = make_admin(&app, "root").await;
+    let root_id = id_of(&app, "root").await;
+    let (_, headers, _) = app
+        .post_form(
+            &format!("/admin/users/{root_id}/admin"),
+            &[("value", "off")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(headers[header::LOCATION], "/admin?done=last-admin");
+    let (_, _, page) = app.get_as("/admin?done=last-admin", &root).await;
+    assert!(page.contains("without an active admin"));
+    let is_admin: bool = sqlx::query_scalar("select is_admin from users where username = 'root'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(is_admin);
+
+    app.sign_up("alice").await;
+    let alice = id_of(&app, "alice").await;
+    app.post_form(
+        &format!("/admin/users/{alice}/admin"),
+        &[("value", "on")],
+        Some(&root),
+    )
+    .await;
+    let (_, headers, _) = app
+        .post_form(
+            &format!("/admin/users/{root_id}/admin"),
+            &[("value", "off")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(
+        headers[header::LOCATION],
+        "/admin?done=saved",
+        "another admin exists now"
+    );
+    assert_eq!(
+        audit_actions(&app).await,
+        ["user.make_admin", "user.revoke_admin"]
+    );
+    // Root is no admin any more: the admin area is closed to them.
+    let (status, _, _) = app.get_as("/admin", &root).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
+    let (app, _dir) = app().await;
+    let root = make_admin(&app, "root").await;
+    let bob_cookie = app.sign_up("bob").await;
+    let bob = id_of(&app, "bob").await;
+    app.post_form(
+        &format!("/admin/users/{bob}/disabled"),
+        &[("value", "on")],
+        Some(&root),
+    )
+    .await;
+    let (status, _, _) = app.get_as("/dashboard", &bob_cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "their session ended");
+    let (status, _, page) = app
+        .post_form(
+            "/signin",
+            &[("username", "bob"), ("password", STRONG_PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("This account is disabled"));
+    app.post_form(
+        &format!("/admin/users/{bob}/disabled"),
+        &[("value", "off")],
+        Some(&root),
+    )
+    .await;
+    app.sign_in("bob", STRONG_PASSWORD, None).await;
+    let (status, _, _) = app.get_as("/admin", &bob_cookie).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let root_id = id_of(&app, "root").await;
+    let (_, headers, _) = app
+        .post_form(
+            &format!("/admin/users/{root_id}/disabled"),
+            &[("value", "on")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(
+        headers[header::LOCATION],
+        "/admin?done=last-admin",
+        "the last admin cannot be disabled"
+    );
+    assert_eq!(audit_actions(&app).await, ["user.disable", "user.enable"]);
+}
+
+#[tokio::test]
+async fn users_are_searchable_and_paginated_and_the_audit_log_filters() {
+    let (app, _dir) = app().await;
+    let root = make_admin(&app, "root").await;
+    for i in 0..29 {
+        sqlx::query("insert into users (username, display_name, password_hash) values ($1, $2, 'x')")
+            .bind(format!("user{i:02}"))
+            .bind(format!("Person {i:02}"))
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+    }
+    let (_, _, first) = app.get_as("/admin", &root).await;
+    assert!(first.contains("30 users") && first.contains("Page 1 of 2"));
+    assert_eq!(first.matches("<tr>").count(), 1 + 25, "header row and 25 users");
+    let (_, _, second) = app.get_as("/admin?page=2", &root).await;
+    assert_eq!(second.matches("<tr>").count(), 1 + 5, "header row and 5 users");
+    let (_, _, found) = app.get_as("/admin?q=Person+07", &root).await;
+    assert!(found.contains("1 user matching") && found.contains("<strong>user07</strong>"));
+    let (_, _, literal) = app.get_as("/admin?q=%25", &root).await;
+    assert!(
+        literal.contains("0 users"),
+        "search text is literal, not a LIKE pattern"
+    );
+
+    let u = id_of(&app, "user03").await;
+    app.post_form(
+        &format!("/admin/users/{u}/disabled"),
+        &[("value", "on")],
+        Some(&root),
+    )
+    .await;
+    app.post_form(
+        &format!("/admin/users/{u}/admin"),
+        &[("value", "on")],
+        Some(&root),
+    )
+    .await;
+    let (_, _, audit) = app.get_as("/admin/audit?action=user.disable", &root).await;
+    assert!(audit.contains("<code>user.disable</code>") && !audit.contains("<code>user.make_admin</code>"));
+    assert!(audit.contains("<td>root</td>") && audit.contains("<td>user03</td>"));
+}
+
+#[tokio::test]
+async fn only_admins_reach_the_admin_area() {
+    let (app, _dir) = app().await;
+    let learner = app.sign_up("lea").await;
+    for path in ["/admin", "/admin/audit"] {
+        let (status, headers, body) = app.get_as(path, &learner).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(body.contains("Error 403"));
+        let (status, _, _) = app.get(path).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+    let lea = id_of(&app, "lea").await;
+    let (status, _, _) = app
+        .post_form(
+            &format!("/admin/users/{lea}/admin"),
+            &[("value", "on")],
+            Some(&learner),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let is_admin: bool = sqlx::query_scalar("select is_admin from users")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(!is_admin, "nobody can make themselves admin");
+}
