@@ -66,6 +66,9 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/skills/{skill}/state",                 [S,       Status(409), R,   R,       R,       R,       R]),
     ("GET",  "/progress/{roadmap}/{stage}/complete",  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("POST", "/progress/{roadmap}/{stage}/complete",  [S,       R,       R,       R,       R,       R,       R]),
+    // Everyone signed in has now marked the skill done themselves.
+    ("GET",  "/skills/{skill}/changes",               [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/skills/{skill}/confirm",               [S,       R,       R,       R,       R,       R,       R]),
     // Ada's action, evidence, notifications and comments are hers alone.
     ("POST", "/progress/undo",                        [S,       R,       N,       N,       N,       N,       N]),
     ("GET",  "/dashboard",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),

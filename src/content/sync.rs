@@ -83,6 +83,7 @@ pub async fn apply(pool: &PgPool, content: &Content) -> sqlx::Result<LoadOutcome
     db::upsert_roadmaps(&mut *tx, &roadmap_upserts).await?;
     db::upsert_stages(&mut *tx, &stage_upserts).await?;
     db::upsert_skills(&mut *tx, &skill_upserts).await?;
+    db::record_revisions(&mut *tx, &skill_upserts).await?;
     if !skill_retired.is_empty() {
         let ids: Vec<String> = skill_retired.into_iter().map(|s| s.id).collect();
         db::retire_skills(&mut *tx, &ids).await?;

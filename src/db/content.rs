@@ -314,3 +314,40 @@ pub async fn retire_skills(db: impl PgExecutor<'_>, ids: &[String]) -> sqlx::Res
     .await?;
     Ok(())
 }
+
+/// Keeps the text of each upserted skill, once per distinct hash.
+pub async fn record_revisions(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+    let hashes: Vec<_> = rows.iter().map(|r| r.content_hash.clone()).collect();
+    let bodies: Vec<_> = rows.iter().map(|r| r.body_md.clone()).collect();
+    sqlx::query!(
+        "insert into skill_revisions (skill_id, content_hash, body_md)
+         select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing",
+        &ids,
+        &hashes,
+        &bodies
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A skill's text at the revision with `content_hash`, and its current text.
+pub async fn revision_and_current(
+    db: impl PgExecutor<'_>,
+    skill_id: &str,
+    content_hash: &str,
+) -> sqlx::Result<Option<(String, String)>> {
+    let row = sqlx::query!(
+        "select r.body_md as old_md, s.body_md as new_md from skill_revisions r join skills s on s.id = r.skill_id
+         where r.skill_id = $1 and r.content_hash = $2",
+        skill_id,
+        content_hash
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.old_md, r.new_md)))
+}

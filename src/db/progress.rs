@@ -741,3 +741,17 @@ pub async fn progress_of(
     }
     Ok(maps)
 }
+
+/// "Still done": accepts the skill's current text as the one completed.
+pub async fn confirm_done(db: impl PgExecutor<'_>, user_id: i64, skill_id: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "update skill_progress set done_content_hash = (select content_hash from skills where id = $2)
+         where user_id = $1 and skill_id = $2 and state = 'done'",
+        user_id,
+        skill_id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}

@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
             get(confirm_complete).post(complete),
         )
         .route("/skills/{skill}/state", post(set_state))
+        .route("/skills/{skill}/changes", get(changes))
+        .route("/skills/{skill}/confirm", post(confirm))
         .route("/progress/undo", post(undo))
         .route("/dashboard", get(dashboard))
         .route("/history", get(history))
@@ -408,4 +410,84 @@ async fn history(State(state): State<AppState>, SignedIn(user): SignedIn) -> Res
         lines,
     })?
     .into_response())
+}
+
+/// One line of a text diff: "added", "removed" or "same", and the text.
+pub struct DiffLine {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A line diff of two markdown texts.
+pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .map(|change| DiffLine {
+            kind: match change.tag() {
+                similar::ChangeTag::Delete => "removed",
+                similar::ChangeTag::Insert => "added",
+                similar::ChangeTag::Equal => "same",
+            },
+            text: change.value().trim_end_matches('\n').to_string(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "progress/changes.html")]
+struct ChangesPage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    skill: &'a Skill,
+    p: SkillProgress,
+    lines: Vec<DiffLine>,
+    done: Option<String>,
+}
+
+/// What changed in a skill's text since the learner completed it.
+async fn changes(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let map = progress::for_skills(&state.db, user.id, std::slice::from_ref(&skill.id)).await?;
+    let row = map
+        .get(&skill.id)
+        .filter(|r| r.state == SkillState::Done)
+        .ok_or(AppError::NotFound)?;
+    let done_hash = row.done_content_hash.clone().unwrap_or_default();
+    let lines = match crate::db::content::revision_and_current(&state.db, &skill.id, &done_hash).await? {
+        Some((old, new)) => diff_lines(&old, &new),
+        None => Vec::new(),
+    };
+    Ok(render(&ChangesPage {
+        layout: Layout::new(&state, Some(&user), format!("What changed: {}", skill.title)),
+        roadmap,
+        stage,
+        skill,
+        p: SkillProgress::new(skill, &map),
+        done: row.done_at.map(format_date),
+        lines,
+    })?
+    .into_response())
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(skill_id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    if !progress::confirm_done(&state.db, user.id, &skill.id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to(&format!(
+        "{}#{}",
+        stage_url(roadmap, stage),
+        skill.id
+    )))
 }

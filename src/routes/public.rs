@@ -160,6 +160,8 @@ pub struct SkillProgress {
     pub review: Option<(String, Option<String>)>,
     /// Done, not verified, nothing pending, and a mentor who can review it.
     pub can_request_review: bool,
+    /// Done, and the skill's text changed materially since (whitespace does not count).
+    pub changed_since_done: bool,
 }
 
 impl SkillProgress {
@@ -188,6 +190,12 @@ impl SkillProgress {
                 .map(|(name, at)| format!("Verified by {name} on {}", format_date(at))),
             review: None,
             can_request_review: false,
+            changed_since_done: row.is_some_and(|r| {
+                r.state == SkillState::Done
+                    && r.done_content_hash
+                        .as_ref()
+                        .is_some_and(|h| *h != skill.content_hash)
+            }),
         }
     }
 
