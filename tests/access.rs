@@ -106,6 +106,7 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/admin/users/{id}/admin",               [S,       F,       F,       F,       F,       F,       F]),
     ("POST", "/admin/users/{id}/disabled",            [S,       F,       F,       F,       F,       F,       F]),
     ("GET",  "/admin/audit",                          [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/admin/content",                        [S,       F,       F,       F,       F,       F,       F]),
     // Near the end: it ends ada's link with max.
     ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
     // Last: it ends the session.

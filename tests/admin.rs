@@ -285,3 +285,47 @@ async fn only_admins_reach_the_admin_area() {
         .unwrap();
     assert!(!is_admin, "nobody can make themselves admin");
 }
+
+#[tokio::test]
+async fn the_content_page_shows_loads_errors_and_retired_skills_with_learners() {
+    let (app, dir) = app().await;
+    let root = make_admin(&app, "root").await;
+    let lea = app.sign_up("lea").await;
+    app.post_form(
+        "/skills/dns-records/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&lea),
+    )
+    .await;
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nx\n\n## Resolvers {#resolvers}\ny\n",
+        )],
+    );
+    pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    write_files(dir.path(), &[("web/03-bad.md", "no front matter\n")]);
+    pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    app.state.refresh_catalog().await.unwrap();
+
+    let (status, _, page) = app.get_as("/admin/content", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Web basics: 2 stages, 3 skills"));
+    assert!(
+        page.contains("<strong>Failed</strong>") && page.contains("web/03-bad.md:1: missing front matter"),
+        "{page}"
+    );
+    assert!(page.contains("1 added, 1 updated, 1 retired, 0 revived"));
+    assert!(page.contains("<td>Records <code>dns-records</code></td><td>web</td>"));
+    assert!(
+        page.contains("<td>1</td></tr>"),
+        "one learner has progress on the retired skill"
+    );
+    let (status, _, _) = app.get_as("/admin/content", &lea).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -351,3 +351,27 @@ pub async fn revision_and_current(
     .await?;
     Ok(row.map(|r| (r.old_md, r.new_md)))
 }
+
+/// A retired skill and how many learners have progress on it.
+#[derive(Debug, Clone)]
+pub struct RetiredSkill {
+    pub id: String,
+    pub title: String,
+    pub roadmap_id: String,
+    pub retired_at: OffsetDateTime,
+    pub learners: i64,
+}
+
+/// Retired skills, most recently retired first, with their learner counts: one query.
+pub async fn retired_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<RetiredSkill>> {
+    sqlx::query_as!(
+        RetiredSkill,
+        r#"select s.id, s.title, s.roadmap_id, s.retired_at as "retired_at!",
+                  count(p.user_id) filter (where p.state <> 'not_started') as "learners!"
+           from skills s left join skill_progress p on p.skill_id = s.id
+           where s.retired_at is not null
+           group by s.id order by s.retired_at desc, s.id"#
+    )
+    .fetch_all(db)
+    .await
+}
