@@ -54,6 +54,22 @@ async fn the_setup_token_creates_the_first_admin_once() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("at least 10 characters") && page.contains(r#"value="root""#));
 
+    // A learner who signed up before the first admin holds the name "taken".
+    app.sign_up("taken").await;
+    let clash = [
+        ("token", secret.as_str()),
+        ("username", "taken"),
+        ("display_name", "T"),
+        ("password", STRONG_PASSWORD),
+    ];
+    let (status, _, page) = app.post_form("/setup", &clash, None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a clear message, not a 500"
+    );
+    assert!(page.contains("that username is taken"));
+
     let good = form(STRONG_PASSWORD);
     let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, headers, _) = app.post_form("/setup", &good, None).await;

@@ -131,9 +131,22 @@ async fn setup(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     let hash = password::hash(form.password.clone()).await?;
-    let id = admin::complete_setup(&state.db, &token_hash, &form.username, &form.display_name, &hash)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let created =
+        admin::complete_setup(&state.db, &token_hash, &form.username, &form.display_name, &hash).await;
+    let id = match created {
+        Ok(id) => id.ok_or(AppError::NotFound)?,
+        // Learners may have signed up before the first admin: their names are taken.
+        Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
+            form.password.clear();
+            let page = SetupPage {
+                layout: Layout::new(&state, None, "Set up Pathway"),
+                form,
+                error: Some("Username: that username is taken; choose another.".into()),
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
     let user = users::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
     auth::sign_in(&session, &user).await?;
     Ok(Redirect::to("/admin").into_response())

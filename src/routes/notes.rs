@@ -93,7 +93,16 @@ pub async fn workspaces(
     let ids: Vec<String> = skills.iter().map(|s| s.id.clone()).collect();
     let notes = notes::notes(&state.db, user_id, &ids).await?;
     let evidence = notes::evidence(&state.db, user_id, &ids).await?;
-    Ok(skills
+    Ok(workspaces_from(skills, &notes, &evidence))
+}
+
+/// Workspaces for `skills` from rows already loaded.
+pub fn workspaces_from(
+    skills: &[Skill],
+    notes: &HashMap<String, Note>,
+    evidence: &[Evidence],
+) -> HashMap<String, Workspace> {
+    skills
         .iter()
         .map(|skill| {
             let links: Vec<&Evidence> = evidence.iter().filter(|e| e.skill_id == skill.id).collect();
@@ -102,7 +111,7 @@ pub async fn workspaces(
                 Workspace::new(skill, notes.get(&skill.id), &links),
             )
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Template)]

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::comments::{Thread, load_threads};
+use super::comments::{self, Thread};
 use super::notes::{self, Workspace};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
@@ -341,10 +341,22 @@ pub async fn render_stage_with(
             .is_some();
         if enrolled {
             map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
-            workspaces = notes::workspaces(state, user.id, &stage.skills).await?;
-            stage_reviews = reviews::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+            // Each kind of row once; the workspaces and the threads share them.
+            let ids = skill_ids(&stage.skills);
+            let user_notes = crate::db::notes::notes(&state.db, user.id, &ids).await?;
+            let evidence = crate::db::notes::evidence(&state.db, user.id, &ids).await?;
+            workspaces = notes::workspaces_from(&stage.skills, &user_notes, &evidence);
+            stage_reviews = reviews::for_skills(&state.db, user.id, &ids).await?;
             has_mentor = mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await?;
-            threads = load_threads(state, user, user.id, &stage.skills).await?;
+            let stage_comments = crate::db::comments::threads(&state.db, user.id, &ids).await?;
+            threads = comments::threads(
+                &stage.skills,
+                &user.username,
+                user.id,
+                &stage_comments,
+                &stage_reviews,
+                &evidence,
+            );
             if let Some((skill_id, edit)) = edit
                 && let Some(workspace) = workspaces.get_mut(&skill_id)
             {
