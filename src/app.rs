@@ -28,7 +28,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::auth;
 use crate::config::{Config, Settings};
 use crate::content::Catalog;
-use crate::content::sync::{LoadOutcome, load_dir};
+use crate::content::Content;
+use crate::content::sync::{self, LoadOutcome, Policy, Trigger};
 use crate::db::Database;
 use crate::error::{self, AppError};
 use crate::notify::{InApp, Notifier};
@@ -94,6 +95,25 @@ impl AppState {
         self.catalog.store(Arc::new(catalog));
         Ok(())
     }
+
+    /// Loads the content directory now, and serves the result when applied.
+    pub async fn reload(&self, trigger: Trigger, policy: Policy) -> sqlx::Result<LoadOutcome> {
+        let outcome = load_content_with(&self.db, &self.settings.content_dir, trigger, policy).await?;
+        if matches!(outcome, LoadOutcome::Applied(_)) {
+            self.refresh_catalog().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Applies content an admin has seen the plan of.
+    pub async fn apply_content(&self, content: &Content, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
+        let outcome = sync::apply_with(&self.db, content, trigger, Policy::Apply).await?;
+        log_outcome(&self.settings.content_dir, &outcome);
+        if matches!(outcome, LoadOutcome::Applied(_)) {
+            self.refresh_catalog().await?;
+        }
+        Ok(outcome)
+    }
 }
 
 /// Strict by default: no inline script or style, no framing, forms post only here.
@@ -131,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::notifications::router())
         .merge(routes::comments::router())
         .merge(routes::admin::router())
+        .merge(routes::admin_content::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })
@@ -176,11 +197,26 @@ pub async fn serve(
         .await
 }
 
-/// Loads the content directory into the database and logs the outcome.
-/// On any error the previous content stays live.
+/// Loads the content directory into the database, whatever it retires, and
+/// logs the outcome. On any error the previous content stays live.
 pub async fn load_content(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome> {
-    let outcome = load_dir(pool, dir).await?;
-    match &outcome {
+    load_content_with(pool, dir, Trigger::Cli, Policy::Apply).await
+}
+
+/// Loads the content directory under `policy`, and logs the outcome.
+pub async fn load_content_with(
+    pool: &PgPool,
+    dir: &Path,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<LoadOutcome> {
+    let outcome = sync::load_dir_with(pool, dir, trigger, policy).await?;
+    log_outcome(dir, &outcome);
+    Ok(outcome)
+}
+
+fn log_outcome(dir: &Path, outcome: &LoadOutcome) {
+    match outcome {
         LoadOutcome::Unchanged => {
             tracing::info!(dir = %dir.display(), "content unchanged since the last load")
         }
@@ -188,10 +224,21 @@ pub async fn load_content(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome
             dir = %dir.display(),
             added = counts.added,
             updated = counts.updated,
+            moved = counts.moved,
+            renamed = counts.renamed,
             retired = counts.retired,
             revived = counts.revived,
             "content loaded"
         ),
+        LoadOutcome::Held(plan) => {
+            for line in plan.report().lines().filter(|l| !l.is_empty()) {
+                tracing::warn!("{line}");
+            }
+            tracing::warn!(
+                "content change held: it would retire skills with learner progress; still serving \
+                 the previous content. An admin can review and apply it at /admin/content"
+            );
+        }
         LoadOutcome::Failed(diagnostics) => {
             for diagnostic in diagnostics {
                 tracing::error!("{diagnostic}");
@@ -202,7 +249,90 @@ pub async fn load_content(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome
             );
         }
     }
-    Ok(outcome)
+}
+
+/// Keeps this instance's catalog in step with loads applied by any instance
+/// sharing the database: LISTEN for announcements, and every 30 seconds
+/// compare the recorded content version in case one was missed.
+pub async fn follow_content_loads(state: AppState) {
+    use sqlx::postgres::PgListener;
+    let check_every = std::time::Duration::from_secs(30);
+    loop {
+        let mut listener = match PgListener::connect_with(&state.db).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for content loads; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(crate::db::content::CONTENT_CHANNEL).await {
+            tracing::warn!(%error, "cannot listen for content loads; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            continue;
+        }
+        loop {
+            match tokio::time::timeout(check_every, listener.recv()).await {
+                Ok(Ok(_)) => {
+                    if let Err(error) = state.refresh_catalog().await {
+                        tracing::warn!(%error, "cannot refresh the content after a load");
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "lost the content-load listener; reconnecting");
+                    break;
+                }
+                Err(_) => refresh_if_stale(&state).await,
+            }
+        }
+        // A notification may have been missed while reconnecting.
+        refresh_if_stale(&state).await;
+    }
+}
+
+async fn refresh_if_stale(state: &AppState) {
+    match crate::db::content::applied_hash(&state.db).await {
+        Ok(version) if version != state.catalog.load().version => {
+            if let Err(error) = state.refresh_catalog().await {
+                tracing::warn!(%error, "cannot refresh the content");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read the content version"),
+    }
+}
+
+/// Reloads the content when its files change, once they have been quiet for
+/// `quiet`. Plans that would retire skills with progress are held.
+pub async fn watch_content(state: AppState, quiet: std::time::Duration) -> anyhow::Result<()> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, EventKind::Access(_))
+        {
+            let _ = tx.send(());
+        }
+    })
+    .context("cannot start the content watcher")?;
+    watcher
+        .watch(&state.settings.content_dir, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch {}", state.settings.content_dir.display()))?;
+    tracing::info!(dir = %state.settings.content_dir.display(), "watching the content directory for changes");
+    while rx.recv().await.is_some() {
+        // Editors write in bursts: wait until the files have been quiet for a moment.
+        loop {
+            match tokio::time::timeout(quiet, rx.recv()).await {
+                Ok(Some(())) => {}
+                Ok(None) => return Ok(()),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = state.reload(Trigger::Watcher, Policy::HoldRetiringProgress).await {
+            tracing::error!(%error, "content reload failed");
+        }
+    }
+    Ok(())
 }
 
 /// `pathway serve`: database, content, HTTP, then an orderly shutdown.
@@ -214,7 +344,14 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
-    load_content(pool, &config.content_dir).await?;
+    // At start-up too, a change that would retire skills with progress waits for an admin.
+    load_content_with(
+        pool,
+        &config.content_dir,
+        Trigger::Startup,
+        Policy::HoldRetiringProgress,
+    )
+    .await?;
     let catalog = Catalog::load(pool).await?;
     if catalog.roadmaps.is_empty() {
         tracing::warn!("no roadmaps are loaded yet; fix the content errors above and restart");
@@ -224,6 +361,15 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     tokio::spawn(housekeeping(pool.clone()));
+    tokio::spawn(follow_content_loads(state.clone()));
+    if config.watch_content {
+        let watched = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) = watch_content(watched, std::time::Duration::from_millis(500)).await {
+                tracing::error!("{error:#}; content reloads only from the admin page until restart");
+            }
+        });
+    }
     let address = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(address)
         .await

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default) and `content check`.
+//! The command line: `serve` (the default), `content check|plan|apply`, and admin helpers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +83,21 @@ pub enum ContentCommand {
         #[arg(long)]
         fix: bool,
     },
+    /// Show what loading the content would change in the database (a dry run):
+    /// skills added, updated, moved, renamed and retired, with learner counts.
+    Plan {
+        /// The content directory (defaults to --content-dir).
+        dir: Option<PathBuf>,
+    },
+    /// Load the content into the database now. Refuses a change that would
+    /// retire skills with learner progress unless --allow-retire is given.
+    Apply {
+        /// The content directory (defaults to --content-dir).
+        dir: Option<PathBuf>,
+        /// Apply even when skills with learner progress would be retired.
+        #[arg(long)]
+        allow_retire: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -101,6 +116,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Check { dir, fix },
         } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+        Command::Content {
+            action: ContentCommand::Plan { dir },
+        } => {
+            init_logging("warn");
+            let dir = dir.unwrap_or(cli.config.content_dir.clone());
+            report(content_plan(&cli.config, &dir, None).await)
+        }
+        Command::Content {
+            action: ContentCommand::Apply { dir, allow_retire },
+        } => {
+            init_logging("warn");
+            let dir = dir.unwrap_or(cli.config.content_dir.clone());
+            report(content_plan(&cli.config, &dir, Some(allow_retire)).await)
+        }
         Command::Admin {
             action: AdminCommand::Create { username },
         } => {
@@ -203,6 +232,81 @@ async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow:
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Prints a command's text, or its error, and picks the exit code.
+fn report(result: anyhow::Result<(String, bool)>) -> ExitCode {
+    match result {
+        Ok((text, ok)) => {
+            print!("{text}");
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(error) => {
+            eprintln!("pathway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `pathway content plan` (apply = None) and `pathway content apply`.
+/// Returns the text to print and whether the command succeeded.
+async fn content_plan(
+    config: &crate::config::Config,
+    dir: &std::path::Path,
+    apply: Option<bool>,
+) -> anyhow::Result<(String, bool)> {
+    use crate::content::sync::{self, LoadOutcome, Policy, Trigger};
+    let content = match parse_dir(dir) {
+        Ok(content) => content,
+        Err(invalid) => {
+            let mut text = String::new();
+            for diagnostic in &invalid.diagnostics {
+                text.push_str(&format!("{diagnostic}\n"));
+            }
+            text.push_str(&format!(
+                "{} error(s); nothing can be loaded until they are fixed\n",
+                invalid.diagnostics.len()
+            ));
+            return Ok((text, false));
+        }
+    };
+    let database = crate::db::Database::open(config).await?;
+    let result = async {
+        let plan = sync::plan(&database.pool, &content).await?;
+        let mut text = plan.report();
+        let ok = match apply {
+            None => true,
+            Some(allow_retire) => {
+                let policy = if allow_retire {
+                    Policy::Apply
+                } else {
+                    Policy::HoldRetiringProgress
+                };
+                match sync::apply_with(&database.pool, &content, Trigger::Cli, policy).await? {
+                    LoadOutcome::Applied(_) => {
+                        text.push_str("\nApplied. Running servers pick it up within seconds.\n");
+                        true
+                    }
+                    LoadOutcome::Unchanged => {
+                        text.push_str("\nNothing to apply: the database already has these files.\n");
+                        true
+                    }
+                    LoadOutcome::Held(_) => {
+                        text.push_str(
+                            "\nNot applied: it would retire skills with learner progress. Review it at \
+                             /admin/content, or run again with --allow-retire.\n",
+                        );
+                        false
+                    }
+                    LoadOutcome::Failed(_) => false,
+                }
+            }
+        };
+        anyhow::Ok((text, ok))
+    }
+    .await;
+    database.close().await?;
+    result
 }
 
 /// `pathway demo`: loads the content, then seeds the demo accounts.

@@ -40,6 +40,13 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_CONTENT_DIR", default_value = "content", global = true)]
     pub content_dir: PathBuf,
 
+    /// Reload the content when files in the content directory change (after
+    /// a quiet 500 ms). Changes that would retire skills with progress are
+    /// held for an admin to confirm. Set to false to reload only on start-up
+    /// and from the admin page.
+    #[arg(long, env = "PATHWAY_WATCH_CONTENT", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub watch_content: bool,
+
     /// Directory of the stylesheet and other static files.
     #[arg(long, env = "PATHWAY_STATIC_DIR", default_value = "static", global = true)]
     pub static_dir: PathBuf,
@@ -94,6 +101,10 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub session_idle: time::Duration,
     pub stalled_days: i64,
+    /// Where the roadmap folders are, for Reload and the watcher.
+    pub content_dir: PathBuf,
+    /// Whether file changes reload the content (shown on the admin page).
+    pub watch_content: bool,
 }
 
 impl Default for Settings {
@@ -104,6 +115,8 @@ impl Default for Settings {
             secure_cookies: false,
             session_idle: time::Duration::days(7),
             stalled_days: 14,
+            content_dir: PathBuf::from("content"),
+            watch_content: false,
         }
     }
 }
@@ -125,6 +138,8 @@ impl Config {
             public_url,
             session_idle: time::Duration::minutes(self.session_idle_minutes.max(1)),
             stalled_days: self.stalled_days.max(1),
+            content_dir: self.content_dir.clone(),
+            watch_content: self.watch_content,
         }
     }
 }

@@ -186,6 +186,7 @@ mod tests {
             optional,
             project: false,
             content_hash: String::new(),
+            steps: Vec::new(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The portable progress file: its format, and validating an uploaded one before anything is applied.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -103,11 +103,90 @@ pub struct ImportPlan {
     pub unmatched: Vec<(&'static str, String, serde_json::Value)>,
 }
 
+/// Moves entries of renamed skills (`replaces=`) to the skill that took them
+/// over, so an export from before a rename lands on the right skill. Where a
+/// merge brings two entries together, the most advanced state wins and notes
+/// are joined, as the rename itself does.
+pub fn follow_renames(file: &mut ProgressFile, aliases: &HashMap<String, String>) {
+    if aliases.is_empty() {
+        return;
+    }
+    let rank = |state: &str| match state {
+        "done" => 3,
+        "in_progress" => 2,
+        "skipped" => 1,
+        _ => 0,
+    };
+    // Entry index per id, and whether an alias brought it there.
+    let mut skills: Vec<SkillEntry> = Vec::new();
+    let mut at: HashMap<String, (usize, bool)> = HashMap::new();
+    for mut entry in std::mem::take(&mut file.skills) {
+        let renamed = aliases.get(&entry.skill).cloned();
+        let moved = renamed.is_some();
+        if let Some(new_id) = renamed {
+            entry.skill = new_id;
+        }
+        match at.get(&entry.skill) {
+            Some(&(index, was_moved)) if moved || was_moved => {
+                let kept = &mut skills[index];
+                let started = match (kept.started_at, entry.started_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if rank(&entry.state) > rank(&kept.state) {
+                    *kept = entry;
+                }
+                kept.started_at = started;
+            }
+            _ => {
+                at.insert(entry.skill.clone(), (skills.len(), moved));
+                skills.push(entry);
+            }
+        }
+    }
+    file.skills = skills;
+
+    let mut notes: Vec<NoteEntry> = Vec::new();
+    let mut at: HashMap<String, (usize, bool)> = HashMap::new();
+    for mut entry in std::mem::take(&mut file.notes) {
+        let renamed = aliases.get(&entry.skill).cloned();
+        let moved = renamed.is_some();
+        if let Some(new_id) = renamed {
+            entry.skill = new_id;
+        }
+        match at.get(&entry.skill) {
+            Some(&(index, was_moved)) if moved || was_moved => {
+                let kept = &mut notes[index];
+                kept.body = format!("{}\n\n{}", kept.body, entry.body);
+                kept.shared_with_mentors |= entry.shared_with_mentors;
+                kept.updated_at = kept.updated_at.max(entry.updated_at);
+            }
+            _ => {
+                at.insert(entry.skill.clone(), (notes.len(), moved));
+                notes.push(entry);
+            }
+        }
+    }
+    file.notes = notes;
+
+    for entry in &mut file.events {
+        if let Some(new_id) = aliases.get(&entry.skill) {
+            entry.skill = new_id.clone();
+        }
+    }
+    for entry in &mut file.evidence {
+        if let Some(new_id) = aliases.get(&entry.skill) {
+            entry.skill = new_id.clone();
+        }
+    }
+}
+
 /// Parses and checks an upload. Every problem is reported, each with where it is.
 pub fn validate(
     bytes: &[u8],
     known_skills: &HashSet<String>,
     known_roadmaps: &HashSet<String>,
+    aliases: &HashMap<String, String>,
 ) -> Result<ImportPlan, Vec<String>> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(vec![format!(
@@ -115,7 +194,7 @@ pub fn validate(
             MAX_FILE_BYTES / 1024 / 1024
         )]);
     }
-    let file: ProgressFile = serde_json::from_slice(bytes).map_err(|error| {
+    let mut file: ProgressFile = serde_json::from_slice(bytes).map_err(|error| {
         vec![format!(
             "line {}, column {}: {}; export a fresh file from Pathway and upload it unchanged",
             error.line(),
@@ -123,6 +202,7 @@ pub fn validate(
             error
         )]
     })?;
+    follow_renames(&mut file, aliases);
     let mut problems = Vec::new();
     if file.format != FORMAT {
         problems.push(format!("format is \"{}\"; expected \"{FORMAT}\"", file.format));

@@ -107,6 +107,11 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/admin/users/{id}/disabled",            [S,       F,       F,       F,       F,       F,       F]),
     ("GET",  "/admin/audit",                          [S,       F,       F,       F,       F,       F,       F]),
     ("GET",  "/admin/content",                        [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/admin/content/plan",                   [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/content/reload",                 [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/content/apply",                  [S,       F,       F,       F,       F,       F,       F]),
+    // The step key here is not a step of the skill.
+    ("POST", "/skills/{skill}/steps/{step}",          [S,       N,       N,       N,       N,       N,       N]),
     // Near the end: it ends ada's link with max.
     ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
     // Last: it ends the session.

@@ -41,6 +41,15 @@ pub struct Skill {
     pub optional: bool,
     pub project: bool,
     pub content_hash: String,
+    /// Optional sub-steps: the task-list items of the text.
+    pub steps: Vec<crate::content::parse::Step>,
+}
+
+impl Skill {
+    /// How many of the skill's current sub-steps are in `ticked` (keys of removed steps don't count).
+    pub fn steps_done(&self, ticked: &std::collections::HashSet<String>) -> usize {
+        self.steps.iter().filter(|s| ticked.contains(&s.key)).count()
+    }
 }
 
 impl Roadmap {
@@ -119,6 +128,7 @@ impl Catalog {
                     optional: row.optional,
                     project: row.project,
                     content_hash: row.content_hash,
+                    steps: row.steps.0,
                 });
             }
         }

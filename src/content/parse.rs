@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Diagnostic;
-use super::render::{RENDER_VERSION, markdown_options, markdown_to_html};
+use super::render::{RENDER_VERSION, markdown_options, markdown_to_html, skill_body_to_html};
 
 /// Files above this size are refused: a stage this long should be split.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -64,6 +64,18 @@ pub struct SkillDef {
     pub line: usize,
     /// Hash of the body with whitespace folded: a whitespace-only edit keeps it.
     pub content_hash: String,
+    /// Ids of earlier skills this one takes over (`replaces=a,b`): their progress moves here.
+    pub replaces: Vec<String>,
+    /// The task-list items of the body: optional sub-steps a learner can tick.
+    pub steps: Vec<Step>,
+}
+
+/// One `- [ ] …` item inside a skill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// Stable per skill: the explicit `{#key}` at the end of the item, or a slug of its text.
+    pub key: String,
+    pub text: String,
 }
 
 impl Content {
@@ -329,6 +341,8 @@ pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
         }
     }
 
+    check_renames(&roadmaps, &skill_ids, &mut diagnostics);
+
     let hash = hex::encode(hasher.finalize());
     if diagnostics.is_empty() {
         roadmaps.sort_by(|a, b| (a.order, &a.title, &a.id).cmp(&(b.order, &b.title, &b.id)));
@@ -336,6 +350,39 @@ pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
     } else {
         diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
         Err(Invalid { hash, diagnostics })
+    }
+}
+
+/// An old id named in `replaces=` must be gone from the files, and move to one skill only.
+fn check_renames(roadmaps: &[RoadmapDef], defined: &Seen, diagnostics: &mut Vec<Diagnostic>) {
+    let mut claimed: HashMap<&str, (&Path, usize)> = HashMap::new();
+    for skill in roadmaps.iter().flat_map(|r| &r.stages).flat_map(|s| &s.skills) {
+        for old in &skill.replaces {
+            if let Some((path, line)) = defined.get(old) {
+                diagnostics.push(Diagnostic::new(
+                    &skill.path,
+                    skill.line,
+                    format!(
+                        "skill \"{}\" replaces \"{old}\", but \"{old}\" is still defined at {}:{line}; \
+                         delete that skill (its progress moves here) or drop it from replaces=",
+                        skill.id,
+                        path.display()
+                    ),
+                ));
+            } else if let Some((path, line)) = claimed.get(old.as_str()) {
+                diagnostics.push(Diagnostic::new(
+                    &skill.path,
+                    skill.line,
+                    format!(
+                        "\"{old}\" is already replaced by the skill at {}:{line}; an old id can move \
+                         to one skill only",
+                        path.display()
+                    ),
+                ));
+            } else {
+                claimed.insert(old, (&skill.path, skill.line));
+            }
+        }
     }
 }
 
@@ -517,7 +564,8 @@ pub(crate) struct SkillHeading {
     pub title: String,
     pub id: Option<String>,
     pub classes: Vec<String>,
-    pub attrs: Vec<String>,
+    /// `key=value` attributes, in order.
+    pub attrs: Vec<(String, Option<String>)>,
     pub level: HeadingLevel,
 }
 
@@ -539,7 +587,10 @@ pub(crate) fn scan_headings(body: &str) -> Vec<SkillHeading> {
                     title: String::new(),
                     id: id.map(|id| id.to_string()),
                     classes: classes.iter().map(|c| c.to_string()).collect(),
-                    attrs: attrs.iter().map(|(k, _)| k.to_string()).collect(),
+                    attrs: attrs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.as_ref().map(|v| v.to_string())))
+                        .collect(),
                     level,
                 });
             }
@@ -659,8 +710,11 @@ fn parse_stage(
         let body_end = headings
             .get(index + 1)
             .map_or(sections.body.len(), |next| next.start);
-        let body_md = sections.body[heading.end..body_end].trim().to_string();
-        if let Some(skill) = check_skill(path, line, heading, body_md, skill_ids, diagnostics) {
+        let raw_body = &sections.body[heading.end..body_end];
+        let leading = raw_body.len() - raw_body.trim_start().len();
+        let body_line = line_at(&text, sections.body_offset + heading.end + leading);
+        let body_md = raw_body.trim().to_string();
+        if let Some(skill) = check_skill(path, (line, body_line), heading, body_md, skill_ids, diagnostics) {
             skills.push(skill);
         }
     }
@@ -701,7 +755,7 @@ fn front_key_line(sections: &Sections<'_>, key: &str) -> usize {
 
 fn check_skill(
     path: &Path,
-    line: usize,
+    (line, body_line): (usize, usize),
     heading: &SkillHeading,
     body_md: String,
     skill_ids: &mut Seen,
@@ -724,13 +778,22 @@ fn check_skill(
             ));
         }
     }
-    for attr in &heading.attrs {
-        diagnostics.push(Diagnostic::new(
-            path,
-            line,
-            format!("unsupported heading attribute \"{attr}\"; a skill heading takes only {{#id .optional .project}}"),
-        ));
+    let mut replaces = Vec::new();
+    for (key, value) in &heading.attrs {
+        if key == "replaces" {
+            replaces = check_replaces(path, line, heading.id.as_deref(), value.as_deref(), diagnostics);
+        } else {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!(
+                    "unsupported heading attribute \"{key}\"; a skill heading takes only \
+                     {{#id .optional .project replaces=old-id,other-id}}"
+                ),
+            ));
+        }
     }
+    let steps = scan_steps(path, body_line, &body_md, diagnostics);
     match &heading.id {
         None => diagnostics.push(Diagnostic::new(
             path,
@@ -757,14 +820,170 @@ fn check_skill(
     Some(SkillDef {
         id: heading.id.clone()?,
         title: heading.title.clone(),
-        body_html: markdown_to_html(&body_md),
+        body_html: skill_body_to_html(&body_md),
         content_hash: skill_content_hash(&body_md),
         body_md,
         optional: heading.classes.iter().any(|c| c == "optional"),
         project: heading.classes.iter().any(|c| c == "project"),
         path: path.to_path_buf(),
         line,
+        replaces,
+        steps,
     })
+}
+
+/// The ids in `replaces=a,b`: valid, distinct, and not the skill's own id.
+fn check_replaces(
+    path: &Path,
+    line: usize,
+    own_id: Option<&str>,
+    value: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let value = value.unwrap_or_default();
+    let mut ids: Vec<String> = Vec::new();
+    for id in value.split(',').map(str::trim) {
+        if !is_valid_id(id) {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!(
+                    "invalid id \"{id}\" in replaces=: list the old skill ids separated by commas, \
+                     without spaces, e.g. replaces=http-intro,web-basics; {}",
+                    id_rule()
+                ),
+            ));
+        } else if Some(id) == own_id {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!("skill \"{id}\" cannot replace itself; remove it from replaces="),
+            ));
+        } else if ids.iter().any(|seen| seen == id) {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!("\"{id}\" is listed twice in replaces=; list it once"),
+            ));
+        } else {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// The task-list items of a skill body, keyed by `{#key}` or a slug of their text.
+fn scan_steps(path: &Path, body_line: usize, body_md: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    // Text of the task item being read, and its nesting depth among items.
+    let mut current: Option<(String, usize)> = None;
+    let mut depth = 0usize;
+    let mut item_start = 0usize;
+    for (event, range) in Parser::new_ext(body_md, markdown_options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Item) => {
+                depth += 1;
+                item_start = range.start;
+            }
+            Event::TaskListMarker(_) => current = Some((String::new(), depth)),
+            Event::Text(text) | Event::Code(text) => {
+                if let Some((item, d)) = current.as_mut()
+                    && *d == depth
+                {
+                    item.push_str(&text);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((item, _)) = current.as_mut() {
+                    item.push(' ');
+                }
+            }
+            Event::Start(Tag::List(_)) => {
+                // A nested list ends the task's own text.
+                if let Some((item, _)) = current.take() {
+                    finish_step(
+                        path,
+                        body_line + line_at(body_md, item_start) - 1,
+                        item,
+                        &mut steps,
+                        diagnostics,
+                    );
+                }
+            }
+            Event::End(TagEnd::Item) => {
+                if let Some((item, d)) = current.take()
+                    && d == depth
+                {
+                    finish_step(
+                        path,
+                        body_line + line_at(body_md, item_start) - 1,
+                        item,
+                        &mut steps,
+                        diagnostics,
+                    );
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+fn finish_step(
+    path: &Path,
+    line: usize,
+    text: String,
+    steps: &mut Vec<Step>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (text, explicit) = split_step_key(&text);
+    let key = match explicit {
+        Some(key) if !is_valid_id(key) => {
+            diagnostics.push(Diagnostic::new(
+                path,
+                line,
+                format!("invalid sub-step key \"{key}\": {}", id_rule()),
+            ));
+            return;
+        }
+        Some(key) => key.to_string(),
+        None => slugify(text),
+    };
+    if text.is_empty() {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            "empty sub-step: write what to do after `- [ ]`",
+        ));
+        return;
+    }
+    if steps.iter().any(|s| s.key == key) {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            format!(
+                "two sub-steps of this skill have the key \"{key}\"; reword one or give it its own key \
+                 with {{#another-key}} at the end of the item"
+            ),
+        ));
+        return;
+    }
+    steps.push(Step {
+        key,
+        text: text.to_string(),
+    });
+}
+
+/// Splits `Write tests {#tests}` into its text and explicit key.
+pub fn split_step_key(text: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = text.strip_suffix('}')
+        && let Some(open) = rest.rfind("{#")
+    {
+        return (rest[..open].trim_end(), Some(rest[open + 2..].trim()));
+    }
+    (text, None)
 }
 
 /// Hash of a skill's text with whitespace folded, so reflowing a paragraph is not a change.

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
 
 /// The markdown extensions content files may use.
 pub fn markdown_options() -> Options {
@@ -13,7 +13,7 @@ pub fn markdown_options() -> Options {
 }
 
 /// Bump when rendering changes, so the next load re-renders unchanged files.
-pub const RENDER_VERSION: &str = "render-v1";
+pub const RENDER_VERSION: &str = "render-v2";
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
@@ -35,6 +35,59 @@ pub fn markdown_to_html(markdown: &str) -> String {
     SANITIZER.clean(&raw).to_string()
 }
 
+/// Renders a skill body without its task-list items: those become sub-steps,
+/// shown per learner as a checklist under the text.
+pub fn skill_body_to_html(markdown: &str) -> String {
+    let events: Vec<Event<'_>> = Parser::new_ext(markdown, markdown_options()).collect();
+    let mut kept: Vec<Event<'_>> = Vec::with_capacity(events.len());
+    let mut index = 0;
+    while index < events.len() {
+        if matches!(events[index], Event::Start(Tag::Item)) && is_task_item(&events[index + 1..]) {
+            // Skip to the matching end of this item, nested items included.
+            let mut depth = 0;
+            while index < events.len() {
+                match events[index] {
+                    Event::Start(Tag::Item) => depth += 1,
+                    Event::End(TagEnd::Item) => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                index += 1;
+            }
+            index += 1;
+            continue;
+        }
+        kept.push(events[index].clone());
+        index += 1;
+    }
+    // A list whose items were all tasks is dropped whole.
+    let mut cleaned: Vec<Event<'_>> = Vec::with_capacity(kept.len());
+    for event in kept {
+        if matches!(event, Event::End(TagEnd::List(_)))
+            && matches!(cleaned.last(), Some(Event::Start(Tag::List(_))))
+        {
+            cleaned.pop();
+            continue;
+        }
+        cleaned.push(event);
+    }
+    let mut raw = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut raw, cleaned.into_iter());
+    SANITIZER.clean(&raw).to_string()
+}
+
+/// Does the item whose events follow start with a task-list marker?
+fn is_task_item(rest: &[Event<'_>]) -> bool {
+    matches!(
+        rest,
+        [Event::TaskListMarker(_), ..] | [Event::Start(Tag::Paragraph), Event::TaskListMarker(_), ..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +99,17 @@ mod tests {
         assert!(html.contains("<del>old</del>"), "{html}");
         assert!(html.contains(r#"type="checkbox""#), "{html}");
         assert!(html.contains("checked"), "{html}");
+    }
+
+    #[test]
+    fn skill_bodies_leave_task_items_to_the_checklist() {
+        let html = skill_body_to_html("Intro.\n\n- [ ] first\n- [x] second\n\n- plain\n\nAfter.\n");
+        assert!(!html.contains("first"), "{html}");
+        assert!(!html.contains("checkbox"), "{html}");
+        assert!(html.contains("<ul>") && html.contains("plain"), "{html}");
+        assert!(html.contains("After."), "{html}");
+        let mixed = skill_body_to_html("- keep\n- [ ] drop\n");
+        assert!(mixed.contains("keep") && !mixed.contains("drop"), "{mixed}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Loading a content directory into PostgreSQL: one transaction, nothing deleted, unchanged files write nothing.
+//! Loading a content directory into PostgreSQL: planned first, one transaction, nothing deleted, unchanged files write nothing.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -8,7 +8,10 @@ use sqlx::PgPool;
 
 use super::Diagnostic;
 use super::parse::{Content, Invalid, parse_dir};
+use super::plan::{self, Existing, Plan};
+use crate::db::admin as audit;
 use crate::db::content::{self as db, LoadCounts, RoadmapRow, SkillRow, StageRow};
+use crate::db::renames;
 
 /// What a load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,42 +20,169 @@ pub enum LoadOutcome {
     Unchanged,
     /// The files were valid and the database now matches them.
     Applied(LoadCounts),
+    /// The plan would retire skills with progress, and the policy says ask
+    /// first: nothing changed, the plan waits for an admin.
+    Held(Box<Plan>),
     /// Some file has an error: the content tables are untouched.
     Failed(Vec<Diagnostic>),
 }
 
-/// Parses `dir` and syncs it into the database. A failed load is recorded
-/// (once per distinct set of files) but leaves the content tables alone.
-pub async fn load_dir(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome> {
-    // Parsing reads files and renders markdown: keep it off the async workers.
-    let dir = dir.to_path_buf();
-    let parsed = tokio::task::spawn_blocking(move || parse_dir(&dir))
-        .await
-        .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?;
-    match parsed {
-        Ok(content) => apply(pool, &content).await,
-        Err(invalid) => record_failure(pool, &invalid).await,
+/// Who or what started a load; recorded with it and in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Startup,
+    /// An admin pressed Reload (or confirmed a plan): their user id.
+    Admin(i64),
+    Watcher,
+    Cli,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Admin(_) => "admin",
+            Self::Watcher => "watcher",
+            Self::Cli => "cli",
+        }
+    }
+
+    fn user(self) -> Option<i64> {
+        match self {
+            Self::Admin(id) => Some(id),
+            _ => None,
+        }
     }
 }
 
-async fn record_failure(pool: &PgPool, invalid: &Invalid) -> sqlx::Result<LoadOutcome> {
+/// When a plan may be applied without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Apply whatever the files say (an admin confirmed, or a script asked).
+    Apply,
+    /// Hold the change when it would retire skills that have progress.
+    HoldRetiringProgress,
+}
+
+/// Parses `dir` and syncs it into the database, applying any plan.
+pub async fn load_dir(pool: &PgPool, dir: &Path) -> sqlx::Result<LoadOutcome> {
+    load_dir_with(pool, dir, Trigger::Cli, Policy::Apply).await
+}
+
+/// Parses `dir` off the async workers (it reads files and renders markdown).
+pub async fn parse(dir: &Path) -> sqlx::Result<Result<Content, Invalid>> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || parse_dir(&dir))
+        .await
+        .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+}
+
+/// Parses `dir` and syncs it into the database. A failed load is recorded
+/// (once per distinct set of files) but leaves the content tables alone.
+pub async fn load_dir_with(
+    pool: &PgPool,
+    dir: &Path,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<LoadOutcome> {
+    match parse(dir).await? {
+        Ok(content) => apply_with(pool, &content, trigger, policy).await,
+        Err(invalid) => record_failure(pool, &invalid, trigger).await,
+    }
+}
+
+async fn record_failure(pool: &PgPool, invalid: &Invalid, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
     let mut tx = pool.begin().await?;
     db::lock_content(&mut *tx).await?;
     if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(invalid.hash.as_str()) {
-        db::record_failed_load(&mut *tx, &invalid.hash, &invalid.diagnostics).await?;
+        let id = db::record_failed_load(
+            &mut *tx,
+            &invalid.hash,
+            &invalid.diagnostics,
+            trigger.name(),
+            trigger.user(),
+        )
+        .await?;
+        let details = serde_json::json!({
+            "trigger": trigger.name(),
+            "errors": invalid.diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        });
+        audit::record(
+            &mut *tx,
+            trigger.user(),
+            "content.failed",
+            &format!("load {id}"),
+            details,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(LoadOutcome::Failed(invalid.diagnostics.clone()))
 }
 
-/// Syncs valid content in one transaction, under an advisory lock so that
-/// only one instance applies a given load.
+/// Computes what loading `content` would do, without writing anything.
+pub async fn plan(pool: &PgPool, content: &Content) -> sqlx::Result<Plan> {
+    let mut conn = pool.acquire().await?;
+    plan_on(&mut conn, content).await
+}
+
+async fn plan_on(conn: &mut sqlx::PgConnection, content: &Content) -> sqlx::Result<Plan> {
+    let roadmaps = db::all_roadmaps(&mut *conn).await?;
+    let stages = db::all_stages(&mut *conn).await?;
+    let skills = db::all_skills(&mut *conn).await?;
+    let learners = db::learners_per_skill(&mut *conn).await?;
+    let aliased = db::aliased_ids(&mut *conn).await?;
+    Ok(plan::compute(
+        content,
+        &Existing {
+            roadmaps: &roadmaps,
+            stages: &stages,
+            skills: &skills,
+            learners: &learners,
+            aliased: &aliased,
+        },
+    ))
+}
+
+/// Syncs valid content whatever it retires (as a script would).
 pub async fn apply(pool: &PgPool, content: &Content) -> sqlx::Result<LoadOutcome> {
+    apply_with(pool, content, Trigger::Cli, Policy::Apply).await
+}
+
+/// Syncs valid content in one transaction, under an advisory lock so that
+/// only one instance applies a given load. Renames move every row of the
+/// old ids in the same transaction. Other instances hear of it by NOTIFY.
+pub async fn apply_with(
+    pool: &PgPool,
+    content: &Content,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<LoadOutcome> {
     let mut tx = pool.begin().await?;
     db::lock_content(&mut *tx).await?;
-    if db::latest_load_hash(&mut *tx).await?.as_deref() == Some(content.hash.as_str()) {
+    if db::applied_hash(&mut *tx).await?.as_deref() == Some(content.hash.as_str()) {
         tx.rollback().await?;
         return Ok(LoadOutcome::Unchanged);
+    }
+
+    let plan = plan_on(&mut tx, content).await?;
+    if policy == Policy::HoldRetiringProgress && plan.retires_progress() {
+        // Hold it once per distinct set of files; the admin page shows it.
+        if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(content.hash.as_str()) {
+            let plan_json = serde_json::to_value(&plan).unwrap_or_default();
+            let id = db::record_held_load(&mut *tx, &content.hash, trigger.name(), &plan_json).await?;
+            let details = serde_json::json!({ "trigger": trigger.name(), "plan": plan.summary() });
+            audit::record(
+                &mut *tx,
+                trigger.user(),
+                "content.held",
+                &format!("load {id}"),
+                details,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(LoadOutcome::Held(Box::new(plan)));
     }
 
     let (roadmaps, stages, skills) = desired_rows(content);
@@ -84,6 +214,19 @@ pub async fn apply(pool: &PgPool, content: &Content) -> sqlx::Result<LoadOutcome
     db::upsert_stages(&mut *tx, &stage_upserts).await?;
     db::upsert_skills(&mut *tx, &skill_upserts).await?;
     db::record_revisions(&mut *tx, &skill_upserts).await?;
+    let live_ids: Vec<String> = content
+        .roadmaps
+        .iter()
+        .flat_map(|r| &r.stages)
+        .flat_map(|s| &s.skills)
+        .map(|s| s.id.clone())
+        .collect();
+    renames::forget_aliases(&mut tx, &live_ids).await?;
+    for rename in &plan.renamed {
+        renames::carry(&mut tx, &rename.from, &rename.id).await?;
+    }
+    counts.renamed = i32::try_from(plan.renamed.len()).unwrap_or(i32::MAX);
+    counts.moved = i32::try_from(plan.moved.len()).unwrap_or(i32::MAX);
     if !skill_retired.is_empty() {
         let ids: Vec<String> = skill_retired.into_iter().map(|s| s.id).collect();
         db::retire_skills(&mut *tx, &ids).await?;
@@ -97,7 +240,31 @@ pub async fn apply(pool: &PgPool, content: &Content) -> sqlx::Result<LoadOutcome
         let ids: Vec<String> = roadmap_retired.into_iter().map(|r| r.id).collect();
         db::retire_roadmaps(&mut *tx, &ids).await?;
     }
-    db::record_applied_load(&mut *tx, &content.hash, counts).await?;
+    let plan_json = serde_json::to_value(&plan).unwrap_or_default();
+    let id = db::record_applied_load(
+        &mut *tx,
+        &content.hash,
+        counts,
+        trigger.name(),
+        trigger.user(),
+        &plan_json,
+    )
+    .await?;
+    let details = serde_json::json!({
+        "trigger": trigger.name(),
+        "plan": plan.summary(),
+        "renamed": plan.renamed.iter().map(|r| format!("{} <- {}", r.id, r.from.join(", "))).collect::<Vec<_>>(),
+        "retired": plan.retired.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+    });
+    audit::record(
+        &mut *tx,
+        trigger.user(),
+        "content.applied",
+        &format!("load {id}"),
+        details,
+    )
+    .await?;
+    db::announce_load(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(LoadOutcome::Applied(counts))
 }
@@ -139,6 +306,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
                     project: skill.project,
                     position: i32::try_from(position).unwrap_or(i32::MAX),
                     content_hash: skill.content_hash.clone(),
+                    steps: sqlx::types::Json(skill.steps.clone()),
                     retired: false,
                 });
             }

@@ -1,9 +1,16 @@
 //! Queries over the synced content tables: roadmaps, stages, skills and content loads.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::content::Diagnostic;
+use crate::content::parse::Step;
+
+/// The channel an applied load is announced on, so every instance refreshes its cache.
+pub const CONTENT_CHANNEL: &str = "pathway_content";
 
 /// Serializes content loads across every instance sharing the database.
 pub const CONTENT_LOCK_KEY: i64 = 0x7061_7468_7761_7901; // "pathway\x01"
@@ -32,13 +39,21 @@ pub struct ContentLoad {
     pub updated: i32,
     pub retired: i32,
     pub revived: i32,
+    pub renamed: i32,
     pub errors: Vec<Diagnostic>,
+    /// startup, admin, watcher or cli.
+    pub trigger: String,
+    /// The admin who pressed Reload or confirmed a plan.
+    pub loaded_by: Option<String>,
+    pub plan: Option<crate::content::plan::Plan>,
 }
 
 pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ContentLoad>> {
     let rows = sqlx::query!(
-        r#"select id, loaded_at, content_hash, status, added, updated, retired, revived, errors
-           from content_loads order by id desc limit $1"#,
+        r#"select l.id, l.loaded_at, l.content_hash, l.status, l.added, l.updated, l.retired, l.revived,
+                  l.renamed, l.errors, l.trigger, u.username as "loaded_by?", l.plan
+           from content_loads l left join users u on u.id = l.loaded_by
+           order by l.id desc limit $1"#,
         limit
     )
     .fetch_all(db)
@@ -54,7 +69,11 @@ pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<V
             updated: r.updated,
             retired: r.retired,
             revived: r.revived,
+            renamed: r.renamed,
             errors: serde_json::from_value(r.errors).unwrap_or_default(),
+            trigger: r.trigger,
+            loaded_by: r.loaded_by,
+            plan: r.plan.and_then(|plan| serde_json::from_value(plan).ok()),
         })
         .collect())
 }
@@ -72,43 +91,115 @@ pub async fn record_failed_load(
     db: impl PgExecutor<'_>,
     content_hash: &str,
     errors: &[Diagnostic],
-) -> sqlx::Result<()> {
+    trigger: &str,
+    loaded_by: Option<i64>,
+) -> sqlx::Result<i64> {
     let errors = serde_json::to_value(errors).unwrap_or_default();
-    sqlx::query!(
-        "insert into content_loads (content_hash, status, errors) values ($1, 'failed', $2)",
+    sqlx::query_scalar!(
+        "insert into content_loads (content_hash, status, errors, trigger, loaded_by)
+         values ($1, 'failed', $2, $3, $4) returning id",
         content_hash,
-        errors
+        errors,
+        trigger,
+        loaded_by
     )
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_one(db)
+    .await
 }
 
+/// A plan that waits for an admin because it would retire skills with progress.
+pub async fn record_held_load(
+    db: impl PgExecutor<'_>,
+    content_hash: &str,
+    trigger: &str,
+    plan: &serde_json::Value,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into content_loads (content_hash, status, trigger, plan) values ($1, 'held', $2, $3) returning id",
+        content_hash,
+        trigger,
+        plan
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Row-level counts of an applied load (roadmaps, stages and skills together),
+/// plus skill renames and moves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadCounts {
     pub added: i32,
     pub updated: i32,
     pub retired: i32,
     pub revived: i32,
+    pub renamed: i32,
+    pub moved: i32,
 }
 
 pub async fn record_applied_load(
     db: impl PgExecutor<'_>,
     content_hash: &str,
     counts: LoadCounts,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into content_loads (content_hash, status, added, updated, retired, revived)
-         values ($1, 'applied', $2, $3, $4, $5)",
+    trigger: &str,
+    loaded_by: Option<i64>,
+    plan: &serde_json::Value,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into content_loads (content_hash, status, added, updated, retired, revived, renamed, moved,
+                                    trigger, loaded_by, plan)
+         values ($1, 'applied', $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
         content_hash,
         counts.added,
         counts.updated,
         counts.retired,
-        counts.revived
+        counts.revived,
+        counts.renamed,
+        counts.moved,
+        trigger,
+        loaded_by,
+        plan
     )
-    .execute(db)
-    .await?;
+    .fetch_one(db)
+    .await
+}
+
+/// Tells every instance listening on [`CONTENT_CHANNEL`] that load `id` was
+/// applied; PostgreSQL delivers it when the transaction commits.
+pub async fn announce_load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query!("select pg_notify($1, $2)", CONTENT_CHANNEL, id.to_string())
+        .execute(db)
+        .await?;
     Ok(())
+}
+
+/// Learners with any progress, note or evidence, per skill: one query.
+pub async fn learners_per_skill(db: impl PgExecutor<'_>) -> sqlx::Result<HashMap<String, i64>> {
+    let rows = sqlx::query!(
+        r#"select skill_id as "skill_id!", count(distinct user_id) as "learners!" from (
+               select skill_id, user_id from skill_progress where state <> 'not_started'
+               union all select skill_id, user_id from notes
+               union all select skill_id, user_id from evidence
+           ) touched group by skill_id"#
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.skill_id, r.learners)).collect())
+}
+
+/// Old ids an earlier load already carried over to another skill.
+pub async fn aliased_ids(db: impl PgExecutor<'_>) -> sqlx::Result<HashSet<String>> {
+    let ids = sqlx::query_scalar!("select old_id from skill_aliases")
+        .fetch_all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Old id to the skill that took it over, for links and imports of old exports.
+pub async fn aliases(db: impl PgExecutor<'_>) -> sqlx::Result<HashMap<String, String>> {
+    let rows = sqlx::query!("select old_id, new_id from skill_aliases")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.old_id, r.new_id)).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +236,7 @@ pub struct SkillRow {
     pub project: bool,
     pub position: i32,
     pub content_hash: String,
+    pub steps: Json<Vec<Step>>,
     pub retired: bool,
 }
 
@@ -172,7 +264,7 @@ pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> 
     sqlx::query_as!(
         SkillRow,
         r#"select id, roadmap_id, stage_id, title, body_md, body_html, optional, project, position,
-                  content_hash, retired_at is not null as "retired!"
+                  content_hash, steps as "steps: Json<Vec<Step>>", retired_at is not null as "retired!"
            from skills order by roadmap_id, stage_id, position, id"#
     )
     .fetch_all(db)
@@ -251,16 +343,21 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
     let projects: Vec<_> = rows.iter().map(|r| r.project).collect();
     let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
     let hashes: Vec<_> = rows.iter().map(|r| r.content_hash.clone()).collect();
+    let steps: Vec<_> = rows
+        .iter()
+        .map(|r| serde_json::to_value(&r.steps.0).unwrap_or_default())
+        .collect();
     sqlx::query!(
         "insert into skills (id, roadmap_id, stage_id, title, body_md, body_html, optional, project,
-                             position, content_hash)
+                             position, content_hash, steps)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::bool[], $8::bool[], $9::int[], $10::text[])
+                              $7::bool[], $8::bool[], $9::int[], $10::text[], $11::jsonb[])
          on conflict (id) do update set
              roadmap_id = excluded.roadmap_id, stage_id = excluded.stage_id, title = excluded.title,
              body_md = excluded.body_md, body_html = excluded.body_html, optional = excluded.optional,
              project = excluded.project, position = excluded.position,
-             content_hash = excluded.content_hash, retired_at = null, updated_at = now()",
+             content_hash = excluded.content_hash, steps = excluded.steps, retired_at = null,
+             updated_at = now()",
         &ids,
         &roadmap_ids,
         &stage_ids,
@@ -270,7 +367,8 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
         &optionals,
         &projects,
         &positions,
-        &hashes
+        &hashes,
+        &steps
     )
     .execute(db)
     .await?;
@@ -360,6 +458,8 @@ pub struct RetiredSkill {
     pub roadmap_id: String,
     pub retired_at: OffsetDateTime,
     pub learners: i64,
+    /// The skill that took over its progress (`replaces=`), if any.
+    pub renamed_to: Option<String>,
 }
 
 /// Retired skills, most recently retired first, with their learner counts: one query.
@@ -367,10 +467,12 @@ pub async fn retired_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Retired
     sqlx::query_as!(
         RetiredSkill,
         r#"select s.id, s.title, s.roadmap_id, s.retired_at as "retired_at!",
-                  count(p.user_id) filter (where p.state <> 'not_started') as "learners!"
+                  count(p.user_id) filter (where p.state <> 'not_started') as "learners!",
+                  a.new_id as "renamed_to?"
            from skills s left join skill_progress p on p.skill_id = s.id
+           left join skill_aliases a on a.old_id = s.id
            where s.retired_at is not null
-           group by s.id order by s.retired_at desc, s.id"#
+           group by s.id, a.new_id order by s.retired_at desc, s.id"#
     )
     .fetch_all(db)
     .await

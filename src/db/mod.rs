@@ -7,8 +7,10 @@ pub mod mentorships;
 pub mod notes;
 pub mod notifications;
 pub mod progress;
+pub mod renames;
 pub mod reviews;
 pub mod search;
+pub mod steps;
 pub mod transfer;
 pub mod users;
 

@@ -1,4 +1,4 @@
-//! The admin area and first-run setup: users (search, admin, disable) and the audit log.
+//! The admin area and first-run setup: users (search, admin, disable) and the audit log; content is in `admin_content`.
 
 use askama::Template;
 use axum::Router;
@@ -27,7 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/admin", post(set_admin))
         .route("/admin/users/{id}/disabled", post(set_disabled))
         .route("/admin/audit", get(audit_page))
-        .route("/admin/content", get(content_page))
 }
 
 /// A signed-in admin; anyone else signed in gets 403.
@@ -271,50 +270,6 @@ async fn audit_page(
         layout: Layout::new(&state, Some(&admin), "Admin: audit log"),
         action,
         entries,
-    })?
-    .into_response())
-}
-
-#[derive(Template)]
-#[template(path = "admin/content.html")]
-struct ContentPage {
-    layout: Layout,
-    version: Option<String>,
-    /// (title, stages, skills) per live roadmap.
-    roadmaps: Vec<(String, usize, usize)>,
-    loads: Vec<(crate::db::content::ContentLoad, String)>,
-    retired: Vec<(crate::db::content::RetiredSkill, String)>,
-}
-
-/// What content is live, what the last loads did, and what was retired.
-async fn content_page(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
-    let catalog = state.catalog.load();
-    let loads = crate::db::content::latest_loads(&state.db, 10)
-        .await?
-        .into_iter()
-        .map(|l| {
-            let when = format_datetime(l.loaded_at);
-            (l, when)
-        })
-        .collect();
-    let retired = crate::db::content::retired_skills(&state.db)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let when = format_datetime(r.retired_at);
-            (r, when)
-        })
-        .collect();
-    Ok(render(&ContentPage {
-        layout: Layout::new(&state, Some(&admin), "Admin: content"),
-        version: catalog.version.as_ref().map(|v| v.chars().take(12).collect()),
-        roadmaps: catalog
-            .roadmaps
-            .iter()
-            .map(|r| (r.title.clone(), r.stages.len(), r.skill_count()))
-            .collect(),
-        loads,
-        retired,
     })?
     .into_response())
 }

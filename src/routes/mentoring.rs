@@ -619,6 +619,8 @@ struct MenteeSkill<'a> {
     /// The latest review request, and how long it has waited.
     review: Option<(Review, String)>,
     thread: Option<Thread>,
+    /// Sub-steps ticked, of how many.
+    steps: (usize, usize),
 }
 
 #[derive(Template)]
@@ -652,6 +654,7 @@ async fn mentee_stage(
     let evidence = notes::evidence(&state.db, mentee.id, &ids).await?;
     let stage_reviews = reviews::for_skills(&state.db, mentee.id, &ids).await?;
     let mut threads = load_threads(&state, &mentee, user.id, &stage.skills).await?;
+    let ticked = crate::db::steps::ticked(&state.db, mentee.id, &ids).await?;
     let skills = stage
         .skills
         .iter()
@@ -666,6 +669,10 @@ async fn mentee_stage(
                     .find(|r| r.skill_id == skill.id)
                     .map(|r| (r.clone(), waited(r.requested_at))),
                 thread: threads.remove(&skill.id),
+                steps: (
+                    ticked.get(&skill.id).map_or(0, |t| skill.steps_done(t)),
+                    skill.steps.len(),
+                ),
             }
         })
         .collect();

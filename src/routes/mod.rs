@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_content;
 pub mod comments;
 pub mod health;
 pub mod mentoring;

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/skills/{skill}/state", post(set_state))
         .route("/skills/{skill}/changes", get(changes))
         .route("/skills/{skill}/confirm", post(confirm))
+        .route("/skills/{skill}/steps/{step}", post(tick_step))
         .route("/progress/undo", post(undo))
         .route("/dashboard", get(dashboard))
         .route("/history", get(history))
@@ -68,6 +69,33 @@ struct StateForm {
     state: String,
     #[serde(default)]
     version: i32,
+}
+
+#[derive(Deserialize)]
+struct StepForm {
+    /// "on" ticks the sub-step, anything else unticks it.
+    #[serde(default)]
+    done: String,
+}
+
+/// Ticks or unticks a sub-step; the skill's own state is left alone.
+async fn tick_step(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((skill_id, step_key)): Path<(String, String)>,
+    Form(form): Form<StepForm>,
+) -> Result<Redirect, AppError> {
+    let catalog = state.catalog.load();
+    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    if !skill.steps.iter().any(|s| s.key == step_key) {
+        return Err(AppError::NotFound);
+    }
+    progress::enroll(&state.db, user.id, &roadmap.id).await?;
+    crate::db::steps::set(&state.db, user.id, &skill.id, &step_key, form.done == "on").await?;
+    Ok(Redirect::to(&format!(
+        "/roadmaps/{}/{}#{}",
+        roadmap.id, stage.id, skill.id
+    )))
 }
 
 async fn set_state(

@@ -255,6 +255,8 @@ pub struct SkillView<'a> {
     pub workspace: Option<Workspace>,
     /// The discussion with the learner's mentors, once there is a mentor or a comment.
     pub thread: Option<Thread>,
+    /// The sub-steps the learner ticked, when they follow the roadmap.
+    pub ticked: Option<HashSet<String>>,
 }
 
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
@@ -335,6 +337,7 @@ pub async fn render_stage_with(
     let mut stage_reviews = Vec::new();
     let mut has_mentor = false;
     let mut threads = HashMap::new();
+    let mut ticked = HashMap::new();
     if let Some(user) = user {
         enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
             .await?
@@ -349,6 +352,7 @@ pub async fn render_stage_with(
             stage_reviews = reviews::for_skills(&state.db, user.id, &ids).await?;
             has_mentor = mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await?;
             let stage_comments = crate::db::comments::threads(&state.db, user.id, &ids).await?;
+            ticked = crate::db::steps::ticked(&state.db, user.id, &ids).await?;
             threads = comments::threads(
                 &stage.skills,
                 &user.username,
@@ -393,6 +397,7 @@ pub async fn render_stage_with(
             thread: threads
                 .remove(&skill.id)
                 .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
+            ticked: enrolled.then(|| ticked.remove(&skill.id).unwrap_or_default()),
         })
         .collect();
     let tally = enrolled.then(|| map.stage_tally(stage));

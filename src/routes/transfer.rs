@@ -201,7 +201,8 @@ async fn import(
         }
     };
     let (skills, roadmaps) = transfer::known_ids(&state.db).await?;
-    let plan = match validate(&bytes, &skills, &roadmaps) {
+    let aliases = crate::db::content::aliases(&state.db).await?;
+    let plan = match validate(&bytes, &skills, &roadmaps, &aliases) {
         Ok(plan) => plan,
         Err(problems) => {
             let body = render(&page(problems, None, None, 0))?;

@@ -149,7 +149,8 @@ impl TestApp {
         Self::with_settings(dir, Settings::default()).await
     }
 
-    pub async fn with_settings(dir: &Path, settings: Settings) -> Self {
+    pub async fn with_settings(dir: &Path, mut settings: Settings) -> Self {
+        settings.content_dir = dir.to_path_buf();
         let db = TestDb::new().await;
         pathway::app::load_content(&db.pool, dir).await.unwrap();
         let catalog = Catalog::load(&db.pool).await.unwrap();

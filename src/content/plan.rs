@@ -1,0 +1,291 @@
+//! The impact of a content load, computed before anything is written: what is added, changed, moved, renamed or retired.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::parse::Content;
+use crate::db::content::{RoadmapRow, SkillRow, StageRow};
+
+/// What loading a content directory would do to the live content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Hash of the files the plan was computed from.
+    pub content_hash: String,
+    pub added: Vec<SkillChange>,
+    /// Title, text or badges changed.
+    pub updated: Vec<SkillChange>,
+    /// Another stage or roadmap, or another place in its stage.
+    pub moved: Vec<SkillChange>,
+    /// Skills that take over older ids (`replaces=`), carrying their progress.
+    pub renamed: Vec<Rename>,
+    /// Live skills no longer in the files: hidden, their progress kept.
+    pub retired: Vec<SkillChange>,
+    /// Retired skills that are back in the files.
+    pub revived: Vec<SkillChange>,
+    pub roadmaps_added: Vec<String>,
+    pub roadmaps_retired: Vec<String>,
+    pub stages_added: Vec<String>,
+    pub stages_retired: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillChange {
+    pub id: String,
+    pub title: String,
+    /// `roadmap/stage`, where the skill is (or was, when retired).
+    pub place: String,
+    /// Learners with any progress, note or evidence on the skill.
+    pub learners: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    pub id: String,
+    pub title: String,
+    /// The old ids whose rows move to `id` in this load.
+    pub from: Vec<String>,
+    /// Whether `id` existed already (a merge into it) or is new.
+    pub into_existing: bool,
+    /// Learners with progress on the old ids (a learner on two of them counts twice).
+    pub learners: i64,
+}
+
+/// The live and retired rows a plan is computed against.
+pub struct Existing<'a> {
+    pub roadmaps: &'a [RoadmapRow],
+    pub stages: &'a [StageRow],
+    pub skills: &'a [SkillRow],
+    /// Learners with progress per skill id.
+    pub learners: &'a HashMap<String, i64>,
+    /// Old ids already carried over by an earlier load.
+    pub aliased: &'a HashSet<String>,
+}
+
+impl Plan {
+    /// Nothing would change (a re-render with new HTML only is not a change to report).
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.updated.is_empty()
+            && self.moved.is_empty()
+            && self.renamed.is_empty()
+            && self.retired.is_empty()
+            && self.revived.is_empty()
+            && self.roadmaps_added.is_empty()
+            && self.roadmaps_retired.is_empty()
+            && self.stages_added.is_empty()
+            && self.stages_retired.is_empty()
+    }
+
+    /// Would some learner's progress end up on a retired (hidden) skill?
+    /// Renames are safe: they carry progress to the new id.
+    pub fn retires_progress(&self) -> bool {
+        self.retired.iter().any(|s| s.learners > 0)
+    }
+
+    /// Retired skills that have progress on them, for the confirmation question.
+    pub fn retired_with_progress(&self) -> Vec<&SkillChange> {
+        self.retired.iter().filter(|s| s.learners > 0).collect()
+    }
+
+    /// The lists shown the same way on the admin pages, with their headings.
+    pub fn sections(&self) -> [(&'static str, &[SkillChange]); 4] {
+        [
+            ("Added", &self.added),
+            ("Updated (title, text or badges)", &self.updated),
+            ("Moved", &self.moved),
+            ("Revived", &self.revived),
+        ]
+    }
+
+    /// One line of counts, for logs and the audit log.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} added, {} updated, {} moved, {} renamed, {} retired, {} revived",
+            self.added.len(),
+            self.updated.len(),
+            self.moved.len(),
+            self.renamed.len(),
+            self.retired.len(),
+            self.revived.len()
+        )
+    }
+
+    /// The plan as text for the terminal (`pathway content plan`).
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        if self.is_empty() {
+            out.push_str("No changes: the database already matches these files.\n");
+            return out;
+        }
+        let _ = writeln!(out, "Skills: {}.", self.summary());
+        let list = |out: &mut String, heading: &str, items: &[SkillChange]| {
+            if items.is_empty() {
+                return;
+            }
+            let _ = writeln!(out, "\n{heading} ({}):", items.len());
+            for item in items {
+                let _ = write!(out, "  {} \"{}\" in {}", item.id, item.title, item.place);
+                if item.learners > 0 {
+                    let _ = write!(out, " ({})", learners(item.learners));
+                }
+                out.push('\n');
+            }
+        };
+        list(&mut out, "Added", &self.added);
+        list(&mut out, "Updated", &self.updated);
+        list(&mut out, "Moved", &self.moved);
+        if !self.renamed.is_empty() {
+            let _ = writeln!(out, "\nRenamed, progress carried over ({}):", self.renamed.len());
+            for rename in &self.renamed {
+                let _ = write!(out, "  {} <- {}", rename.id, rename.from.join(", "));
+                if rename.learners > 0 {
+                    let _ = write!(out, " ({})", learners(rename.learners));
+                }
+                out.push('\n');
+            }
+        }
+        list(&mut out, "Retired, progress kept but hidden", &self.retired);
+        list(&mut out, "Revived", &self.revived);
+        for (heading, ids) in [
+            ("Roadmaps added", &self.roadmaps_added),
+            ("Roadmaps retired", &self.roadmaps_retired),
+            ("Stages added", &self.stages_added),
+            ("Stages retired", &self.stages_retired),
+        ] {
+            if !ids.is_empty() {
+                let _ = writeln!(out, "\n{heading}: {}", ids.join(", "));
+            }
+        }
+        if self.retires_progress() {
+            let count: i64 = self.retired_with_progress().iter().map(|s| s.learners).sum();
+            let _ = writeln!(
+                out,
+                "\nWarning: this retires skills with progress ({}). Their progress is kept and \
+                 comes back if the ids return; to carry it to another skill instead, add \
+                 replaces=old-id to that skill's heading.",
+                learners(count)
+            );
+        }
+        out
+    }
+}
+
+fn learners(count: i64) -> String {
+    if count == 1 {
+        "1 learner".into()
+    } else {
+        format!("{count} learners")
+    }
+}
+
+/// Compares parsed content with the database rows.
+pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
+    let mut plan = Plan {
+        content_hash: content.hash.clone(),
+        ..Plan::default()
+    };
+    let count = |id: &str| existing.learners.get(id).copied().unwrap_or(0);
+
+    let old_roadmaps: HashMap<&str, &RoadmapRow> =
+        existing.roadmaps.iter().map(|r| (r.id.as_str(), r)).collect();
+    let old_stages: HashMap<(&str, &str), &StageRow> = existing
+        .stages
+        .iter()
+        .map(|s| ((s.roadmap_id.as_str(), s.id.as_str()), s))
+        .collect();
+    let old_skills: HashMap<&str, &SkillRow> = existing.skills.iter().map(|s| (s.id.as_str(), s)).collect();
+
+    let mut wanted_roadmaps = HashSet::new();
+    let mut wanted_stages = HashSet::new();
+    let mut wanted_skills = HashSet::new();
+    // Old ids whose rows move in this load.
+    let mut moving: HashSet<String> = HashSet::new();
+    for roadmap in &content.roadmaps {
+        wanted_roadmaps.insert(roadmap.id.as_str());
+        if old_roadmaps.get(roadmap.id.as_str()).is_none_or(|r| r.retired) {
+            plan.roadmaps_added.push(roadmap.id.clone());
+        }
+        for stage in &roadmap.stages {
+            wanted_stages.insert((roadmap.id.as_str(), stage.id.as_str()));
+            if old_stages
+                .get(&(roadmap.id.as_str(), stage.id.as_str()))
+                .is_none_or(|s| s.retired)
+            {
+                plan.stages_added.push(format!("{}/{}", roadmap.id, stage.id));
+            }
+            for (position, skill) in stage.skills.iter().enumerate() {
+                wanted_skills.insert(skill.id.as_str());
+                let place = format!("{}/{}", roadmap.id, stage.id);
+                let change = SkillChange {
+                    id: skill.id.clone(),
+                    title: skill.title.clone(),
+                    place,
+                    learners: count(&skill.id),
+                };
+                let from: Vec<String> = skill
+                    .replaces
+                    .iter()
+                    .filter(|old| old_skills.contains_key(old.as_str()) && !existing.aliased.contains(*old))
+                    .cloned()
+                    .collect();
+                let old = old_skills.get(skill.id.as_str());
+                if !from.is_empty() {
+                    moving.extend(from.iter().cloned());
+                    plan.renamed.push(Rename {
+                        id: skill.id.clone(),
+                        title: skill.title.clone(),
+                        learners: from.iter().map(|id| count(id)).sum(),
+                        from,
+                        into_existing: old.is_some(),
+                    });
+                }
+                match old {
+                    None if plan.renamed.last().is_some_and(|r| r.id == skill.id) => {}
+                    None => plan.added.push(change),
+                    Some(old) if old.retired => plan.revived.push(change),
+                    Some(old) => {
+                        if old.title != skill.title
+                            || old.content_hash != skill.content_hash
+                            || old.optional != skill.optional
+                            || old.project != skill.project
+                        {
+                            plan.updated.push(change.clone());
+                        }
+                        let position = i32::try_from(position).unwrap_or(i32::MAX);
+                        if old.roadmap_id != roadmap.id
+                            || old.stage_id != stage.id
+                            || old.position != position
+                        {
+                            plan.moved.push(change);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    for skill in existing.skills {
+        if !skill.retired && !wanted_skills.contains(skill.id.as_str()) && !moving.contains(&skill.id) {
+            plan.retired.push(SkillChange {
+                id: skill.id.clone(),
+                title: skill.title.clone(),
+                place: format!("{}/{}", skill.roadmap_id, skill.stage_id),
+                learners: count(&skill.id),
+            });
+        }
+    }
+    for stage in existing.stages {
+        if !stage.retired && !wanted_stages.contains(&(stage.roadmap_id.as_str(), stage.id.as_str())) {
+            plan.stages_retired
+                .push(format!("{}/{}", stage.roadmap_id, stage.id));
+        }
+    }
+    for roadmap in existing.roadmaps {
+        if !roadmap.retired && !wanted_roadmaps.contains(roadmap.id.as_str()) {
+            plan.roadmaps_retired.push(roadmap.id.clone());
+        }
+    }
+    plan
+}

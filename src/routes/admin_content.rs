@@ -1,0 +1,240 @@
+//! The admin content pages: what is live, the latest loads, Reload with an impact preview, and held plans.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::admin::Admin;
+use super::{Layout, format_datetime, render};
+use crate::app::AppState;
+use crate::content::Diagnostic;
+use crate::content::plan::Plan;
+use crate::content::sync::{self, LoadOutcome, Trigger};
+use crate::db::content::{self as db, ContentLoad, RetiredSkill};
+use crate::error::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/content", get(content_page))
+        .route("/admin/content/plan", get(plan_page))
+        .route("/admin/content/reload", post(reload))
+        .route("/admin/content/apply", post(apply))
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/content.html")]
+struct ContentPage {
+    layout: Layout,
+    version: Option<String>,
+    /// (title, stages, skills) per live roadmap.
+    roadmaps: Vec<(String, usize, usize)>,
+    /// When the live version was applied, and by whom or what.
+    live_since: Option<(String, String)>,
+    /// A held plan that still matches the newest load: it waits for an admin.
+    pending: Option<Plan>,
+    loads: Vec<(ContentLoad, String)>,
+    retired: Vec<(RetiredSkill, String)>,
+    notice: Option<&'static str>,
+    watching: bool,
+}
+
+/// Who or what started a load, in words.
+fn started_by(load: &ContentLoad) -> String {
+    match (load.trigger.as_str(), &load.loaded_by) {
+        ("admin", Some(name)) => format!("{name} (Reload)"),
+        ("admin", None) => "an admin (Reload)".into(),
+        ("watcher", _) => "the file watcher".into(),
+        ("cli", _) => "the command line".into(),
+        _ => "server start-up".into(),
+    }
+}
+
+/// What content is live, what the last loads did, and what was retired.
+async fn content_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let loads = db::latest_loads(&state.db, 10).await?;
+    let live_since = loads
+        .iter()
+        .find(|l| l.status == "applied")
+        .map(|l| (format_datetime(l.loaded_at), started_by(l)));
+    let pending = loads
+        .first()
+        .filter(|l| l.status == "held")
+        .and_then(|l| l.plan.clone());
+    let loads = loads
+        .into_iter()
+        .map(|l| {
+            let when = format!("{} by {}", format_datetime(l.loaded_at), started_by(&l));
+            (l, when)
+        })
+        .collect();
+    let retired = db::retired_skills(&state.db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let when = format_datetime(r.retired_at);
+            (r, when)
+        })
+        .collect();
+    let notice = match query.done.as_deref() {
+        Some("applied") => Some("Applied: the new content is live."),
+        Some("unchanged") => Some("Nothing to do: the files match the live content."),
+        Some("failed") => Some("The files have errors, listed under the latest load. Nothing changed."),
+        _ => None,
+    };
+    Ok(render(&ContentPage {
+        layout: Layout::new(&state, Some(&admin), "Admin: content"),
+        version: catalog.version.as_ref().map(|v| v.chars().take(12).collect()),
+        roadmaps: catalog
+            .roadmaps
+            .iter()
+            .map(|r| (r.title.clone(), r.stages.len(), r.skill_count()))
+            .collect(),
+        live_since,
+        pending,
+        loads,
+        retired,
+        notice,
+        watching: state.settings.watch_content,
+    })?
+    .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin/plan.html")]
+struct PlanPage {
+    layout: Layout,
+    plan: Option<Plan>,
+    errors: Vec<Diagnostic>,
+    error: Option<&'static str>,
+}
+
+impl PlanPage {
+    fn learners_at_risk(&self) -> i64 {
+        self.plan
+            .as_ref()
+            .map_or(0, |p| p.retired_with_progress().iter().map(|s| s.learners).sum())
+    }
+}
+
+/// The dry run: what Reload would do with the files as they are now.
+async fn plan_page(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+    let page = match sync::parse(&state.settings.content_dir).await? {
+        Ok(content) => PlanPage {
+            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
+            plan: Some(sync::plan(&state.db, &content).await?),
+            errors: Vec::new(),
+            error: None,
+        },
+        Err(invalid) => PlanPage {
+            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
+            plan: None,
+            errors: invalid.diagnostics,
+            error: None,
+        },
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// Reload: applies at once when nothing with progress would be retired;
+/// otherwise shows the plan and asks.
+async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+    let content = match sync::parse(&state.settings.content_dir).await? {
+        Ok(content) => content,
+        Err(_) => {
+            // Record the failure (and log it) through the normal load path.
+            state
+                .reload(Trigger::Admin(admin.id), sync::Policy::HoldRetiringProgress)
+                .await?;
+            return Ok(Redirect::to("/admin/content?done=failed").into_response());
+        }
+    };
+    let plan = sync::plan(&state.db, &content).await?;
+    if plan.retires_progress() {
+        let page = PlanPage {
+            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
+            plan: Some(plan),
+            errors: Vec::new(),
+            error: None,
+        };
+        return Ok(render(&page)?.into_response());
+    }
+    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
+}
+
+fn outcome_redirect(outcome: LoadOutcome) -> Result<Response, AppError> {
+    let done = match outcome {
+        LoadOutcome::Applied(_) => "applied",
+        LoadOutcome::Unchanged => "unchanged",
+        LoadOutcome::Held(_) | LoadOutcome::Failed(_) => "failed",
+    };
+    Ok(Redirect::to(&format!("/admin/content?done={done}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ApplyForm {
+    /// The content hash of the plan the admin saw.
+    #[serde(default)]
+    hash: String,
+    /// "yes" when the admin confirmed retiring skills with progress.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Applies the plan the admin saw, if the files are still the ones planned.
+async fn apply(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Form(form): Form<ApplyForm>,
+) -> Result<Response, AppError> {
+    let layout = || Layout::new(&state, Some(&admin), "Admin: content plan");
+    let content = match sync::parse(&state.settings.content_dir).await? {
+        Ok(content) => content,
+        Err(invalid) => {
+            let page = PlanPage {
+                layout: layout(),
+                plan: None,
+                errors: invalid.diagnostics,
+                error: Some(
+                    "The files changed since you saw the plan, and now have errors. Nothing changed.",
+                ),
+            };
+            return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+        }
+    };
+    let plan = sync::plan(&state.db, &content).await?;
+    if content.hash != form.hash {
+        let page = PlanPage {
+            layout: layout(),
+            plan: Some(plan),
+            errors: Vec::new(),
+            error: Some(
+                "The files changed since you saw the plan. Here is the plan for the files as they are now.",
+            ),
+        };
+        return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+    }
+    if plan.retires_progress() && form.confirm != "yes" {
+        let page = PlanPage {
+            layout: layout(),
+            plan: Some(plan),
+            errors: Vec::new(),
+            error: Some("Tick the box to confirm retiring skills that have learner progress."),
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
+}
