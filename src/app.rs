@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::comments::router())
         .merge(routes::admin::router())
         .merge(routes::admin_content::router())
+        .merge(routes::admin_users::router())
         .merge(routes::health::router())
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })

@@ -112,6 +112,15 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/admin/content/apply",                  [S,       F,       F,       F,       F,       F,       F]),
     // The step key here is not a step of the skill.
     ("POST", "/skills/{skill}/steps/{step}",          [S,       N,       N,       N,       N,       N,       N]),
+    ("POST", "/admin/users/{id}/reset",               [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/admin/invites",                        [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/invites",                        [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/admin/mentorships",                    [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/mentorships",                    [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/admin/mentorships/{id}/end",           [S,       F,       F,       F,       F,       F,       F]),
+    // A reset link that does not exist: the same 404 for everyone, signed in or not.
+    ("GET",  "/reset/{token}",                        [N,       N,       N,       N,       N,       N,       N]),
+    ("POST", "/reset/{token}",                        [N,       N,       N,       N,       N,       N,       N]),
     // Near the end: it ends ada's link with max.
     ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
     // Last: it ends the session.

@@ -244,3 +244,157 @@ pub async fn audit(db: impl PgExecutor<'_>, action: &str, limit: i64) -> sqlx::R
     .fetch_all(db)
     .await
 }
+
+/// A registration invite as the admin list shows it.
+#[derive(Debug, Clone)]
+pub struct InviteRow {
+    pub id: i64,
+    pub created_by: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_by: Option<String>,
+    pub used_at: Option<OffsetDateTime>,
+    /// unused, used, expired or revoked.
+    pub status: String,
+}
+
+/// Makes a registration invite (valid `days`) and records it, in one transaction.
+/// Returns the invite's id.
+pub async fn create_invite(pool: &PgPool, actor_id: i64, token_hash: &str, days: i32) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    super::users::create_registration_invite(&mut *tx, token_hash, Some(actor_id), days).await?;
+    let id = sqlx::query_scalar!("select id from invites where token_hash = $1", token_hash)
+        .fetch_one(&mut *tx)
+        .await?;
+    record(
+        &mut *tx,
+        Some(actor_id),
+        "invite.create",
+        &format!("invite #{id}"),
+        serde_json::json!({ "kind": "registration", "valid_days": days }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The latest registration invites, newest first.
+pub async fn registration_invites(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<InviteRow>> {
+    sqlx::query_as!(
+        InviteRow,
+        r#"select i.id, c.username as "created_by?", i.created_at, i.expires_at,
+                  u.username as "used_by?", i.used_at,
+                  case when i.used_at is not null then 'used'
+                       when i.revoked_at is not null then 'revoked'
+                       when i.expires_at <= now() then 'expired'
+                       else 'unused' end as "status!"
+           from invites i
+           left join users c on c.id = i.created_by
+           left join users u on u.id = i.used_by
+           where i.kind = 'registration'
+           order by i.created_at desc, i.id desc limit $1"#,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// An active mentor link as the admin list shows it.
+#[derive(Debug, Clone)]
+pub struct LinkRow {
+    pub id: i64,
+    pub mentor_username: String,
+    pub mentor_name: String,
+    pub mentee_username: String,
+    pub mentee_name: String,
+    pub all_roadmaps: bool,
+    pub since: OffsetDateTime,
+}
+
+/// One page of active mentor links where either side matches `search`, and the total.
+pub async fn active_links(
+    db: &PgPool,
+    search: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<LinkRow>, i64)> {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%{escaped}%");
+    let rows = sqlx::query_as!(
+        LinkRow,
+        r#"select m.id, o.username as mentor_username, o.display_name as mentor_name,
+                  e.username as mentee_username, e.display_name as mentee_name, m.all_roadmaps,
+                  coalesce(m.responded_at, m.created_at) as "since!"
+           from mentorships m
+           join users o on o.id = m.mentor_id
+           join users e on e.id = m.mentee_id
+           where m.status = 'active'
+             and (o.username ilike $1 or o.display_name ilike $1 or e.username ilike $1 or e.display_name ilike $1)
+           order by o.username, e.username, m.id limit $2 offset $3"#,
+        pattern,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "n!"
+           from mentorships m
+           join users o on o.id = m.mentor_id
+           join users e on e.id = m.mentee_id
+           where m.status = 'active'
+             and (o.username ilike $1 or o.display_name ilike $1 or e.username ilike $1 or e.display_name ilike $1)"#,
+        pattern
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Both sides of a link an admin ended.
+#[derive(Debug, Clone)]
+pub struct EndedLink {
+    pub mentor_id: i64,
+    pub mentor_username: String,
+    pub mentor_name: String,
+    pub mentee_id: i64,
+    pub mentee_username: String,
+    pub mentee_name: String,
+}
+
+/// Ends an active link as an admin, the way either side ends it (the row stays
+/// as history, access ends at once), and records it. `None` if it is not active.
+pub async fn end_link(pool: &PgPool, actor_id: i64, id: i64) -> sqlx::Result<Option<EndedLink>> {
+    let mut tx = pool.begin().await?;
+    let Some(ended) = sqlx::query_as!(
+        EndedLink,
+        r#"with ended as (
+               update mentorships set status = 'ended', ended_at = now(), ended_by = $1
+               where id = $2 and status = 'active'
+               returning mentor_id, mentee_id
+           )
+           select o.id as mentor_id, o.username as mentor_username, o.display_name as mentor_name,
+                  e.id as mentee_id, e.username as mentee_username, e.display_name as mentee_name
+           from ended join users o on o.id = ended.mentor_id join users e on e.id = ended.mentee_id"#,
+        actor_id,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    record(
+        &mut *tx,
+        Some(actor_id),
+        "mentorship.end",
+        &format!("{} → {}", ended.mentor_username, ended.mentee_username),
+        serde_json::json!({ "mentorship": id, "mentor": ended.mentor_username, "mentee": ended.mentee_username }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(ended))
+}

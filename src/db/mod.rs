@@ -8,6 +8,7 @@ pub mod notes;
 pub mod notifications;
 pub mod progress;
 pub mod renames;
+pub mod resets;
 pub mod reviews;
 pub mod search;
 pub mod steps;

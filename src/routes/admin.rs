@@ -186,6 +186,9 @@ async fn users_page(
         Some("last-admin") => Some(
             "Refused: that would leave Pathway without an active admin. Make someone else an admin first.",
         ),
+        Some("reset-disabled") => Some(
+            "No reset link was made: that account is disabled, and a disabled account's links do not work. Enable it first.",
+        ),
         _ => None,
     };
     Ok(render(&UsersPage {

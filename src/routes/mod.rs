@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_content;
+pub mod admin_users;
 pub mod comments;
 pub mod health;
 pub mod mentoring;
