@@ -149,8 +149,28 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// Copies the directory tree `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 impl Server {
     async fn start() -> Self {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        Self::start_with(&manifest.join("content"), &[]).await
+    }
+
+    /// Serves the roadmaps in `content`, with extra environment variables.
+    async fn start_with(content: &Path, env: &[(&str, &str)]) -> Self {
         let dir = open_tempdir();
         let port = free_port();
         let log = dir.path().join("server.log");
@@ -161,11 +181,12 @@ impl Server {
             .env("PATHWAY_HOST", "127.0.0.1")
             .env("NO_COLOR", "1")
             .env("PATHWAY_PORT", port.to_string())
-            .env("PATHWAY_CONTENT_DIR", manifest.join("content"))
+            .env("PATHWAY_CONTENT_DIR", content)
             .env("PATHWAY_STATIC_DIR", manifest.join("static"))
             .env_remove("PATHWAY_PUBLIC_URL")
             .env_remove("PATHWAY_REGISTRATION")
             .env_remove("PATHWAY_SECURE_COOKIES")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
@@ -210,6 +231,16 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The first-run setup link the server logged.
+    fn setup_link(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = log
+            .find("/setup?token=")
+            .unwrap_or_else(|| panic!("no setup link in the server log:\n{}", self.log_tail()));
+        let link: String = log[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+        self.url(&link)
     }
 
     fn log_tail(&self) -> String {
@@ -974,4 +1005,142 @@ async fn the_mentor_loop_from_invitation_to_verified() {
     .await;
 
     tokio::join!(learner.close(), mentor.close());
+}
+
+#[tokio::test]
+async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_rename() {
+    require_browser();
+    let content = open_tempdir();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
+        content.path(),
+    );
+    // Reload by the button, so the test controls when the files are read.
+    let server = Server::start_with(content.path(), &[("PATHWAY_WATCH_CONTENT", "false")]).await;
+    let browser = Browser::start(true).await;
+    let c = browser.client();
+
+    // A learner finishes one skill and starts another.
+    let learner = username("lena");
+    sign_up(c, &server, &learner).await;
+    start_backend_and_open_first_stage(c, &server).await;
+    c.find(Locator::Css(&state_button(SKILL, "done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, SKILL, "done").await;
+    c.find(Locator::Css(&state_button("tcp-ip", "in_progress")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, "tcp-ip", "in_progress").await;
+    click_xpath(c, "the Sign out button", "//form[@action='/signout']//button").await;
+    wait_for_url(c, "the page after signing out", |u| !u.contains("/roadmaps/")).await;
+
+    // The first admin comes in through the one-time setup link.
+    c.goto(&server.setup_link()).await.unwrap();
+    for (field, value) in [
+        ("#f_username", "root"),
+        ("#f_display_name", "Site Admin"),
+        ("#f_password", PASSWORD),
+    ] {
+        c.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_xpath(
+        c,
+        "the setup button",
+        "//button[normalize-space()='Create admin account']",
+    )
+    .await;
+    wait_for_url(c, "the admin area", |u| u.ends_with("/admin")).await;
+
+    // The admin renames a skill (keeping its progress) and removes another one.
+    let stage_file = content.path().join("backend/01-how-the-web-works.md");
+    let text = std::fs::read_to_string(&stage_file).unwrap();
+    let text = text.replace(
+        "## Client and server {#client-server}\n",
+        "## Clients and servers {#clients-and-servers replaces=client-server}\n\nRenamed in the browser test.\n",
+    );
+    let start = text.find("## TCP/IP, ports and packets").unwrap();
+    let end = text.find("## HTTP requests and methods").unwrap();
+    let text = format!("{}{}", &text[..start], &text[end..]);
+    std::fs::write(&stage_file, text).unwrap();
+
+    c.goto(&server.url("/admin/content")).await.unwrap();
+    click_xpath(
+        c,
+        "the Reload button",
+        "//button[normalize-space()='Reload content']",
+    )
+    .await;
+    let plan = wait_for_text(c, "main", "I understand").await;
+    assert!(
+        plan.contains("clients-and-servers takes over client-server"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("tcp-ip") && plan.contains("1 learner with progress"),
+        "{plan}"
+    );
+    assert!(plan.contains("1 renamed, 1 retired"), "{plan}");
+    // The box must be ticked (the server refuses otherwise; tests/content_ops.rs checks that).
+    c.find(Locator::Css("#confirm_retire"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_xpath(
+        c,
+        "the Apply button",
+        "//button[normalize-space()='Apply this change']",
+    )
+    .await;
+    wait_for_url(c, "the content page after applying", |u| {
+        u.contains("done=applied")
+    })
+    .await;
+    wait_for_text(c, "main", "Applied: the new content is live").await;
+
+    // The learner sees the new text, and their progress came along.
+    click_xpath(c, "the Sign out button", "//form[@action='/signout']//button").await;
+    wait_for_url(c, "the page after signing out", |u| !u.contains("/admin")).await;
+    c.goto(&server.url("/signin")).await.unwrap();
+    c.find(Locator::Css("#f_username"))
+        .await
+        .unwrap()
+        .send_keys(&learner)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#f_password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    click_xpath(
+        c,
+        "the Sign in button",
+        "//form[@action='/signin']//button[@type='submit']",
+    )
+    .await;
+    wait_for_url(c, "the page after signing in", |u| !u.contains("/signin")).await;
+    c.goto(&server.url(STAGE)).await.unwrap();
+    wait_for_text(c, "#clients-and-servers", "Renamed in the browser test.").await;
+    wait_for_state(c, "clients-and-servers", "done").await;
+    assert!(
+        text_of(c, "#tcp-ip").await.is_none(),
+        "the removed skill is gone from the page"
+    );
+
+    browser.close().await;
 }

@@ -782,3 +782,84 @@ fn duplicate_sub_step_keys_are_errors_with_their_line() {
         "{text}"
     );
 }
+
+/// A `DATABASE_URL` for the test's own database (TCP or the embedded cluster's socket).
+fn database_url(app: &TestApp) -> String {
+    let options = &app.db.options;
+    let database = options.get_database().unwrap_or("postgres");
+    format!(
+        // The host parameter wins over the placeholder, and may be a socket directory.
+        "postgres://{}@localhost:{}/{database}?host={}",
+        options.get_username(),
+        options.get_port(),
+        options
+            .get_socket()
+            .map_or_else(|| options.get_host().to_string(), |s| s.display().to_string())
+    )
+}
+
+fn pathway(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args(args)
+        .env("DATABASE_URL", database_url(app))
+        .env("PATHWAY_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_command_line_prints_the_plan_and_applies_only_what_is_safe() {
+    let (app, dir) = app().await;
+    app.sign_up("ada").await;
+    let ada = user_id(&app.db.pool, "ada").await;
+    set_state(&app.db.pool, ada, "status-codes", "done", 1).await;
+    write_files(
+        dir.path(),
+        &[("web/01-http.md", HTTP_V2), ("web/02-dns.md", DNS_V2)],
+    );
+    let path = dir.path().to_str().unwrap();
+
+    let (ok, text) = pathway(&app, &["content", "plan", path]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("Skills: 1 added, 1 updated, 1 moved, 1 renamed, 1 retired, 0 revived."),
+        "{text}"
+    );
+    assert!(
+        text.contains("status-codes \"Status codes\" in web/http (1 learner)"),
+        "{text}"
+    );
+
+    let (ok, text) = pathway(&app, &["content", "apply", path]);
+    assert!(!ok, "a change retiring progress needs --allow-retire: {text}");
+    assert!(text.contains("Not applied"), "{text}");
+    assert!(
+        Catalog::load(&app.db.pool)
+            .await
+            .unwrap()
+            .skill("status-codes")
+            .is_some()
+    );
+
+    let (ok, text) = pathway(&app, &["content", "apply", "--allow-retire", path]);
+    assert!(ok && text.contains("Applied."), "{text}");
+    assert!(
+        Catalog::load(&app.db.pool)
+            .await
+            .unwrap()
+            .skill("status-codes")
+            .is_none()
+    );
+    let (ok, text) = pathway(&app, &["content", "plan", path]);
+    assert!(ok && text.contains("No changes"), "{text}");
+
+    write_files(dir.path(), &[("web/02-dns.md", "+++\nid = \"dns\"\n+++\n")]);
+    let (ok, text) = pathway(&app, &["content", "plan", path]);
+    assert!(!ok && text.contains("02-dns.md:2: missing `title`"), "{text}");
+}

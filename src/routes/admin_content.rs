@@ -45,6 +45,15 @@ struct ContentPage {
     retired: Vec<(RetiredSkill, String)>,
     notice: Option<&'static str>,
     watching: bool,
+    /// How the files on disk compare with the live content.
+    files: FilesState,
+}
+
+/// The content directory as it is now, against what is served.
+enum FilesState {
+    Live,
+    Changed,
+    Broken(usize),
 }
 
 /// Who or what started a load, in words.
@@ -65,14 +74,22 @@ async fn content_page(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
+    let (files, files_hash) = match sync::parse(&state.settings.content_dir).await? {
+        Ok(content) if catalog.version.as_deref() == Some(content.hash.as_str()) => {
+            (FilesState::Live, content.hash)
+        }
+        Ok(content) => (FilesState::Changed, content.hash),
+        Err(invalid) => (FilesState::Broken(invalid.diagnostics.len()), invalid.hash),
+    };
     let loads = db::latest_loads(&state.db, 10).await?;
     let live_since = loads
         .iter()
         .find(|l| l.status == "applied")
         .map(|l| (format_datetime(l.loaded_at), started_by(l)));
+    // A held plan is pending only while the files are still the ones it was made from.
     let pending = loads
         .first()
-        .filter(|l| l.status == "held")
+        .filter(|l| l.status == "held" && l.content_hash == files_hash)
         .and_then(|l| l.plan.clone());
     let loads = loads
         .into_iter()
@@ -109,6 +126,7 @@ async fn content_page(
         retired,
         notice,
         watching: state.settings.watch_content,
+        files,
     })?
     .into_response())
 }
