@@ -10,7 +10,7 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
   const page = await browser.newPage({ viewport: { width: 360, height: 800 }, bypassCSP: true });
   const pages = [];
   async function check(path, name) {
-    await page.goto(base + path);
+    if (path !== null) await page.goto(base + path);
     const html = await page.content();
     fs.writeFileSync(`out/${name}.html`, html);
     await page.addScriptTag({ content: axeSource });
@@ -29,6 +29,10 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
   await page.goto(base + '/roadmaps/backend/how-the-web-works');
   await page.click('#progress_client-server button[value=done]');
   await page.waitForTimeout(300);
+  // Sub-steps: tick the first stretch goal of a portfolio project.
+  await page.goto(base + '/roadmaps/backend/portfolio-projects');
+  await page.click('#project-todo-api .step-toggle >> nth=0');
+  await check('/roadmaps/backend/portfolio-projects', 'stage-steps');
   for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await check(p, n);
   // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
   for (const [who, paths] of [
@@ -41,5 +45,18 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
     await page.click('button[type=submit]:has-text("Sign in")');
     for (const p of paths) await check(p, `${who}${p.replace(/[\/]/g, '_')}`);
   }
+  // The admin area, as the admin `.ci/a11y/run` created.
+  await page.context().clearCookies();
+  await page.goto(base + '/signin');
+  await page.fill('#f_username', 'root'); await page.fill('#f_password', 'violet tractor harbour lantern');
+  await page.click('button[type=submit]:has-text("Sign in")');
+  for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit']) await check(p, `admin${p.replace(/[\/]/g, '_')}`);
+  await page.goto(base + '/admin?q=ada');
+  await page.click('button:has-text("Password-reset link")');
+  await check(null, 'admin-reset-link');
+  const link = await page.evaluate(() => { const c = [...document.querySelectorAll('code, input')].map(e => e.value || e.textContent).find(t => t && t.includes('/reset/')); return c; });
+  await page.context().clearCookies();
+  if (link) await check(link.replace(/^https?:\/\/[^/]+/, ''), 'reset');
+  else { console.log('no reset link found on the page'); process.exitCode = 1; }
   await browser.close();
 })().catch(e => { console.error(e); process.exit(1); });
