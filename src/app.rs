@@ -105,6 +105,51 @@ impl AppState {
         Ok(outcome)
     }
 
+    /// Tells the admins when a load nobody was watching (start-up, the file watcher) was
+    /// held or failed: once per recorded load, through the notifier.
+    pub async fn tell_admins(&self, outcome: &LoadOutcome) -> anyhow::Result<()> {
+        let summary = match outcome {
+            LoadOutcome::Held(plan) => {
+                let skills = plan.retired_with_progress().len();
+                format!(
+                    "A content change is waiting for you: it would retire {skills} {} with learner progress",
+                    if skills == 1 { "skill" } else { "skills" }
+                )
+            }
+            LoadOutcome::Failed(errors) => format!(
+                "The content files have {} {}; the previous content stays live",
+                errors.len(),
+                if errors.len() == 1 { "error" } else { "errors" }
+            ),
+            LoadOutcome::Applied(_) | LoadOutcome::Unchanged => return Ok(()),
+        };
+        let Some(load) = crate::db::content::latest_loads(&self.db, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(());
+        };
+        let target_url = format!("/admin/content?load={}", load.id);
+        if load.status == "applied"
+            || crate::db::notifications::exists_for_target(&self.db, &target_url).await?
+        {
+            return Ok(());
+        }
+        let notice = crate::notify::Notice {
+            recipients: crate::db::admin::active_admin_ids(&self.db).await?,
+            actor_id: None,
+            kind: if load.status == "held" {
+                "content_held"
+            } else {
+                "content_failed"
+            },
+            summary,
+            target_url,
+        };
+        crate::notify::send(self.notifier.as_ref(), notice).await
+    }
+
     /// Applies content an admin has seen the plan of.
     pub async fn apply_content(&self, content: &Content, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
         let outcome = sync::apply_with(&self.db, content, trigger, Policy::Apply).await?;
@@ -329,8 +374,13 @@ pub async fn watch_content(state: AppState, quiet: std::time::Duration) -> anyho
                 Err(_) => break,
             }
         }
-        if let Err(error) = state.reload(Trigger::Watcher, Policy::HoldRetiringProgress).await {
-            tracing::error!(%error, "content reload failed");
+        match state.reload(Trigger::Watcher, Policy::HoldRetiringProgress).await {
+            Ok(outcome) => {
+                if let Err(error) = state.tell_admins(&outcome).await {
+                    tracing::warn!("could not tell the admins about the content load: {error:#}");
+                }
+            }
+            Err(error) => tracing::error!(%error, "content reload failed"),
         }
     }
     Ok(())
@@ -346,7 +396,7 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
 
 async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     // At start-up too, a change that would retire skills with progress waits for an admin.
-    load_content_with(
+    let outcome = load_content_with(
         pool,
         &config.content_dir,
         Trigger::Startup,
@@ -355,9 +405,14 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     .await?;
     let catalog = Catalog::load(pool).await?;
     if catalog.roadmaps.is_empty() {
-        tracing::warn!("no roadmaps are loaded yet; fix the content errors above and restart");
+        tracing::warn!(
+            "no roadmaps are loaded yet; fix the content errors above (the watcher or Reload picks up the fix)"
+        );
     }
     let state = AppState::new(pool.clone(), catalog, &config.static_dir, config.settings());
+    if let Err(error) = state.tell_admins(&outcome).await {
+        tracing::warn!("could not tell the admins about the content load: {error:#}");
+    }
     routes::admin::announce_setup(&state)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;

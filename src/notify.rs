@@ -11,7 +11,8 @@ use crate::db::notifications;
 #[derive(Debug, Clone)]
 pub struct Notice {
     pub recipients: Vec<i64>,
-    pub actor_id: i64,
+    /// Who did it; None for what Pathway itself noticed (a held content change).
+    pub actor_id: Option<i64>,
     pub kind: &'static str,
     pub summary: String,
     pub target_url: String,
@@ -50,7 +51,7 @@ impl Notifier for InApp {
 
 /// Delivers `notice` to everyone but its actor: nobody is notified of their own actions.
 pub async fn send(notifier: &dyn Notifier, mut notice: Notice) -> anyhow::Result<()> {
-    notice.recipients.retain(|id| *id != notice.actor_id);
+    notice.recipients.retain(|id| Some(*id) != notice.actor_id);
     notice.recipients.sort_unstable();
     notice.recipients.dedup();
     if notice.recipients.is_empty() {

@@ -611,6 +611,33 @@ async fn the_watcher_applies_safe_edits_and_holds_retirements_for_an_admin() {
         app.state.catalog.load().skill("dns-records").is_some(),
         "held: still live"
     );
+    // The admins are told, once per held load.
+    let pool = app.db.pool.clone();
+    let told = async || {
+        sqlx::query_scalar::<_, String>(
+            "select n.summary || ' -> ' || n.target_url from notifications n join users u on u.id = n.recipient_id
+             where u.username = 'root'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    eventually("the admins to be told", async || told().await.len() == 1).await;
+    let notices = told().await;
+    assert!(
+        notices[0].starts_with("A content change is waiting for you: it would retire 1 skill with learner progress -> /admin/content?load="),
+        "{notices:?}"
+    );
+    let held = pathway::content::sync::load_dir_with(
+        &app.db.pool,
+        dir.path(),
+        Trigger::Watcher,
+        Policy::HoldRetiringProgress,
+    )
+    .await
+    .unwrap();
+    app.state.tell_admins(&held).await.unwrap();
+    assert_eq!(told().await.len(), 1, "not told twice about one held load");
     assert!(app.state.catalog.load().skill("dns-other").is_none());
     let (_, _, page) = app.get_as("/admin/content", &admin).await;
     assert!(

@@ -12,6 +12,13 @@ pub async fn admin_exists(db: impl PgExecutor<'_>) -> sqlx::Result<bool> {
 }
 
 /// Stores a new setup token (valid for a day) unless an admin exists.
+/// Every admin who can sign in, for notices only admins act on.
+pub async fn active_admin_ids(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar!("select id from users where is_admin and disabled_at is null order by id")
+        .fetch_all(db)
+        .await
+}
+
 pub async fn create_setup_token(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into invites (token_hash, kind, expires_at) values ($1, 'setup', now() + interval '1 day')",

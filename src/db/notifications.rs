@@ -17,7 +17,7 @@ pub struct Notification {
 pub async fn insert(
     db: impl PgExecutor<'_>,
     recipients: &[i64],
-    actor_id: i64,
+    actor_id: Option<i64>,
     kind: &str,
     summary: &str,
     target_url: &str,
@@ -68,4 +68,14 @@ pub async fn mark_all_read(db: &PgPool, user_id: i64) -> sqlx::Result<u64> {
     .execute(db)
     .await?
     .rows_affected())
+}
+
+/// Whether any notification leads to `target_url`: raised once, even if asked twice.
+pub async fn exists_for_target(db: impl PgExecutor<'_>, target_url: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from notifications where target_url = $1) as "exists!""#,
+        target_url
+    )
+    .fetch_one(db)
+    .await
 }

@@ -55,7 +55,7 @@ async fn tell(
 ) {
     let notice = Notice {
         recipients: vec![recipient],
-        actor_id: admin.id,
+        actor_id: Some(admin.id),
         kind,
         summary,
         target_url: target.into(),

@@ -247,7 +247,7 @@ async fn add(
         let mut recipients = mentorships::mentors_for(&state.db, mentee.id, &roadmap.id).await?;
         recipients.push(mentee.id);
         let notice = Notice {
-            actor_id: user.id,
+            actor_id: Some(user.id),
             kind: "comment",
             summary: format!("{} commented on “{}”", user.display_name, skill.title),
             target_url: String::new(),

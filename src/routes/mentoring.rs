@@ -57,7 +57,7 @@ async fn tell(
 ) {
     let notice = Notice {
         recipients,
-        actor_id: actor.id,
+        actor_id: Some(actor.id),
         kind,
         summary,
         target_url,
