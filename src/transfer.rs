@@ -32,6 +32,9 @@ pub struct ProgressFile {
     pub notes: Vec<NoteEntry>,
     #[serde(default)]
     pub evidence: Vec<EvidenceEntry>,
+    /// Ticked sub-steps (absent from files made before sub-steps existed).
+    #[serde(default)]
+    pub steps: Vec<StepEntry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,7 +92,20 @@ pub struct EvidenceEntry {
     pub added_at: OffsetDateTime,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepEntry {
+    pub skill: String,
+    pub key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ticked_at: OffsetDateTime,
+}
+
+/// Event kinds an import adds to the learner's history.
 pub const EVENT_KINDS: &[&str] = &["set", "stage_done", "undo", "reset", "import"];
+/// Event kinds of mentor reviews: exported as history, but not imported, since the
+/// reviews and mentors they name belong to the instance they happened on.
+pub const REVIEW_EVENT_KINDS: &[&str] = &["review_requested", "verify", "changes_requested", "unverify"];
 
 /// A valid file, split into what this instance knows and what it keeps aside.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +115,7 @@ pub struct ImportPlan {
     pub events: Vec<(EventEntry, SkillState, SkillState)>,
     pub notes: Vec<NoteEntry>,
     pub evidence: Vec<EvidenceEntry>,
+    pub steps: Vec<StepEntry>,
     /// (item kind, id, the item as JSON) for ids this instance does not know.
     pub unmatched: Vec<(&'static str, String, serde_json::Value)>,
 }
@@ -175,6 +192,11 @@ pub fn follow_renames(file: &mut ProgressFile, aliases: &HashMap<String, String>
         }
     }
     for entry in &mut file.evidence {
+        if let Some(new_id) = aliases.get(&entry.skill) {
+            entry.skill = new_id.clone();
+        }
+    }
+    for entry in &mut file.steps {
         if let Some(new_id) = aliases.get(&entry.skill) {
             entry.skill = new_id.clone();
         }
@@ -266,6 +288,9 @@ pub fn validate(
     let mut events = Vec::new();
     for (i, entry) in file.events.iter().enumerate() {
         let place = format!("events[{i}] ({})", entry.skill);
+        if REVIEW_EVENT_KINDS.contains(&entry.kind.as_str()) {
+            continue;
+        }
         if !EVENT_KINDS.contains(&entry.kind.as_str()) {
             problems.push(format!("{place}: unknown kind \"{}\"", entry.kind));
         }
@@ -330,9 +355,28 @@ pub fn validate(
         }
     }
 
+    let mut steps = Vec::new();
+    for (i, entry) in file.steps.iter().enumerate() {
+        if !crate::content::parse::is_valid_id(&entry.key) {
+            problems.push(format!(
+                "steps[{i}] ({}): \"{}\" is not a sub-step key",
+                entry.skill, entry.key
+            ));
+        } else if known_skills.contains(&entry.skill) {
+            steps.push(entry.clone());
+        } else {
+            set_aside(
+                "step",
+                &entry.skill,
+                serde_json::to_value(entry).unwrap_or_default(),
+            );
+        }
+    }
+
     if !problems.is_empty() {
         return Err(problems);
     }
+    plan.steps = steps;
     plan.roadmaps = roadmaps;
     plan.skills = skills;
     plan.events = events;

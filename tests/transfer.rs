@@ -267,3 +267,60 @@ async fn exports_are_private() {
     assert!(file.skills.is_empty() && file.notes.is_empty() && file.evidence.is_empty());
     assert_eq!(file.username, "eve");
 }
+
+#[tokio::test]
+async fn ticked_sub_steps_travel_and_review_history_does_not_block_an_import() {
+    let with_steps = || {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &sample_content());
+        write_files(
+            dir.path(),
+            &[(
+                "web/01-http.md",
+                "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nRequests.\n\n## Methods {#http-methods}\nGET.\n\n\
+                 - [ ] Send a request {#send}\n- [ ] Read the table\n",
+            )],
+        );
+        dir
+    };
+    let dir = with_steps();
+    let app = TestApp::with_content(dir.path()).await;
+    let ada = busy_learner(&app, "ada").await;
+    let (status, _, _) = app
+        .post_form("/skills/http-methods/steps/send", &[("done", "on")], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // A review request is history too; it names this instance's mentors, so it is not imported.
+    sqlx::query(
+        "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state)
+         select nextval('progress_actions'), id, 'http-methods', id, 'review_requested', 'done', 'done'
+         from users where username = 'ada'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (_, file) = export(&app, &ada).await;
+    assert_eq!(file.steps.len(), 1);
+    assert_eq!(
+        (file.steps[0].skill.as_str(), file.steps[0].key.as_str()),
+        ("http-methods", "send")
+    );
+    assert!(file.events.iter().any(|e| e.kind == "review_requested"));
+
+    let dir2 = with_steps();
+    let other = TestApp::with_content(dir2.path()).await;
+    let grace = other.sign_up("grace").await;
+    let json = serde_json::to_string(&file).unwrap();
+    let (status, page) = import(&other, &grace, &json).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("1 sub-steps ticked"), "{page}");
+    let (_, copy) = export(&other, &grace).await;
+    assert_eq!(copy.steps.len(), 1);
+    assert_eq!(copy.steps[0].key, "send");
+    assert!(!copy.events.iter().any(|e| e.kind == "review_requested"));
+    let (_, _, stage) = other.get_as("/roadmaps/web/http", &grace).await;
+    assert!(stage.contains("1/2<span"), "{stage}");
+    // Again: nothing new.
+    let (_, page) = import(&other, &grace, &json).await;
+    assert!(page.contains("0 sub-steps ticked"), "{page}");
+}

@@ -8,10 +8,11 @@ use time::OffsetDateTime;
 
 use crate::progress::SkillState;
 use crate::transfer::{
-    EventEntry, EvidenceEntry, FORMAT, ImportPlan, NoteEntry, ProgressFile, RoadmapEntry, SkillEntry, VERSION,
+    EventEntry, EvidenceEntry, FORMAT, ImportPlan, NoteEntry, ProgressFile, RoadmapEntry, SkillEntry,
+    StepEntry, VERSION,
 };
 
-/// The user's whole progress as a portable file: five queries.
+/// The user's whole progress as a portable file: six queries.
 pub async fn export(pool: &PgPool, user_id: i64, username: &str) -> sqlx::Result<ProgressFile> {
     let roadmaps = sqlx::query!(
         "select roadmap_id, started_at from enrollments where user_id = $1 order by started_at, roadmap_id",
@@ -85,6 +86,19 @@ pub async fn export(pool: &PgPool, user_id: i64, username: &str) -> sqlx::Result
         added_at: r.created_at,
     })
     .collect();
+    let steps = sqlx::query!(
+        "select skill_id, step_key, ticked_at from step_ticks where user_id = $1 order by skill_id, step_key",
+        user_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| StepEntry {
+        skill: r.skill_id,
+        key: r.step_key,
+        ticked_at: r.ticked_at,
+    })
+    .collect();
     Ok(ProgressFile {
         format: FORMAT.into(),
         version: VERSION,
@@ -95,6 +109,7 @@ pub async fn export(pool: &PgPool, user_id: i64, username: &str) -> sqlx::Result
         events,
         notes,
         evidence,
+        steps,
     })
 }
 
@@ -115,6 +130,7 @@ pub struct ImportReport {
     pub events_added: u64,
     pub notes_saved: u64,
     pub evidence_added: u64,
+    pub steps_ticked: u64,
     /// (item, id) kept aside because this instance does not know the id.
     pub unmatched: Vec<(String, String)>,
 }
@@ -254,6 +270,20 @@ pub async fn apply(pool: &PgPool, user_id: i64, plan: &ImportPlan) -> sqlx::Resu
             link.url,
             link.title,
             link.added_at
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+
+    for step in &plan.steps {
+        report.steps_ticked += sqlx::query!(
+            "insert into step_ticks (user_id, skill_id, step_key, ticked_at) values ($1, $2, $3, $4)
+             on conflict do nothing",
+            user_id,
+            step.skill,
+            step.key,
+            step.ticked_at
         )
         .execute(&mut *tx)
         .await?
