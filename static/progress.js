@@ -31,6 +31,10 @@ document.addEventListener("submit", async (event) => {
     const replacement = template.content.firstElementChild;
     if (!replacement) throw new Error("empty fragment");
     container.replaceWith(replacement);
+    // A sub-step checklist also updates the "2/5" badge in its skill's heading.
+    const badge = document.getElementById(replacement.getAttribute("data-steps-badge") || "");
+    const count = replacement.getAttribute("data-steps-count");
+    if (badge && count && badge.firstChild) badge.firstChild.textContent = count;
     // Keep keyboard focus on the control the learner used.
     const value = submitter && submitter.value;
     const target =

@@ -695,6 +695,39 @@ async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus
     wait_for_state(c, SKILL, "done").await;
     assert_eq!(url(c).await, stage);
 
+    // A sub-step ticks in place, and its skill's "n/m" badge follows.
+    let projects = server.url("/roadmaps/backend/portfolio-projects");
+    c.goto(&projects).await.unwrap();
+    let badge = "#steps_badge_project-todo-api";
+    wait_for_text(c, badge, "0/4").await;
+    js(c, "window.pathwayMark = 'same document'; return null;").await;
+    let first_step = "#project-todo-api .step-toggle";
+    c.find(Locator::Css(first_step))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, badge, "1/4").await;
+    let pressed = js(
+        c,
+        "return document.querySelector('#project-todo-api .step-toggle').getAttribute('aria-pressed');",
+    )
+    .await;
+    assert_eq!(pressed, Value::String("true".into()));
+    let focused = js(
+        c,
+        "return document.activeElement.classList.contains('step-toggle');",
+    )
+    .await;
+    assert_eq!(focused, Value::Bool(true), "focus stays on the sub-step");
+    assert_eq!(url(c).await, projects, "ticking a sub-step did not navigate");
+    assert_eq!(
+        js(c, "return window.pathwayMark ?? null;").await,
+        Value::String("same document".into()),
+        "ticking a sub-step reloaded the page"
+    );
+
     browser.close().await;
 }
 

@@ -779,6 +779,25 @@ async fn sub_steps_tick_per_learner_and_never_change_the_skill_state() {
         .await;
     let (_, _, page) = app.get_as("/roadmaps/web/http", &ada).await;
     assert!(page.contains("0/2<span"), "{page}");
+
+    // With JavaScript, the answer is the checklist alone, to swap in place.
+    let request = axum::http::Request::post("/skills/http-methods/steps/curl")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &ada)
+        .header("sec-fetch-site", "same-origin")
+        .header("x-pathway-fragment", "1")
+        .body(axum::body::Body::from("done=on&step=curl"))
+        .unwrap();
+    let (status, _, fragment) = app.request(request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        fragment.trim_start().starts_with("<div class=\"steps\""),
+        "{fragment}"
+    );
+    assert!(
+        fragment.contains(r#"data-steps-count="1/2""#) && !fragment.contains("<html"),
+        "{fragment}"
+    );
 }
 
 #[test]

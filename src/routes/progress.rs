@@ -78,13 +78,28 @@ struct StepForm {
     done: String,
 }
 
-/// Ticks or unticks a sub-step; the skill's own state is left alone.
+/// What the sub-steps fragment needs: named like the stage page's `view`, so both render
+/// `progress/_steps.html`.
+struct StepsView<'a> {
+    skill: &'a Skill,
+    ticked: Option<std::collections::HashSet<String>>,
+}
+
+#[derive(Template)]
+#[template(path = "progress/_steps_fragment.html")]
+struct StepsFragment<'a> {
+    view: StepsView<'a>,
+}
+
+/// Ticks or unticks a sub-step; the skill's own state is left alone. With the
+/// fragment header, answers with the re-rendered checklist instead of a redirect.
 async fn tick_step(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path((skill_id, step_key)): Path<(String, String)>,
+    headers: HeaderMap,
     Form(form): Form<StepForm>,
-) -> Result<Redirect, AppError> {
+) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
     if !skill.steps.iter().any(|s| s.key == step_key) {
@@ -92,10 +107,18 @@ async fn tick_step(
     }
     progress::enroll(&state.db, user.id, &roadmap.id).await?;
     crate::db::steps::set(&state.db, user.id, &skill.id, &step_key, form.done == "on").await?;
-    Ok(Redirect::to(&format!(
-        "/roadmaps/{}/{}#{}",
-        roadmap.id, stage.id, skill.id
-    )))
+    if wants_fragment(&headers) {
+        let mut ticked =
+            crate::db::steps::ticked(&state.db, user.id, std::slice::from_ref(&skill.id)).await?;
+        let fragment = StepsFragment {
+            view: StepsView {
+                skill,
+                ticked: Some(ticked.remove(&skill.id).unwrap_or_default()),
+            },
+        };
+        return Ok(render(&fragment)?.into_response());
+    }
+    Ok(Redirect::to(&format!("{}#{}", stage_url(roadmap, stage), skill.id)).into_response())
 }
 
 async fn set_state(
