@@ -114,6 +114,15 @@ async fn an_expired_setup_token_is_refused() {
         .unwrap();
     let (status, _, _) = app.get(&format!("/setup?token={secret}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The next start's link replaces it; the dead one is cleared away.
+    admin::create_setup_token(&app.db.pool, &token::hash(&token::generate()))
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from invites where kind = 'setup'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
 }
 
 async fn make_admin(app: &TestApp, username: &str) -> String {

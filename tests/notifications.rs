@@ -49,6 +49,10 @@ async fn the_mentoring_loop_notifies_the_other_side_only() {
         unread(&app, "lea").await,
         ["max name accepted your mentor invitation"]
     );
+    assert!(
+        unread(&app, "max").await.is_empty(),
+        "answering the invitation settles its notification"
+    );
 
     app.post_form(
         "/skills/http-methods/state",

@@ -19,7 +19,12 @@ pub async fn active_admin_ids(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<i64>>
         .await
 }
 
-pub async fn create_setup_token(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<()> {
+/// A new setup token; expired ones, which can never work again, are removed so that
+/// restarts without an admin do not pile them up.
+pub async fn create_setup_token(db: &PgPool, token_hash: &str) -> sqlx::Result<()> {
+    sqlx::query!("delete from invites where kind = 'setup' and expires_at < now()")
+        .execute(db)
+        .await?;
     sqlx::query!(
         "insert into invites (token_hash, kind, expires_at) values ($1, 'setup', now() + interval '1 day')",
         token_hash

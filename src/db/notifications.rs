@@ -79,3 +79,18 @@ pub async fn exists_for_target(db: impl PgExecutor<'_>, target_url: &str) -> sql
     .fetch_one(db)
     .await
 }
+
+/// Marks read what `recipient` was told by `actor` of `kind`: answering an
+/// invitation settles the notice about it.
+pub async fn settle(db: impl PgExecutor<'_>, recipient: i64, actor: i64, kind: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update notifications set read_at = now()
+         where recipient_id = $1 and actor_id = $2 and kind = $3 and read_at is null",
+        recipient,
+        actor,
+        kind
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

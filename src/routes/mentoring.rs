@@ -454,6 +454,7 @@ async fn answer(
 ) -> Result<Response, AppError> {
     match mentorships::respond(&state.db, user.id, id, token_hash, accept).await? {
         Ok((_, mentee_id)) => {
+            crate::db::notifications::settle(&state.db, user.id, mentee_id, "mentor_invited").await?;
             let (kind, verb) = if accept {
                 ("invite_accepted", "accepted")
             } else {
