@@ -134,58 +134,31 @@ pub fn follow_renames(file: &mut ProgressFile, aliases: &HashMap<String, String>
         "skipped" => 1,
         _ => 0,
     };
-    // Entry index per id, and whether an alias brought it there.
-    let mut skills: Vec<SkillEntry> = Vec::new();
-    let mut at: HashMap<String, (usize, bool)> = HashMap::new();
-    for mut entry in std::mem::take(&mut file.skills) {
-        let renamed = aliases.get(&entry.skill).cloned();
-        let moved = renamed.is_some();
-        if let Some(new_id) = renamed {
-            entry.skill = new_id;
-        }
-        match at.get(&entry.skill) {
-            Some(&(index, was_moved)) if moved || was_moved => {
-                let kept = &mut skills[index];
-                let started = match (kept.started_at, entry.started_at) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if rank(&entry.state) > rank(&kept.state) {
-                    *kept = entry;
-                }
-                kept.started_at = started;
+    file.skills = merge_renamed(
+        std::mem::take(&mut file.skills),
+        aliases,
+        |e| &mut e.skill,
+        |kept, entry| {
+            let started = match (kept.started_at, entry.started_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if rank(&entry.state) > rank(&kept.state) {
+                *kept = entry;
             }
-            _ => {
-                at.insert(entry.skill.clone(), (skills.len(), moved));
-                skills.push(entry);
-            }
-        }
-    }
-    file.skills = skills;
-
-    let mut notes: Vec<NoteEntry> = Vec::new();
-    let mut at: HashMap<String, (usize, bool)> = HashMap::new();
-    for mut entry in std::mem::take(&mut file.notes) {
-        let renamed = aliases.get(&entry.skill).cloned();
-        let moved = renamed.is_some();
-        if let Some(new_id) = renamed {
-            entry.skill = new_id;
-        }
-        match at.get(&entry.skill) {
-            Some(&(index, was_moved)) if moved || was_moved => {
-                let kept = &mut notes[index];
-                kept.body = format!("{}\n\n{}", kept.body, entry.body);
-                kept.shared_with_mentors |= entry.shared_with_mentors;
-                kept.updated_at = kept.updated_at.max(entry.updated_at);
-            }
-            _ => {
-                at.insert(entry.skill.clone(), (notes.len(), moved));
-                notes.push(entry);
-            }
-        }
-    }
-    file.notes = notes;
-
+            kept.started_at = started;
+        },
+    );
+    file.notes = merge_renamed(
+        std::mem::take(&mut file.notes),
+        aliases,
+        |e| &mut e.skill,
+        |kept, entry| {
+            kept.body = format!("{}\n\n{}", kept.body, entry.body);
+            kept.shared_with_mentors |= entry.shared_with_mentors;
+            kept.updated_at = kept.updated_at.max(entry.updated_at);
+        },
+    );
     for entry in &mut file.events {
         if let Some(new_id) = aliases.get(&entry.skill) {
             entry.skill = new_id.clone();
@@ -201,6 +174,39 @@ pub fn follow_renames(file: &mut ProgressFile, aliases: &HashMap<String, String>
             entry.skill = new_id.clone();
         }
     }
+}
+
+/// Moves each entry to its skill's new id; where that brings two entries onto one id,
+/// `merge` folds the later into the earlier. Entries that were not moved are left as
+/// they are, so a genuine duplicate in the file is still reported.
+fn merge_renamed<T>(
+    entries: Vec<T>,
+    aliases: &HashMap<String, String>,
+    skill: impl Fn(&mut T) -> &mut String,
+    merge: impl Fn(&mut T, T),
+) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::new();
+    // Index per id, and whether an alias brought the entry there.
+    let mut at: HashMap<String, (usize, bool)> = HashMap::new();
+    for mut entry in entries {
+        let id = skill(&mut entry);
+        let moved = match aliases.get(id.as_str()) {
+            Some(new_id) => {
+                *id = new_id.clone();
+                true
+            }
+            None => false,
+        };
+        let id = id.clone();
+        match at.get(&id) {
+            Some(&(index, was_moved)) if moved || was_moved => merge(&mut kept[index], entry),
+            _ => {
+                at.insert(id, (kept.len(), moved));
+                kept.push(entry);
+            }
+        }
+    }
+    kept
 }
 
 /// Parses and checks an upload. Every problem is reported, each with where it is.

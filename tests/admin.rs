@@ -125,29 +125,11 @@ async fn an_expired_setup_token_is_refused() {
     assert_eq!(left, 1);
 }
 
-async fn make_admin(app: &TestApp, username: &str) -> String {
-    let cookie = app.sign_up(username).await;
-    sqlx::query("update users set is_admin = true where username = $1")
-        .bind(username)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    cookie
-}
-
-async fn id_of(app: &TestApp, username: &str) -> i64 {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_last_admin_cannot_be_removed() {
     let (app, _dir) = app().await;
-    let root = make_admin(&app, "root").await;
-    let root_id = id_of(&app, "root").await;
+    let root = app.sign_up_admin("root").await;
+    let root_id = app.user_id("root").await;
     let (_, headers, _) = app
         .post_form(
             &format!("/admin/users/{root_id}/admin"),
@@ -165,7 +147,7 @@ async fn the_last_admin_cannot_be_removed() {
     assert!(is_admin);
 
     app.sign_up("alice").await;
-    let alice = id_of(&app, "alice").await;
+    let alice = app.user_id("alice").await;
     app.post_form(
         &format!("/admin/users/{alice}/admin"),
         &[("value", "on")],
@@ -196,9 +178,9 @@ async fn the_last_admin_cannot_be_removed() {
 #[tokio::test]
 async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
     let (app, _dir) = app().await;
-    let root = make_admin(&app, "root").await;
+    let root = app.sign_up_admin("root").await;
     let bob_cookie = app.sign_up("bob").await;
-    let bob = id_of(&app, "bob").await;
+    let bob = app.user_id("bob").await;
     app.post_form(
         &format!("/admin/users/{bob}/disabled"),
         &[("value", "on")],
@@ -225,7 +207,7 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
     app.sign_in("bob", STRONG_PASSWORD, None).await;
     let (status, _, _) = app.get_as("/admin", &bob_cookie).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let root_id = id_of(&app, "root").await;
+    let root_id = app.user_id("root").await;
     let (_, headers, _) = app
         .post_form(
             &format!("/admin/users/{root_id}/disabled"),
@@ -244,7 +226,7 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
 #[tokio::test]
 async fn users_are_searchable_and_paginated_and_the_audit_log_filters() {
     let (app, _dir) = app().await;
-    let root = make_admin(&app, "root").await;
+    let root = app.sign_up_admin("root").await;
     for i in 0..29 {
         sqlx::query("insert into users (username, display_name, password_hash) values ($1, $2, 'x')")
             .bind(format!("user{i:02}"))
@@ -266,7 +248,7 @@ async fn users_are_searchable_and_paginated_and_the_audit_log_filters() {
         "search text is literal, not a LIKE pattern"
     );
 
-    let u = id_of(&app, "user03").await;
+    let u = app.user_id("user03").await;
     app.post_form(
         &format!("/admin/users/{u}/disabled"),
         &[("value", "on")],
@@ -296,7 +278,7 @@ async fn only_admins_reach_the_admin_area() {
         let (status, _, _) = app.get(path).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
     }
-    let lea = id_of(&app, "lea").await;
+    let lea = app.user_id("lea").await;
     let (status, _, _) = app
         .post_form(
             &format!("/admin/users/{lea}/admin"),
@@ -315,7 +297,7 @@ async fn only_admins_reach_the_admin_area() {
 #[tokio::test]
 async fn the_content_page_shows_loads_errors_and_retired_skills_with_learners() {
     let (app, dir) = app().await;
-    let root = make_admin(&app, "root").await;
+    let root = app.sign_up_admin("root").await;
     let lea = app.sign_up("lea").await;
     app.post_form(
         "/skills/dns-records/state",

@@ -30,14 +30,6 @@ async fn admin(app: &TestApp, username: &str) -> String {
     app.sign_in(username, STRONG_PASSWORD, None).await
 }
 
-async fn id_of(app: &TestApp, username: &str) -> i64 {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-}
-
 /// (actor, action, target, details) of every audit entry, oldest first.
 async fn audit(app: &TestApp) -> Vec<(Option<String>, String, String, serde_json::Value)> {
     sqlx::query_as(
@@ -68,7 +60,7 @@ fn secret_after(page: &str, marker: &str) -> String {
 }
 
 async fn make_reset_link(app: &TestApp, admin_cookie: &str, username: &str) -> String {
-    let id = id_of(app, username).await;
+    let id = app.user_id(username).await;
     let (status, headers, page) = app
         .post_form(&format!("/admin/users/{id}/reset"), &[], Some(admin_cookie))
         .await;
@@ -98,7 +90,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_other_session() {
     let ada_second = app.sign_in("ada", STRONG_PASSWORD, None).await;
 
     let (_, _, users) = app.get_as("/admin", &root).await;
-    let ada_id = id_of(&app, "ada").await;
+    let ada_id = app.user_id("ada").await;
     assert!(users.contains(&format!(r#"action="/admin/users/{ada_id}/reset""#)));
 
     let secret = make_reset_link(&app, &root, "ada").await;
@@ -192,7 +184,7 @@ async fn replaced_expired_unknown_and_disabled_links_are_all_the_same_404() {
     app.sign_up("ada").await;
 
     let older = make_reset_link(&app, &root, "ada").await;
-    let ada_id = id_of(&app, "ada").await;
+    let ada_id = app.user_id("ada").await;
     let (_, _, page) = app
         .post_form(&format!("/admin/users/{ada_id}/reset"), &[], Some(&root))
         .await;
@@ -263,7 +255,7 @@ async fn only_admins_make_reset_links() {
     admin(&app, "root").await;
     app.sign_up("ada").await;
     let eve = app.sign_up("eve").await;
-    let ada_id = id_of(&app, "ada").await;
+    let ada_id = app.user_id("ada").await;
     let path = format!("/admin/users/{ada_id}/reset");
     let (status, _, _) = app.post_form(&path, &[], Some(&eve)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -465,7 +457,7 @@ async fn an_admin_links_a_mentor_who_then_sees_the_mentee_and_unlinks_them() {
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
-    assert_eq!((status.as_str(), ended_by), ("ended", id_of(&app, "root").await));
+    assert_eq!((status.as_str(), ended_by), ("ended", app.user_id("root").await));
     let entries = audited(&app, "mentorship.end").await;
     assert_eq!(entries.len(), 1);
     assert_eq!(

@@ -546,6 +546,14 @@ async fn start_backend_and_open_first_stage(c: &Client, server: &Server) {
     wait_for_state(c, SKILL, "not_started").await;
 }
 
+/// Clicks the element `css` finds, failing with `what` when there is none.
+async fn click_css(c: &Client, what: &str, css: &str) {
+    match c.find(Locator::Css(css)).await {
+        Ok(element) => element.click().await.unwrap(),
+        Err(e) => panic!("no {what} ({css}) at {}: {e}", url(c).await),
+    }
+}
+
 /// Clicks the element `xpath` finds, failing with `what` when there is none.
 async fn click_xpath(c: &Client, what: &str, xpath: &str) {
     match c.find(Locator::XPath(xpath)).await {
@@ -702,12 +710,7 @@ async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus
     wait_for_text(c, badge, "0/4").await;
     js(c, "window.pathwayMark = 'same document'; return null;").await;
     let first_step = "#project-todo-api .step-toggle";
-    c.find(Locator::Css(first_step))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(c, "the first sub-step", first_step).await;
     wait_for_text(c, badge, "1/4").await;
     let pressed = js(
         c,
@@ -1057,19 +1060,14 @@ async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_
     let learner = username("lena");
     sign_up(c, &server, &learner).await;
     start_backend_and_open_first_stage(c, &server).await;
-    c.find(Locator::Css(&state_button(SKILL, "done")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(c, "the Done button", &state_button(SKILL, "done")).await;
     wait_for_state(c, SKILL, "done").await;
-    c.find(Locator::Css(&state_button("tcp-ip", "in_progress")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(
+        c,
+        "the In progress button",
+        &state_button("tcp-ip", "in_progress"),
+    )
+    .await;
     wait_for_state(c, "tcp-ip", "in_progress").await;
     click_xpath(c, "the Sign out button", "//form[@action='/signout']//button").await;
     wait_for_url(c, "the page after signing out", |u| !u.contains("/roadmaps/")).await;
@@ -1126,12 +1124,7 @@ async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_
     );
     assert!(plan.contains("1 renamed, 1 retired"), "{plan}");
     // The box must be ticked (the server refuses otherwise; tests/content_ops.rs checks that).
-    c.find(Locator::Css("#confirm_retire"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(c, "the confirmation box", "#confirm_retire").await;
     click_xpath(
         c,
         "the Apply button",

@@ -18,24 +18,6 @@ async fn app() -> (TestApp, tempfile::TempDir) {
     (TestApp::with_content(dir.path()).await, dir)
 }
 
-async fn user_id(pool: &PgPool, username: &str) -> i64 {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
-async fn make_admin(app: &TestApp, username: &str) -> String {
-    let cookie = app.sign_up(username).await;
-    sqlx::query("update users set is_admin = true where username = $1")
-        .bind(username)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    cookie
-}
-
 /// Gives `user` a state on `skill` the way the app records it: a row and an event.
 async fn set_state(pool: &PgPool, user: i64, skill: &str, state: &str, started_days_ago: i64) {
     sqlx::query(
@@ -89,7 +71,7 @@ async fn the_plan_names_each_kind_of_change_and_writes_nothing() {
     let (app, dir) = app().await;
     let pool = &app.db.pool;
     app.sign_up("ada").await;
-    let ada = user_id(pool, "ada").await;
+    let ada = app.user_id("ada").await;
     set_state(pool, ada, "status-codes", "done", 3).await;
     set_state(pool, ada, "dns-records", "in_progress", 2).await;
     write_files(
@@ -203,8 +185,8 @@ async fn a_rename_carries_every_kind_of_row_and_old_exports_follow_it() {
     let pool = &app.db.pool;
     app.sign_up("ada").await;
     app.sign_up("max").await;
-    let ada = user_id(pool, "ada").await;
-    let max = user_id(pool, "max").await;
+    let ada = app.user_id("ada").await;
+    let max = app.user_id("max").await;
     set_state(pool, ada, "dns-records", "done", 5).await;
     sqlx::query("update skill_progress set verified_by = $1, verified_at = now() where user_id = $2")
         .bind(max)
@@ -320,7 +302,7 @@ async fn a_merge_keeps_the_most_advanced_state_and_all_history() {
     let (app, dir) = app().await;
     let pool = &app.db.pool;
     app.sign_up("ada").await;
-    let ada = user_id(pool, "ada").await;
+    let ada = app.user_id("ada").await;
     set_state(pool, ada, "http-methods", "in_progress", 10).await;
     set_state(pool, ada, "status-codes", "done", 2).await;
     sqlx::query("insert into notes (user_id, skill_id, body_md) values ($1, 'http-methods', 'about GET'), ($1, 'status-codes', 'about 404')")
@@ -424,9 +406,9 @@ fn replaces_is_validated_with_file_and_line() {
 #[tokio::test]
 async fn reload_applies_safe_changes_and_asks_before_retiring_progress() {
     let (app, dir) = app().await;
-    let admin = make_admin(&app, "root").await;
+    let admin = app.sign_up_admin("root").await;
     let learner = app.sign_up("ada").await;
-    let ada = user_id(&app.db.pool, "ada").await;
+    let ada = app.user_id("ada").await;
 
     // A title edit retires nothing: Reload applies it straight away.
     write_files(
@@ -563,9 +545,9 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn the_watcher_applies_safe_edits_and_holds_retirements_for_an_admin() {
     let (app, dir) = app().await;
-    let admin = make_admin(&app, "root").await;
+    let admin = app.sign_up_admin("root").await;
     app.sign_up("ada").await;
-    let ada = user_id(&app.db.pool, "ada").await;
+    let ada = app.user_id("ada").await;
     let watcher = tokio::spawn(pathway::app::watch_content(
         app.state.clone(),
         Duration::from_millis(200),
@@ -863,7 +845,7 @@ fn pathway(app: &TestApp, args: &[&str]) -> (bool, String) {
 async fn the_command_line_prints_the_plan_and_applies_only_what_is_safe() {
     let (app, dir) = app().await;
     app.sign_up("ada").await;
-    let ada = user_id(&app.db.pool, "ada").await;
+    let ada = app.user_id("ada").await;
     set_state(&app.db.pool, ada, "status-codes", "done", 1).await;
     write_files(
         dir.path(),

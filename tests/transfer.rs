@@ -324,3 +324,50 @@ async fn ticked_sub_steps_travel_and_review_history_does_not_block_an_import() {
     let (_, page) = import(&other, &grace, &json).await;
     assert!(page.contains("0 sub-steps ticked"), "{page}");
 }
+
+#[test]
+fn an_old_export_follows_a_merge_of_two_skills_into_one() {
+    let file = serde_json::json!({
+        "format": "pathway-progress", "version": 1, "exported_at": "2026-01-01T00:00:00Z", "username": "ada",
+        "skills": [
+            {"skill": "old-a", "state": "in_progress", "started_at": "2025-01-01T00:00:00Z"},
+            {"skill": "old-b", "state": "done", "started_at": "2025-06-01T00:00:00Z", "done_at": "2025-07-01T00:00:00Z"},
+            {"skill": "kept", "state": "skipped"}
+        ],
+        "notes": [
+            {"skill": "old-a", "body": "first", "updated_at": "2025-01-02T00:00:00Z"},
+            {"skill": "old-b", "body": "second", "shared_with_mentors": true, "updated_at": "2025-07-02T00:00:00Z"}
+        ],
+        "events": [{"skill": "old-a", "kind": "set", "from": "not_started", "to": "in_progress", "at": "2025-01-01T00:00:00Z"}],
+        "steps": [{"skill": "old-b", "key": "deploy", "ticked_at": "2025-07-01T00:00:00Z"}]
+    });
+    let known: std::collections::HashSet<String> = ["merged", "kept"].map(String::from).into();
+    let roadmaps = std::collections::HashSet::new();
+    let aliases = [("old-a", "merged"), ("old-b", "merged")]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .into();
+    let plan = pathway::transfer::validate(file.to_string().as_bytes(), &known, &roadmaps, &aliases).unwrap();
+    let skills: Vec<(&str, &str)> = plan
+        .skills
+        .iter()
+        .map(|(e, _)| (e.skill.as_str(), e.state.as_str()))
+        .collect();
+    assert_eq!(
+        skills,
+        [("merged", "done"), ("kept", "skipped")],
+        "the most advanced state wins"
+    );
+    let merged = &plan.skills[0].0;
+    assert_eq!(merged.started_at.unwrap().year(), 2025);
+    assert_eq!(
+        merged.started_at.unwrap().month(),
+        time::Month::January,
+        "the earliest start is kept"
+    );
+    assert_eq!(plan.notes.len(), 1);
+    assert_eq!(plan.notes[0].body, "first\n\nsecond");
+    assert!(plan.notes[0].shared_with_mentors);
+    assert_eq!(plan.events[0].0.skill, "merged");
+    assert_eq!(plan.steps[0].skill, "merged");
+    assert!(plan.unmatched.is_empty());
+}

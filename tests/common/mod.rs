@@ -218,6 +218,26 @@ impl TestApp {
         session_cookie(&headers).expect("sign-up sets a session cookie")
     }
 
+    /// Signs up `username` and gives them the admin flag; returns the session cookie.
+    pub async fn sign_up_admin(&self, username: &str) -> String {
+        let cookie = self.sign_up(username).await;
+        sqlx::query("update users set is_admin = true where username = $1")
+            .bind(username)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+        cookie
+    }
+
+    /// The id of the user called `username`.
+    pub async fn user_id(&self, username: &str) -> i64 {
+        sqlx::query_scalar("select id from users where username = $1")
+            .bind(username)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
     /// Signs in; returns the new session cookie.
     pub async fn sign_in(&self, username: &str, password: &str, cookie: Option<&str>) -> String {
         let form = [("username", username), ("password", password)];
