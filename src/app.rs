@@ -303,9 +303,11 @@ fn log_outcome(dir: &Path, outcome: &LoadOutcome) {
 pub async fn follow_content_loads(state: AppState) {
     use sqlx::postgres::PgListener;
     let check_every = std::time::Duration::from_secs(30);
-    loop {
+    // Ends with the pool, when the server shuts down.
+    while !state.db.is_closed() {
         let mut listener = match PgListener::connect_with(&state.db).await {
             Ok(listener) => listener,
+            Err(_) if state.db.is_closed() => return,
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for content loads; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -324,6 +326,7 @@ pub async fn follow_content_loads(state: AppState) {
                         tracing::warn!(%error, "cannot refresh the content after a load");
                     }
                 }
+                Ok(Err(_)) if state.db.is_closed() => return,
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "lost the content-load listener; reconnecting");
                     break;
@@ -337,6 +340,9 @@ pub async fn follow_content_loads(state: AppState) {
 }
 
 async fn refresh_if_stale(state: &AppState) {
+    if state.db.is_closed() {
+        return;
+    }
     match crate::db::content::applied_hash(&state.db).await {
         Ok(version) if version != state.catalog.load().version => {
             if let Err(error) = state.refresh_catalog().await {
