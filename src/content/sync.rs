@@ -1,6 +1,6 @@
 //! Loading a content directory into PostgreSQL: planned first, one transaction, nothing deleted, unchanged files write nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::path::Path;
 
@@ -123,25 +123,41 @@ async fn record_failure(pool: &PgPool, invalid: &Invalid, trigger: Trigger) -> s
 /// Computes what loading `content` would do, without writing anything.
 pub async fn plan(pool: &PgPool, content: &Content) -> sqlx::Result<Plan> {
     let mut conn = pool.acquire().await?;
-    plan_on(&mut conn, content).await
+    Ok(read_rows(&mut conn).await?.plan(content))
 }
 
-async fn plan_on(conn: &mut sqlx::PgConnection, content: &Content) -> sqlx::Result<Plan> {
-    let roadmaps = db::all_roadmaps(&mut *conn).await?;
-    let stages = db::all_stages(&mut *conn).await?;
-    let skills = db::all_skills(&mut *conn).await?;
-    let learners = db::learners_per_skill(&mut *conn).await?;
-    let aliased = db::aliased_ids(&mut *conn).await?;
-    Ok(plan::compute(
-        content,
-        &Existing {
-            roadmaps: &roadmaps,
-            stages: &stages,
-            skills: &skills,
-            learners: &learners,
-            aliased: &aliased,
-        },
-    ))
+/// The content rows and what a plan needs beside them, read once per load.
+struct Rows {
+    roadmaps: Vec<RoadmapRow>,
+    stages: Vec<StageRow>,
+    skills: Vec<SkillRow>,
+    learners: HashMap<String, i64>,
+    aliased: HashSet<String>,
+}
+
+impl Rows {
+    fn plan(&self, content: &Content) -> Plan {
+        plan::compute(
+            content,
+            &Existing {
+                roadmaps: &self.roadmaps,
+                stages: &self.stages,
+                skills: &self.skills,
+                learners: &self.learners,
+                aliased: &self.aliased,
+            },
+        )
+    }
+}
+
+async fn read_rows(conn: &mut sqlx::PgConnection) -> sqlx::Result<Rows> {
+    Ok(Rows {
+        roadmaps: db::all_roadmaps(&mut *conn).await?,
+        stages: db::all_stages(&mut *conn).await?,
+        skills: db::all_skills(&mut *conn).await?,
+        learners: db::learners_per_skill(&mut *conn).await?,
+        aliased: db::aliased_ids(&mut *conn).await?,
+    })
 }
 
 /// Syncs valid content whatever it retires (as a script would).
@@ -165,7 +181,8 @@ pub async fn apply_with(
         return Ok(LoadOutcome::Unchanged);
     }
 
-    let plan = plan_on(&mut tx, content).await?;
+    let rows = read_rows(&mut tx).await?;
+    let plan = rows.plan(content);
     if policy == Policy::HoldRetiringProgress && plan.retires_progress() {
         // Hold it once per distinct set of files; the admin page shows it.
         if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(content.hash.as_str()) {
@@ -189,25 +206,20 @@ pub async fn apply_with(
     let mut counts = LoadCounts::default();
     let (roadmap_upserts, roadmap_retired) = diff(
         roadmaps,
-        db::all_roadmaps(&mut *tx).await?,
+        rows.roadmaps,
         |r| r.id.clone(),
         |r| r.retired,
         &mut counts,
     );
     let (stage_upserts, stage_retired) = diff(
         stages,
-        db::all_stages(&mut *tx).await?,
+        rows.stages,
         |s| (s.roadmap_id.clone(), s.id.clone()),
         |s| s.retired,
         &mut counts,
     );
-    let (skill_upserts, skill_retired) = diff(
-        skills,
-        db::all_skills(&mut *tx).await?,
-        |s| s.id.clone(),
-        |s| s.retired,
-        &mut counts,
-    );
+    let (skill_upserts, skill_retired) =
+        diff(skills, rows.skills, |s| s.id.clone(), |s| s.retired, &mut counts);
 
     // Parents before children, so a skill moved to a new stage finds it.
     db::upsert_roadmaps(&mut *tx, &roadmap_upserts).await?;
