@@ -891,3 +891,66 @@ async fn the_command_line_prints_the_plan_and_applies_only_what_is_safe() {
     let (ok, text) = pathway(&app, &["content", "plan", path]);
     assert!(!ok && text.contains("02-dns.md:2: missing `title`"), "{text}");
 }
+
+#[tokio::test]
+async fn progress_carried_into_another_roadmap_shows_there() {
+    let (app, dir) = app().await;
+    let pool = &app.db.pool;
+    app.sign_up("ada").await;
+    let ada = app.user_id("ada").await;
+    sqlx::query("insert into enrollments (user_id, roadmap_id) values ($1, 'web')")
+        .bind(ada)
+        .execute(pool)
+        .await
+        .unwrap();
+    set_state(pool, ada, "dns-records", "done", 1).await;
+    set_state(pool, ada, "status-codes", "in_progress", 1).await;
+    app.sign_up("eve").await;
+    let eve = app.user_id("eve").await;
+    sqlx::query("insert into enrollments (user_id, roadmap_id) values ($1, 'web')")
+        .bind(eve)
+        .execute(pool)
+        .await
+        .unwrap();
+    set_state(pool, eve, "http-methods", "done", 1).await;
+    // dns-records moves to a new roadmap; status-codes is renamed into it.
+    std::fs::remove_file(dir.path().join("web/02-dns.md")).unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "web/01-http.md",
+                "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nR.\n\n## Methods {#http-methods}\nGET.\n",
+            ),
+            (
+                "ops/roadmap.md",
+                "+++\ntitle = \"Ops\"\nsummary = \"Running things.\"\n+++\n",
+            ),
+            (
+                "ops/01-names.md",
+                "+++\nid = \"names\"\ntitle = \"Names\"\n+++\nN.\n\n## Records {#dns-records}\nA.\n\n\
+                 ## Codes in logs {#log-codes replaces=status-codes}\nB.\n",
+            ),
+        ],
+    );
+    let outcome = pathway::app::load_content(pool, dir.path()).await.unwrap();
+    assert!(matches!(outcome, LoadOutcome::Applied(_)), "{outcome:?}");
+    let roadmaps: Vec<String> =
+        sqlx::query_scalar("select roadmap_id from enrollments where user_id = $1 order by roadmap_id")
+            .bind(ada)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        roadmaps,
+        ["ops", "web"],
+        "ada now follows the roadmap her progress moved to"
+    );
+    // Someone with no progress on the moved skills is not enrolled anywhere new.
+    let eves: Vec<String> = sqlx::query_scalar("select roadmap_id from enrollments where user_id = $1")
+        .bind(eve)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(eves, ["web"]);
+}

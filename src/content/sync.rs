@@ -237,6 +237,16 @@ pub async fn apply_with(
     for rename in &plan.renamed {
         renames::carry(&mut tx, &rename.from, &rename.id).await?;
     }
+    // Progress that moved or was renamed into another roadmap shows there at once.
+    let arrived: Vec<String> = plan
+        .moved
+        .iter()
+        .map(|s| s.id.clone())
+        .chain(plan.renamed.iter().map(|r| r.id.clone()))
+        .collect();
+    if !arrived.is_empty() {
+        db::enroll_learners_of(&mut *tx, &arrived).await?;
+    }
     counts.renamed = i32::try_from(plan.renamed.len()).unwrap_or(i32::MAX);
     counts.moved = i32::try_from(plan.moved.len()).unwrap_or(i32::MAX);
     if !skill_retired.is_empty() {

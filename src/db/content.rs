@@ -172,6 +172,21 @@ pub async fn announce_load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()>
     Ok(())
 }
 
+/// Starts, for each learner with progress on one of `skill_ids`, the roadmap that
+/// skill is now in, so progress carried into another roadmap is not hidden.
+pub async fn enroll_learners_of(db: impl PgExecutor<'_>, skill_ids: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into enrollments (user_id, roadmap_id)
+         select distinct p.user_id, s.roadmap_id from skill_progress p join skills s on s.id = p.skill_id
+         where p.skill_id = any($1) and p.state <> 'not_started'
+         on conflict do nothing",
+        skill_ids
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Learners with any progress, note or evidence, per skill: one query.
 pub async fn learners_per_skill(db: impl PgExecutor<'_>) -> sqlx::Result<HashMap<String, i64>> {
     let rows = sqlx::query!(
