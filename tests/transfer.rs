@@ -203,7 +203,7 @@ async fn an_invalid_file_is_reported_per_item_and_nothing_is_applied() {
 
 #[tokio::test]
 async fn unknown_skill_ids_are_kept_aside_and_reported() {
-    let (app, _dir) = app().await;
+    let (app, dir) = app().await;
     let ada = busy_learner(&app, "ada").await;
     let (json, _) = export(&app, &ada).await;
     let renamed = json.replace("dns-records", "ghost-skill");
@@ -230,6 +230,42 @@ async fn unknown_skill_ids_are_kept_aside_and_reported() {
     .await
     .unwrap();
     assert_eq!(state, "done", "known items still land");
+
+    // When the content gains that skill, the kept-aside items land and are forgotten.
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nN.\n\n## Records {#dns-records}\nA.\n\n## Ghost {#ghost-skill}\nB.\n",
+        )],
+    );
+    let outcome = app
+        .state
+        .reload(
+            pathway::content::sync::Trigger::Cli,
+            pathway::content::sync::Policy::Apply,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, pathway::content::sync::LoadOutcome::Applied(_)),
+        "{outcome:?}"
+    );
+    let left: i64 = sqlx::query_scalar("select count(*) from import_unmatched")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "matched and forgotten");
+    let ghost: String = sqlx::query_scalar(
+        "select state from skill_progress p join users u on u.id = p.user_id where username = 'grace' and skill_id = 'ghost-skill'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        ghost, "skipped",
+        "ada's skipped state, imported by grace, found its skill"
+    );
 }
 
 #[tokio::test]

@@ -288,6 +288,12 @@ pub async fn apply_with(
     .await?;
     db::announce_load(&mut *tx, id).await?;
     tx.commit().await?;
+    // Imported items that waited for these skills can land now.
+    match crate::db::transfer::rematch_kept_aside(pool).await {
+        Ok(0) => {}
+        Ok(matched) => tracing::info!(matched, "matched kept-aside import items to the new content"),
+        Err(error) => tracing::warn!(%error, "could not match kept-aside import items"),
+    }
     Ok(LoadOutcome::Applied(counts))
 }
 

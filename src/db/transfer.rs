@@ -319,3 +319,73 @@ pub async fn unmatched_count(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Res
     .fetch_one(db)
     .await
 }
+
+/// Applies kept-aside import items whose skill or roadmap now exists (a load added it,
+/// or renamed an id to it), then forgets them. Returns how many items were matched.
+/// Runs after an applied content load; each learner's items go through the same
+/// validation and merge as an upload.
+pub async fn rematch_kept_aside(pool: &PgPool) -> sqlx::Result<u64> {
+    let rows = sqlx::query!(
+        "select i.id, i.user_id, i.item, i.payload from import_unmatched i
+         where case when i.item = 'roadmap' then exists (select 1 from roadmaps r where r.id = i.skill_id)
+                    else exists (select 1 from skills s where s.id = i.skill_id)
+                         or exists (select 1 from skill_aliases a where a.old_id = i.skill_id) end
+         order by i.user_id, i.id"
+    )
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let (skills, roadmaps) = known_ids(pool).await?;
+    let aliases = crate::db::content::aliases(pool).await?;
+    let mut per_user: Vec<(i64, Vec<i64>, serde_json::Value)> = Vec::new();
+    for row in rows {
+        if per_user.last().is_none_or(|(user, _, _)| *user != row.user_id) {
+            let file = serde_json::json!({
+                "format": FORMAT, "version": VERSION,
+                "exported_at": "1970-01-01T00:00:00Z", "username": "",
+                "roadmaps": [], "skills": [], "events": [], "notes": [], "evidence": [], "steps": [],
+            });
+            per_user.push((row.user_id, Vec::new(), file));
+        }
+        let (_, ids, file) = per_user.last_mut().expect("pushed above");
+        ids.push(row.id);
+        let list = match row.item.as_str() {
+            "roadmap" => "roadmaps",
+            "skill" => "skills",
+            "event" => "events",
+            "note" => "notes",
+            "evidence" => "evidence",
+            _ => "steps",
+        };
+        if let Some(items) = file[list].as_array_mut() {
+            // One state and one note per skill: a later import's item replaces an earlier one.
+            let same_skill = |item: &serde_json::Value| item["skill"] == row.payload["skill"];
+            match items
+                .iter_mut()
+                .find(|item| matches!(list, "skills" | "notes") && same_skill(item))
+            {
+                Some(earlier) => *earlier = row.payload,
+                None => items.push(row.payload),
+            }
+        }
+    }
+    let mut matched = 0;
+    for (user_id, ids, file) in per_user {
+        let bytes = file.to_string().into_bytes();
+        match crate::transfer::validate(&bytes, &skills, &roadmaps, &aliases) {
+            Ok(plan) => {
+                apply(pool, user_id, &plan).await?;
+                sqlx::query!("delete from import_unmatched where id = any($1)", &ids)
+                    .execute(pool)
+                    .await?;
+                matched += ids.len() as u64;
+            }
+            Err(problems) => {
+                tracing::warn!(user_id, ?problems, "kept-aside import items could not be matched")
+            }
+        }
+    }
+    Ok(matched)
+}
