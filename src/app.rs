@@ -319,6 +319,8 @@ pub async fn follow_content_loads(state: AppState) {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             continue;
         }
+        // A load applied before the LISTEN took effect sent its notice to nobody.
+        refresh_if_stale(&state).await;
         loop {
             match tokio::time::timeout(check_every, listener.recv()).await {
                 Ok(Ok(_)) => {
@@ -334,8 +336,6 @@ pub async fn follow_content_loads(state: AppState) {
                 Err(_) => refresh_if_stale(&state).await,
             }
         }
-        // A notification may have been missed while reconnecting.
-        refresh_if_stale(&state).await;
     }
 }
 

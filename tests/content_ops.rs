@@ -552,18 +552,16 @@ async fn the_watcher_applies_safe_edits_and_holds_retirements_for_an_admin() {
         app.state.clone(),
         Duration::from_millis(200),
     ));
-    // Give the watcher a moment to register with the kernel.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    write_files(
-        dir.path(),
-        &[(
-            "web/02-dns.md",
-            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## Watched records {#dns-records}\nA.\n",
-        )],
-    );
+    // The watcher registers with the kernel once it first runs: write until it has seen
+    // an edit (rewriting the same text is harmless).
     let state = app.state.clone();
+    let edited = "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## Watched records {#dns-records}\nA.\n";
+    let mut writes = 0;
     eventually("the watcher to apply the edit", async || {
+        if writes % 10 == 0 {
+            write_files(dir.path(), &[("web/02-dns.md", edited)]);
+        }
+        writes += 1;
         state
             .catalog
             .load()
@@ -646,8 +644,9 @@ async fn two_instances_on_one_database_both_serve_a_load() {
         &static_dir,
         app.state.settings.as_ref().clone(),
     );
+    // However soon the load comes, the follower picks it up: by its NOTIFY, or by the
+    // version check it makes once it is listening.
     let follower = tokio::spawn(pathway::app::follow_content_loads(b.clone()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     write_files(
         dir.path(),
@@ -666,12 +665,30 @@ async fn two_instances_on_one_database_both_serve_a_load() {
     })
     .await;
     assert_eq!(b.catalog.load().version, app.state.catalog.load().version);
-    // The second instance did not load the files itself: one applied load.
+
+    // The follower is listening now, so the next load reaches it by NOTIFY (its fallback
+    // check comes only every 30 seconds, after this test would have given up).
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## Records, notified {#dns-records}\nA.\n",
+        )],
+    );
+    app.state.reload(Trigger::Cli, Policy::Apply).await.unwrap();
+    eventually("the second instance to hear of the next load", async || {
+        b.catalog
+            .load()
+            .skill("dns-records")
+            .is_some_and(|s| s.2.title == "Records, notified")
+    })
+    .await;
+    // The second instance did not load the files itself: one applied load each time.
     let applied: i64 = sqlx::query_scalar("select count(*) from content_loads where status = 'applied'")
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(applied, 2, "the first load and this one");
+    assert_eq!(applied, 3, "the first load and these two");
     follower.abort();
 }
 
