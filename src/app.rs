@@ -261,7 +261,8 @@ pub async fn load_content_with(
     Ok(outcome)
 }
 
-fn log_outcome(dir: &Path, outcome: &LoadOutcome) {
+/// Logs what a load did, with every error of a failed one.
+pub fn log_outcome(dir: &Path, outcome: &LoadOutcome) {
     match outcome {
         LoadOutcome::Unchanged => {
             tracing::info!(dir = %dir.display(), "content unchanged since the last load")

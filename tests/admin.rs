@@ -264,6 +264,11 @@ async fn users_are_searchable_and_paginated_and_the_audit_log_filters() {
     let (_, _, audit) = app.get_as("/admin/audit?action=user.disable", &root).await;
     assert!(audit.contains("<code>user.disable</code>") && !audit.contains("<code>user.make_admin</code>"));
     assert!(audit.contains("<td>root</td>") && audit.contains("<td>user03</td>"));
+    // The filter is a literal prefix: `_` and `%` are not wildcards.
+    let (_, _, audit) = app.get_as("/admin/audit?action=user_disable", &root).await;
+    assert!(!audit.contains("<code>user.disable</code>"), "{audit}");
+    let (_, _, audit) = app.get_as("/admin/audit?action=%25disable", &root).await;
+    assert!(!audit.contains("<code>user.disable</code>"), "{audit}");
 }
 
 #[tokio::test]

@@ -91,7 +91,8 @@ pub async fn load_dir_with(
     }
 }
 
-async fn record_failure(pool: &PgPool, invalid: &Invalid, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
+/// Records a load that failed validation (once per distinct set of files).
+pub async fn record_failure(pool: &PgPool, invalid: &Invalid, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
     let mut tx = pool.begin().await?;
     db::lock_content(&mut *tx).await?;
     if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(invalid.hash.as_str()) {

@@ -117,12 +117,7 @@ pub struct UserRow {
 
 /// One page of users matching `search` (username, display name or email), and the total.
 pub async fn users(db: &PgPool, search: &str, limit: i64, offset: i64) -> sqlx::Result<(Vec<UserRow>, i64)> {
-    // Search text is literal: escape LIKE's wildcards.
-    let escaped = search
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let pattern = format!("%{escaped}%");
+    let pattern = super::contains_pattern(search);
     let rows = sqlx::query_as!(
         UserRow,
         r#"select id, username, display_name, email, is_admin, disabled_at is not null as "disabled!", created_at
@@ -248,7 +243,7 @@ pub async fn audit(db: impl PgExecutor<'_>, action: &str, limit: i64) -> sqlx::R
         AuditEntry,
         r#"select a.id, u.username as "actor?", a.action, a.target, a.details, a.at
            from audit_log a left join users u on u.id = a.actor_id
-           where a.action like $1 || '%'
+           where starts_with(a.action, $1)
            order by a.at desc, a.id desc limit $2"#,
         action,
         limit
@@ -330,11 +325,7 @@ pub async fn active_links(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<LinkRow>, i64)> {
-    let escaped = search
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let pattern = format!("%{escaped}%");
+    let pattern = super::contains_pattern(search);
     let rows = sqlx::query_as!(
         LinkRow,
         r#"select m.id, o.username as mentor_username, o.display_name as mentor_name,

@@ -477,18 +477,27 @@ pub struct RetiredSkill {
     pub renamed_to: Option<String>,
 }
 
-/// Retired skills, most recently retired first, with their learner counts: one query.
-pub async fn retired_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<RetiredSkill>> {
-    sqlx::query_as!(
-        RetiredSkill,
-        r#"select s.id, s.title, s.roadmap_id, s.retired_at as "retired_at!",
-                  count(p.user_id) filter (where p.state <> 'not_started') as "learners!",
-                  a.new_id as "renamed_to?"
-           from skills s left join skill_progress p on p.skill_id = s.id
-           left join skill_aliases a on a.old_id = s.id
+/// Retired skills, most recently retired first, with their learner counts counted as
+/// a plan counts them (progress, notes or evidence): two queries.
+pub async fn retired_skills(db: &sqlx::PgPool) -> sqlx::Result<Vec<RetiredSkill>> {
+    let learners = learners_per_skill(db).await?;
+    let rows = sqlx::query!(
+        r#"select s.id, s.title, s.roadmap_id, s.retired_at as "retired_at!", a.new_id as "renamed_to?"
+           from skills s left join skill_aliases a on a.old_id = s.id
            where s.retired_at is not null
-           group by s.id, a.new_id order by s.retired_at desc, s.id"#
+           order by s.retired_at desc, s.id"#
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RetiredSkill {
+            learners: learners.get(&r.id).copied().unwrap_or(0),
+            id: r.id,
+            title: r.title,
+            roadmap_id: r.roadmap_id,
+            retired_at: r.retired_at,
+            renamed_to: r.renamed_to,
+        })
+        .collect())
 }

@@ -76,3 +76,13 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// A `LIKE`/`ILIKE` pattern matching `search` anywhere, taken literally (its `%`, `_`
+/// and `\` are escaped).
+pub fn contains_pattern(search: &str) -> String {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

@@ -18,7 +18,7 @@ use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
 use crate::db::users::{self, User};
 use crate::error::AppError;
 
-const PAGE_SIZE: i64 = 25;
+pub(super) const PAGE_SIZE: i64 = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -151,13 +151,36 @@ async fn setup(
     Ok(Redirect::to("/admin").into_response())
 }
 
-#[derive(Deserialize)]
-struct UsersQuery {
+/// The query of a searchable, paged admin list: `?q=…&page=…`, plus `done=` after a change.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ListQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
     page: Option<i64>,
-    done: Option<String>,
+    pub done: Option<String>,
+}
+
+impl ListQuery {
+    /// The search text, trimmed and at most 100 characters.
+    pub fn search(&self) -> String {
+        self.q.trim().chars().take(100).collect()
+    }
+
+    /// The 1-based page asked for.
+    pub fn page(&self) -> i64 {
+        self.page.unwrap_or(1).max(1)
+    }
+
+    /// Rows to skip for this page.
+    pub fn offset(&self) -> i64 {
+        (self.page() - 1) * PAGE_SIZE
+    }
+}
+
+/// How many pages `total` rows fill (at least one, so "page 1 of 1" reads right).
+pub(super) fn page_count(total: i64) -> i64 {
+    ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1)
 }
 
 #[derive(Template)]
@@ -176,11 +199,10 @@ struct UsersPage {
 async fn users_page(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Query(query): Query<UsersQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    let page = query.page.unwrap_or(1).max(1);
-    let search: String = query.q.trim().chars().take(100).collect();
-    let (users, total) = admin::users(&state.db, &search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let (page, search) = (query.page(), query.search());
+    let (users, total) = admin::users(&state.db, &search, PAGE_SIZE, query.offset()).await?;
     let notice = match query.done.as_deref() {
         Some("saved") => Some("Saved."),
         Some("last-admin") => Some(
@@ -196,7 +218,7 @@ async fn users_page(
         query: search,
         users,
         page,
-        pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+        pages: page_count(total),
         total,
         me: admin.id,
         notice,

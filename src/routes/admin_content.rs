@@ -172,11 +172,9 @@ async fn plan_page(State(state): State<AppState>, Admin(admin): Admin) -> Result
 async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
     let content = match sync::parse(&state.settings.content_dir).await? {
         Ok(content) => content,
-        Err(_) => {
-            // Record the failure (and log it) through the normal load path.
-            state
-                .reload(Trigger::Admin(admin.id), sync::Policy::HoldRetiringProgress)
-                .await?;
+        Err(invalid) => {
+            let outcome = sync::record_failure(&state.db, &invalid, Trigger::Admin(admin.id)).await?;
+            crate::app::log_outcome(&state.settings.content_dir, &outcome);
             return Ok(Redirect::to("/admin/content?done=failed").into_response());
         }
     };

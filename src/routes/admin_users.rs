@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::admin::Admin;
+use super::admin::{Admin, ListQuery, PAGE_SIZE, page_count};
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::{self, password, token};
@@ -20,7 +20,6 @@ use crate::db::{mentorships, resets};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
 
-const PAGE_SIZE: i64 = 25;
 /// Invites shown on the invites page.
 const RECENT_INVITES: i64 = 50;
 const DEFAULT_INVITE_DAYS: i32 = 7;
@@ -247,15 +246,6 @@ async fn create_invite(
 
 // ---------- mentor links ----------
 
-#[derive(Debug, Default, Deserialize)]
-struct LinksQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<i64>,
-    done: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "admin/mentorships.html")]
 struct LinksPage {
@@ -274,11 +264,9 @@ struct LinksPage {
 }
 
 impl LinksPage {
-    async fn new(state: &AppState, admin: &User, query: &LinksQuery) -> Result<Self, AppError> {
-        let page = query.page.unwrap_or(1).max(1);
-        let search: String = query.q.trim().chars().take(100).collect();
-        let (links, total) =
-            admin::active_links(&state.db, &search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    async fn new(state: &AppState, admin: &User, query: &ListQuery) -> Result<Self, AppError> {
+        let (page, search) = (query.page(), query.search());
+        let (links, total) = admin::active_links(&state.db, &search, PAGE_SIZE, query.offset()).await?;
         Ok(Self {
             layout: Layout::new(state, Some(admin), "Admin: mentorships"),
             mentor: String::new(),
@@ -300,7 +288,7 @@ impl LinksPage {
                 })
                 .collect(),
             page,
-            pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+            pages: page_count(total),
             total,
         })
     }
@@ -309,7 +297,7 @@ impl LinksPage {
 async fn links_page(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Query(query): Query<LinksQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     Ok(render(&LinksPage::new(&state, &admin, &query).await?)?.into_response())
 }
@@ -370,7 +358,7 @@ async fn link(
     let (mentor, mentee, id) = match outcome {
         Ok(linked) => linked,
         Err((mentor_error, mentee_error, message)) => {
-            let mut page = LinksPage::new(&state, &admin, &LinksQuery::default()).await?;
+            let mut page = LinksPage::new(&state, &admin, &ListQuery::default()).await?;
             page.mentor = mentor_name;
             page.mentee = mentee_name;
             page.mentor_error = mentor_error;
