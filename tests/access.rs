@@ -240,15 +240,7 @@ async fn world() -> World {
             Some(&ada),
         )
         .await;
-    let location = headers[header::LOCATION].to_str().unwrap();
-    let action = location
-        .split("changed=")
-        .nth(1)
-        .unwrap()
-        .split('#')
-        .next()
-        .unwrap()
-        .to_string();
+    let action = common::changed_action(&headers);
     app.post_form("/skills/dns-records/note", &[("body", PRIVATE_NOTE)], Some(&ada))
         .await;
     app.post_form(

@@ -293,16 +293,7 @@ async fn undo_is_refused_when_the_skill_changed_since() {
     let l = learner().await;
     l.start().await;
     let (_, headers, _) = l.set("http-methods", "done").await;
-    let action = headers[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .split("changed=")
-        .nth(1)
-        .unwrap()
-        .split('#')
-        .next()
-        .unwrap()
-        .to_string();
+    let action = common::changed_action(&headers);
     l.set("http-methods", "skipped").await;
     let (status, _, body) = l
         .app
@@ -545,16 +536,7 @@ async fn another_learner_can_neither_see_nor_undo_my_progress() {
     let l = learner().await;
     l.start().await;
     let (_, headers, _) = l.set("http-methods", "done").await;
-    let action = headers[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .split("changed=")
-        .nth(1)
-        .unwrap()
-        .split('#')
-        .next()
-        .unwrap()
-        .to_string();
+    let action = common::changed_action(&headers);
 
     let other = l.app.sign_up("mallory").await;
     let (_, _, page) = l.app.get_as("/roadmaps/web", &other).await;
@@ -616,16 +598,7 @@ async fn the_dashboard_charts_completions_and_active_days() {
     l.set("dns-records", "done").await;
     // An undone completion does not count.
     let (_, headers, _) = l.set("status-codes", "done").await;
-    let action = headers[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .split("changed=")
-        .nth(1)
-        .unwrap()
-        .split('#')
-        .next()
-        .unwrap()
-        .to_string();
+    let action = common::changed_action(&headers);
     l.app
         .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
         .await;

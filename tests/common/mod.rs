@@ -249,6 +249,16 @@ impl TestApp {
 
 pub const STRONG_PASSWORD: &str = "violet tractor harbour lantern";
 
+/// The undoable action id a state change redirects with (`…?changed=<id>#skill`).
+pub fn changed_action(headers: &HeaderMap) -> String {
+    let location = headers[header::LOCATION].to_str().unwrap();
+    let after = location
+        .split("changed=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no changed= in the redirect to {location}"));
+    after.split('#').next().unwrap().to_string()
+}
+
 /// `pathway_session=<id>` from a response's Set-Cookie, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
