@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::content::{self, parse_dir};
 
 #[derive(Parser, Debug)]
@@ -49,6 +49,10 @@ pub enum Command {
         #[command(subcommand)]
         action: InviteCommand,
     },
+    /// Write the whole database to FILE (pg_dump's custom format); safe while the server runs.
+    Backup { file: PathBuf },
+    /// Replace the database's contents with a backup made by `pathway backup`. Stop the server first.
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -103,7 +107,7 @@ pub enum ContentCommand {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            init_logging(&cli.config.log);
+            init_logging(&cli.config.log, cli.config.log_format);
             match crate::app::run_server(cli.config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -119,21 +123,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Content {
             action: ContentCommand::Plan { dir },
         } => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             let dir = dir.unwrap_or(cli.config.content_dir.clone());
             report(content_plan(&cli.config, &dir, None).await)
         }
         Command::Content {
             action: ContentCommand::Apply { dir, allow_retire },
         } => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             let dir = dir.unwrap_or(cli.config.content_dir.clone());
             report(content_plan(&cli.config, &dir, Some(allow_retire)).await)
         }
         Command::Admin {
             action: AdminCommand::Create { username },
         } => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             match create_admin(&cli.config, &username).await {
                 Ok(()) => {
                     println!(
@@ -150,7 +154,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Demo => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             match seed_demo(&cli.config).await {
                 Ok(accounts) => {
                     println!(
@@ -171,7 +175,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Mentor {
             action: MentorCommand::Link { mentor, mentee },
         } => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             match link_mentor(&cli.config, &mentor, &mentee).await {
                 Ok(()) => {
                     println!("{mentor} now mentors {mentee}");
@@ -183,10 +187,36 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Backup { file } => {
+            init_logging("warn", cli.config.log_format);
+            match crate::backup::backup(&cli.config, &file).await {
+                Ok(()) => {
+                    println!("backed up to {}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Restore { file } => {
+            init_logging("warn", cli.config.log_format);
+            match crate::backup::restore(&cli.config, &file).await {
+                Ok(()) => {
+                    println!("restored from {}", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pathway: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Invite {
             action: InviteCommand::Create { days },
         } => {
-            init_logging("warn");
+            init_logging("warn", cli.config.log_format);
             match create_invite(&cli.config, days).await {
                 Ok(link) => {
                     println!("{link}");
@@ -363,9 +393,21 @@ async fn create_invite(config: &crate::config::Config, days: i32) -> anyhow::Res
     Ok(format!("{}/signup?invite={token}", config.public_url()))
 }
 
-fn init_logging(filter: &str) {
+/// Logs go to standard error: coloured only on a terminal, JSON lines when asked.
+fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// `pathway content check [DIR] [--fix]`.

@@ -2,15 +2,17 @@
 //!
 //! The cluster lives in one directory, listens only on a Unix socket inside
 //! it (no TCP port, so nothing on the machine conflicts), is created with
-//! `initdb` on first use, reused afterwards, and stopped with the server.
+//! `initdb` on first use, reused afterwards, and stopped by the last Pathway
+//! process using it (a server, or a CLI command run beside one).
 
 use std::ffi::OsString;
-use std::fs;
+use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{Gid, Uid, User};
 use sqlx::postgres::PgConnectOptions;
 
@@ -43,13 +45,41 @@ pub enum EmbeddedError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// A running private cluster. Call [`EmbeddedPostgres::stop`] to shut it down.
+/// A running private cluster, in use by this process until [`EmbeddedPostgres::release`].
+///
+/// Every Pathway process using the cluster holds a shared `flock` on
+/// `<data dir>.lock`. Releasing trades it for an exclusive lock without
+/// waiting: only a process that gets it (nobody else is using the cluster)
+/// stops PostgreSQL. So a CLI command run beside a server never stops the
+/// server's database, and a lock left by a killed process vanishes with it.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     data_dir: PathBuf,
     bin_dir: PathBuf,
     /// Set when running as root: the cluster runs as this user.
     run_as: Option<(Uid, Gid)>,
+    usage: Flock<File>,
+    origin: Origin,
+}
+
+/// How [`EmbeddedPostgres::start`] found the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// It was stopped (or new), and this process started it.
+    Started,
+    /// Another Pathway process is using it; this one joined.
+    Shared,
+    /// It was running with no Pathway process using it, such as after a crash or `kill -9`.
+    Leftover,
+}
+
+/// What [`EmbeddedPostgres::release`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// This was the last process using the cluster, and stopped it.
+    Stopped,
+    /// Another Pathway process still uses the cluster, so it keeps running.
+    LeftRunning,
 }
 
 /// Finds the directory holding `initdb`, `pg_ctl` and `postgres`.
@@ -128,10 +158,13 @@ impl EmbeddedPostgres {
             chown_tree(&data_dir, uid, gid)?;
         }
 
-        let cluster = Self {
+        let (usage, alone) = lock_usage(&data_dir)?;
+        let mut cluster = Self {
             data_dir,
             bin_dir,
             run_as,
+            usage,
+            origin: Origin::Started,
         };
         if !cluster.data_dir.join("PG_VERSION").is_file() {
             let mut args = vec![OsString::from("--pgdata"), cluster.data_dir.clone().into()];
@@ -149,7 +182,9 @@ impl EmbeddedPostgres {
             );
             cluster.run("initdb", "initdb", args)?;
         }
-        if !cluster.is_running() {
+        if cluster.is_running() {
+            cluster.origin = if alone { Origin::Leftover } else { Origin::Shared };
+        } else {
             let options = format!(
                 "-k '{}' -p {SOCKET_PORT} -c listen_addresses='' -c unix_socket_permissions=0700",
                 cluster.data_dir.display()
@@ -164,6 +199,23 @@ impl EmbeddedPostgres {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Whether this process started the cluster, joined another's, or found a leftover.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Ends this process's use of the cluster, stopping it only when no other
+    /// Pathway process is using it.
+    pub fn release(self) -> Result<Released, EmbeddedError> {
+        if self.usage.relock(FlockArg::LockExclusiveNonblock).is_err() {
+            return Ok(Released::LeftRunning);
+        }
+        // The exclusive lock is held until `self` drops, so nobody starts
+        // using the cluster while it stops.
+        self.stop()?;
+        Ok(Released::Stopped)
     }
 
     /// The server's log, kept inside the data directory.
@@ -189,7 +241,8 @@ impl EmbeddedPostgres {
             .is_ok_and(|out| out.status.success())
     }
 
-    /// Stops the cluster with a fast shutdown and waits for it.
+    /// Stops the cluster with a fast shutdown and waits for it, whoever else
+    /// uses it; [`EmbeddedPostgres::release`] is the polite way.
     pub fn stop(&self) -> Result<(), EmbeddedError> {
         if !self.is_running() {
             return Ok(());
@@ -232,6 +285,43 @@ impl EmbeddedPostgres {
             action: action.to_string(),
             detail,
         })
+    }
+}
+
+/// The lock file beside the data directory (never inside: `initdb` wants it empty).
+pub fn lock_path(data_dir: &Path) -> PathBuf {
+    let mut name = data_dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the shared usage lock, and says whether this process was alone
+/// when it came (no other Pathway process using the cluster).
+fn lock_usage(data_dir: &Path) -> Result<(Flock<File>, bool), EmbeddedError> {
+    let path = lock_path(data_dir);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_error(&path))?;
+    let lock_error = |path: &Path, errno: nix::errno::Errno| EmbeddedError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::from(errno),
+    };
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            lock.relock(FlockArg::LockShared)
+                .map_err(|e| lock_error(&path, e))?;
+            Ok((lock, true))
+        }
+        // Others use it, or one is stopping it: wait for a shared lock, which a
+        // stopping process grants only once PostgreSQL is down.
+        Err((file, _)) => {
+            let lock = Flock::lock(file, FlockArg::LockShared).map_err(|(_, e)| lock_error(&path, e))?;
+            Ok((lock, false))
+        }
     }
 }
 

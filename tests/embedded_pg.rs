@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pathway::embedded_pg::{EmbeddedError, EmbeddedPostgres, find_bin_dir};
+use pathway::embedded_pg::{EmbeddedError, EmbeddedPostgres, Origin, Released, find_bin_dir};
 use sqlx::{Connection, PgConnection};
 
 /// A temporary directory the cluster's owner can enter even when tests run as root.
@@ -188,4 +188,133 @@ fn the_binary_serves_stops_on_a_signal_and_keeps_serving_good_content_after_a_ba
     assert_eq!(body(&again), body(&stage), "the same page as before the bad edit");
     server.stop(libc::SIGTERM);
     assert!(!root.path().join("pg/postmaster.pid").exists());
+}
+
+#[tokio::test]
+async fn a_second_user_of_the_cluster_never_stops_it_for_the_first() {
+    let dir = open_tempdir();
+    let data = dir.path().join("pg");
+    let server = EmbeddedPostgres::start(&data, None).unwrap();
+    assert_eq!(server.origin(), Origin::Started);
+    let cli = EmbeddedPostgres::start(&data, None).unwrap();
+    assert_eq!(cli.origin(), Origin::Shared, "joined the running cluster");
+
+    assert_eq!(cli.release().unwrap(), Released::LeftRunning);
+    assert!(server.is_running(), "the first user's database is still up");
+    let conn = PgConnection::connect_with(&server.connect_options("postgres"))
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    assert_eq!(
+        server.release().unwrap(),
+        Released::Stopped,
+        "the last user stops it"
+    );
+    assert!(!data.join("postmaster.pid").exists());
+}
+
+/// Runs a `pathway` CLI command against the embedded cluster in `root`.
+fn run_cli(root: &Path, content: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pathway"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("PATHWAY_PG_DATA_DIR", root.join("pg"))
+        .env("PATHWAY_CONTENT_DIR", content)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_commands_beside_a_live_server_leave_its_database_running_and_kill_9_leftovers_are_reused() {
+    let root = open_tempdir();
+    let content = root.path().join("content");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("content"), &content);
+
+    let mut server = Server::start(root.path(), &content);
+    for args in [&["invite", "create"][..], &["content", "apply"], &["demo"]] {
+        let output = run_cli(root.path(), &content, args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        let (status, body) = server.get("/healthz");
+        assert_eq!(
+            status,
+            200,
+            "after `pathway {}` the server still reaches its database: {body}",
+            args.join(" ")
+        );
+    }
+    let (status, _) = server.get("/roadmaps/backend");
+    assert_eq!(status, 200);
+
+    // A server killed outright leaves PostgreSQL running and no lock behind.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        root.path().join("pg/postmaster.pid").exists(),
+        "PostgreSQL outlived the killed server"
+    );
+
+    // The next server takes the leftover over and stops it when it stops.
+    let server = Server::start(root.path(), &content);
+    assert_eq!(server.get("/healthz").0, 200);
+    server.stop(libc::SIGTERM);
+    assert!(
+        !root.path().join("pg/postmaster.pid").exists(),
+        "the server that took over the leftover cluster stopped it"
+    );
+
+    // A CLI command with no server running starts the cluster and stops it again.
+    let output = run_cli(root.path(), &content, &["invite", "create"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(!root.path().join("pg/postmaster.pid").exists());
+}
+
+#[tokio::test]
+async fn backup_and_restore_round_trip_through_the_private_cluster() {
+    let root = open_tempdir();
+    let content = root.path().join("content");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("content"), &content);
+    let output = run_cli(root.path(), &content, &["demo"]);
+    assert!(output.status.success(), "{output:?}");
+    let file = root.path().join("pathway.backup");
+    let file_arg = file.to_str().unwrap();
+    let output = run_cli(root.path(), &content, &["backup", file_arg]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(std::fs::metadata(&file).unwrap().len() > 1000);
+
+    // Restore into a brand-new instance, and find the same people and progress there.
+    let other = open_tempdir();
+    let output = run_cli(other.path(), &content, &["restore", file_arg]);
+    assert!(output.status.success(), "{output:?}");
+    let count = |dir: &Path| {
+        let dir = dir.join("pg");
+        async move {
+            let cluster = EmbeddedPostgres::start(&dir, None).unwrap();
+            let mut conn = PgConnection::connect_with(&cluster.connect_options("pathway"))
+                .await
+                .unwrap();
+            let counts: (i64, i64) =
+                sqlx::query_as("select (select count(*) from users), (select count(*) from progress_events)")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            conn.close().await.unwrap();
+            cluster.release().unwrap();
+            counts
+        }
+    };
+    let before = count(root.path()).await;
+    assert!(before.0 >= 4 && before.1 > 10, "{before:?}");
+    assert_eq!(count(other.path()).await, before);
+
+    // Restoring under a live server is refused.
+    let server = Server::start(other.path(), &content);
+    let output = run_cli(other.path(), &content, &["restore", file_arg]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stop it"),
+        "{output:?}"
+    );
+    server.stop(libc::SIGTERM);
 }

@@ -12,6 +12,7 @@ pub mod resets;
 pub mod reviews;
 pub mod search;
 pub mod steps;
+pub mod throttle;
 pub mod transfer;
 pub mod users;
 
@@ -21,7 +22,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
-use crate::embedded_pg::{self, EmbeddedPostgres};
+use crate::embedded_pg::{self, EmbeddedPostgres, Origin, Released};
 
 /// Migrations from `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -44,11 +45,23 @@ impl Database {
                     EmbeddedPostgres::start(&data_dir, bin_dir.as_deref())
                 })
                 .await??;
-                tracing::info!(data_dir = %cluster.data_dir().display(), "started the private PostgreSQL cluster");
+                let data_dir = cluster.data_dir().display();
+                match cluster.origin() {
+                    Origin::Started => tracing::info!(%data_dir, "started the private PostgreSQL cluster"),
+                    Origin::Shared => tracing::info!(
+                        %data_dir,
+                        "using the private PostgreSQL cluster another Pathway process started; it keeps running for that process"
+                    ),
+                    Origin::Leftover => tracing::warn!(
+                        %data_dir,
+                        "reusing the private PostgreSQL cluster left running by a process that did not stop it (a crash or kill -9?)"
+                    ),
+                }
                 embedded_pg::ensure_database(&cluster, embedded_pg::DATABASE).await?;
                 (cluster.connect_options(embedded_pg::DATABASE), Some(cluster))
             }
         };
+        let options = with_statement_timeout(options, config.db_statement_timeout_secs);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .connect_with(options)
@@ -57,15 +70,25 @@ impl Database {
         Ok(Self { pool, embedded })
     }
 
-    /// Closes the pool, then stops the private cluster if there is one.
+    /// Closes the pool, then stops the private cluster if no other Pathway process uses it.
     pub async fn close(self) -> anyhow::Result<()> {
         self.pool.close().await;
         if let Some(cluster) = self.embedded {
-            tokio::task::spawn_blocking(move || cluster.stop()).await??;
-            tracing::info!("stopped the private PostgreSQL cluster");
+            match tokio::task::spawn_blocking(move || cluster.release()).await?? {
+                Released::Stopped => tracing::info!("stopped the private PostgreSQL cluster"),
+                Released::LeftRunning => tracing::info!(
+                    "left the private PostgreSQL cluster running for the other Pathway process using it"
+                ),
+            }
         }
         Ok(())
     }
+}
+
+/// Any statement running longer than `seconds` is cancelled by the server,
+/// so one slow query cannot hold a connection for good (0 turns it off).
+pub fn with_statement_timeout(options: PgConnectOptions, seconds: u64) -> PgConnectOptions {
+    options.options([("statement_timeout", format!("{}s", seconds))])
 }
 
 /// Runs Pathway's migrations and creates the session store's table.
