@@ -7,19 +7,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::FromRef;
-use axum::http::{HeaderValue, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -161,13 +165,53 @@ impl AppState {
     }
 }
 
-/// Strict by default: no inline script or style, no framing, forms post only here.
+/// Strict by default: no inline script or style, no framing, forms post only
+/// here, and images only from this instance (user markdown keeps no remote
+/// images, so a shared note cannot carry a tracking pixel).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// The whole application as one router; tests call this directly.
+/// Pathway uses none of these browser features; deny them to any page.
+const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
+     geolocation=(), gyroscope=(), magnetometer=(), microphone=(), midi=(), payment=(), \
+     publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), interest-cohort=()";
+
+/// Limits that keep one slow or greedy client from holding the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A client must send a request's headers within this time (also closes idle keep-alive connections).
+    pub header_read: Duration,
+    /// A request body must arrive within this time.
+    pub body_read: Duration,
+    /// A handler must answer within this time, or the client gets a 503.
+    pub handler: Duration,
+    /// Requests served at once; others wait for a slot (within `handler`).
+    pub concurrent_requests: usize,
+    /// The largest request body outside imports.
+    pub body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(30),
+            handler: Duration::from_secs(30),
+            concurrent_requests: 512,
+            // A 20,000-character note, URL-encoded, with room to spare.
+            body_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// The whole application as one router, with the default [`Limits`]; tests call this directly.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Limits::default())
+}
+
+/// The application with chosen limits.
+pub fn router_with(state: AppState, limits: Limits) -> Router {
     let static_files = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -184,6 +228,13 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(state.settings.session_idle))
         // Save signed-in sessions on every request, so inactivity (not age) ends them.
         .with_always_save(true);
+
+    // Only where browsers reach us over HTTPS: one year, as the HSTS preload list expects.
+    let hsts = state
+        .settings
+        .public_url
+        .starts_with("https://")
+        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
 
     Router::new()
         .merge(routes::public::router())
@@ -202,6 +253,8 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        // Imports lift this for their own route.
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(CatchPanicLayer::custom(error::panic_response))
         // Cross-site form posts are refused by their Origin / Sec-Fetch-Site headers.
         .layer(CsrfLayer::new())
@@ -211,9 +264,29 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::load_user))
         .layer(sessions)
+        // Again outside the session layers, for their own failures (the database
+        // down while loading a session): rendered without a user.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_error_pages,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.handler,
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrent_requests))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -228,8 +301,56 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn(tag_request))
         .with_state(state)
+}
+
+/// A request's id: on its log lines, and in its `X-Request-Id` response header.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Gives each request an id (16 hex digits) and returns it to the client.
+async fn tag_request(
+    mut request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let id = hex::encode(bytes);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The span every log line of a request carries: its id, method and path,
+/// with secret path segments and the whole query string left out.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map_or("-", |id| id.0.as_str());
+    tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %loggable_path(request.uri().path()),
+    )
+}
+
+/// `/reset/<token>` → `/reset/…`: links that work as passwords never reach the log.
+pub fn loggable_path(path: &str) -> String {
+    for prefix in ["/reset/", "/mentoring/invite/"] {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && !rest.is_empty()
+        {
+            return format!("{prefix}…");
+        }
+    }
+    path.to_string()
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -238,9 +359,72 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    serve_with_limits(listener, router, shutdown, Limits::default()).await
+}
+
+/// How long a graceful shutdown waits for open requests before it gives up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`serve`] with chosen limits. Each connection gets `TCP_NODELAY` (no
+/// Nagle stall between headers and body), a header-read timeout, and the
+/// client's address for throttling.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) -> std::io::Result<()> {
+    use hyper::body::Incoming;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(64 * 1024);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router
+            .clone()
+            .map_request(move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request.map(axum::body::Body::new)
+            });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, "connection ended: {error}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("gave up waiting for open requests after {DRAIN_TIMEOUT:?}");
+    }
+    Ok(())
 }
 
 /// Loads the content directory into the database, whatever it retires, and
@@ -453,8 +637,8 @@ async fn housekeeping(pool: PgPool) {
         if let Err(error) = store.delete_expired().await {
             tracing::warn!(%error, "could not delete expired sessions");
         }
-        if let Err(error) = crate::db::users::prune_sign_in_failures(&pool).await {
-            tracing::warn!(%error, "could not prune sign-in failures");
+        if let Err(error) = crate::db::throttle::prune(&pool).await {
+            tracing::warn!(%error, "could not prune throttling records");
         }
     }
 }

@@ -36,6 +36,15 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub db_max_connections: u32,
 
+    /// Seconds after which PostgreSQL cancels a statement (0: never).
+    #[arg(
+        long = "db-statement-timeout",
+        env = "PATHWAY_DB_STATEMENT_TIMEOUT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_statement_timeout_secs: u64,
+
     /// Directory of roadmap folders (see docs/content.md).
     #[arg(long, env = "PATHWAY_CONTENT_DIR", default_value = "content", global = true)]
     pub content_dir: PathBuf,
@@ -79,9 +88,26 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_STALLED_DAYS", default_value_t = 14, global = true)]
     pub stalled_days: i64,
 
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the
+    /// real client (addresses or CIDR ranges, comma-separated). Empty: the
+    /// headers are ignored and the TCP peer is the client.
+    #[arg(long, env = "PATHWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_addr::parse_trusted, global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// Log line format: `text` (coloured only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "PATHWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,6 +131,8 @@ pub struct Settings {
     pub content_dir: PathBuf,
     /// Whether file changes reload the content (shown on the admin page).
     pub watch_content: bool,
+    /// Proxies whose forwarded-for headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -117,6 +145,7 @@ impl Default for Settings {
             stalled_days: 14,
             content_dir: PathBuf::from("content"),
             watch_content: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -140,6 +169,7 @@ impl Config {
             stalled_days: self.stalled_days.max(1),
             content_dir: self.content_dir.clone(),
             watch_content: self.watch_content,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }

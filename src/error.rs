@@ -19,17 +19,57 @@ pub enum AppError {
     Forbidden,
     #[error("bad request")]
     BadRequest,
+    /// Input that can never be stored (a NUL byte, say): 422 with what to fix.
+    #[error("invalid input: {0}")]
+    Invalid(&'static str),
+    /// A per-address or per-person limit was reached.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// A body over its limit: 413 naming the limit.
+    #[error("request too large")]
+    TooLarge(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the database is not answering")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("template error: {0}")]
     Template(#[from] askama::Error),
     #[error("{0:#}")]
     Internal(#[from] anyhow::Error),
 }
+
+/// Database errors that say something about the request, not the server,
+/// become the matching client error; a lost connection becomes a 503.
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            match db.code().as_deref() {
+                // character_not_in_repertoire, untranslatable_character: a NUL byte.
+                Some("22021" | "22P05") => return Self::Invalid(CONTROL_CHARACTER),
+                // foreign_key_violation: the request named something that does not exist.
+                Some("23503") => return Self::NotFound,
+                // query_canceled: the statement timeout; admin_shutdown and friends: a restart.
+                Some("57014" | "57P01" | "57P02" | "57P03") => return Self::Unavailable(error),
+                // string_data_right_truncation, check_violation, numeric_value_out_of_range.
+                Some("22001" | "23514" | "22003") => return Self::BadRequest,
+                _ => {}
+            }
+        }
+        if matches!(
+            error,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        ) {
+            return Self::Unavailable(error);
+        }
+        Self::Database(error)
+    }
+}
+
+/// The message for text that contains a control character.
+pub const CONTROL_CHARACTER: &str = "The text you sent contains an invisible control character (such as a NUL byte) \
+     that Pathway cannot store. Go back, remove it (retyping the text usually does), and send it again.";
 
 /// What the error page should say; attached to the response for [`render_error_pages`].
 #[derive(Debug, Clone)]
@@ -44,6 +84,9 @@ impl AppError {
             Self::SignInRequired => StatusCode::SEE_OTHER,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Template(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -61,10 +104,12 @@ impl IntoResponse for AppError {
             // Details go to the log, never to the page.
             tracing::error!(error = %self, "request failed");
         }
+        let message = match self {
+            Self::Invalid(message) | Self::TooLarge(message) => message,
+            _ => user_message(status),
+        };
         let mut response = (status, status.canonical_reason().unwrap_or("Error")).into_response();
-        response.extensions_mut().insert(ErrorPage {
-            message: user_message(status),
-        });
+        response.extensions_mut().insert(ErrorPage { message });
         response
     }
 }
@@ -76,6 +121,10 @@ fn user_message(status: StatusCode) -> &'static str {
             "There is no page at this address. It may have moved, or the link may be mistyped."
         }
         StatusCode::METHOD_NOT_ALLOWED => "This page does not accept that kind of request.",
+        StatusCode::TOO_MANY_REQUESTS => {
+            "There were too many attempts from your network in a short time. Wait a few minutes and try again."
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "What you sent is larger than Pathway accepts.",
         StatusCode::FORBIDDEN => {
             "You are not allowed to do this. If you submitted a form, reload the page and try again from this site."
         }

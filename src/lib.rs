@@ -2,14 +2,17 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod charts;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod content;
 pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod markdown;
 pub mod notify;
 pub mod progress;
 pub mod routes;

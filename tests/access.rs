@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use common::{TestApp, write_files};
+use common::{TestApp, declared_routes, write_files};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -45,6 +45,7 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("GET",  "/u/{username}",                         [N,       N,       N,       N,       N,       N,       N]),
     ("GET",  "/search",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/healthz",                              [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/readyz",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/signup",                               [Ok,      R,       R,       R,       R,       R,       R]),
     ("POST", "/signup",                               [Status(422); 7]),
     ("GET",  "/signin",                               [Ok,      R,       R,       R,       R,       R,       R]),
@@ -126,35 +127,6 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     // Last: it ends the session.
     ("POST", "/signout",                              [R,       R,       R,       R,       R,       R,       R]),
 ];
-
-/// Every (method, path) the router declares, read from `src/routes/*.rs`.
-fn declared_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
-    let mut routes = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let chunks: Vec<&str> = source.split(".route(").skip(1).collect();
-        for chunk in chunks {
-            let path = chunk.split('"').nth(1).unwrap().to_string();
-            // The handlers: up to the end of this `.route(...)` call.
-            let call = chunk.split("\n        .").next().unwrap_or(chunk);
-            // The last `.route(` of a router ends with the function.
-            let call = call.split("\n}").next().unwrap_or(call);
-            let call = call.split(".route(").next().unwrap();
-            for (token, method) in [("get(", "GET"), ("post(", "POST")] {
-                let mut rest = call;
-                while let Some(at) = rest.find(token) {
-                    let before = rest[..at].chars().last();
-                    if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                        routes.insert((method.to_string(), path.clone()));
-                    }
-                    rest = &rest[at + token.len()..];
-                }
-            }
-        }
-    }
-    routes
-}
 
 #[test]
 fn every_route_has_an_entry() {

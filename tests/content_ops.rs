@@ -828,25 +828,10 @@ fn duplicate_sub_step_keys_are_errors_with_their_line() {
     );
 }
 
-/// A `DATABASE_URL` for the test's own database (TCP or the embedded cluster's socket).
-fn database_url(app: &TestApp) -> String {
-    let options = &app.db.options;
-    let database = options.get_database().unwrap_or("postgres");
-    format!(
-        // The host parameter wins over the placeholder, and may be a socket directory.
-        "postgres://{}@localhost:{}/{database}?host={}",
-        options.get_username(),
-        options.get_port(),
-        options
-            .get_socket()
-            .map_or_else(|| options.get_host().to_string(), |s| s.display().to_string())
-    )
-}
-
 fn pathway(app: &TestApp, args: &[&str]) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pathway"))
         .args(args)
-        .env("DATABASE_URL", database_url(app))
+        .env("DATABASE_URL", common::database_url(app))
         .env("PATHWAY_LOG", "warn")
         .output()
         .unwrap();

@@ -5,6 +5,7 @@ pub mod token;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,17 @@ pub async fn load_user(
             Err(error) => return error.into_response(),
         }
     };
+    let signed_in = user.is_some();
     request.extensions_mut().insert(CurrentUser(user));
-    next.run(request).await
+    let mut response = next.run(request).await;
+    // A signed-in page is one person's: no shared cache may keep it, nor the back-forward history after sign-out.
+    if signed_in && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    response
 }
 
 async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
@@ -68,8 +78,17 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
     }
 }
 
+/// The session store is the database: when it fails, say so with a 503, not a 500.
 pub fn session_error(error: tower_sessions::session::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("session store: {error}"))
+    use tower_sessions::session::Error;
+    use tower_sessions::session_store::Error as StoreError;
+    match error {
+        Error::Store(StoreError::Backend(detail)) => {
+            tracing::warn!("session store: {detail}");
+            AppError::Unavailable(sqlx::Error::Protocol(format!("session store: {detail}")))
+        }
+        other => AppError::Internal(anyhow::anyhow!("session store: {other}")),
+    }
 }
 
 /// Starts a signed-in session under a new id, so an id planted before

@@ -89,21 +89,29 @@ pub async fn evidence(
     .await
 }
 
+/// Evidence links one person may keep on one skill.
+pub const MAX_EVIDENCE_PER_SKILL: i64 = 20;
+
+/// Adds a link unless the skill already has [`MAX_EVIDENCE_PER_SKILL`]; `None` then.
 pub async fn add_evidence(
     db: impl PgExecutor<'_>,
     user_id: i64,
     skill_id: &str,
     url: &str,
     title: &str,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
-        "insert into evidence (user_id, skill_id, url, title) values ($1, $2, $3, $4) returning id",
+        "insert into evidence (user_id, skill_id, url, title)
+         select $1, $2, $3, $4
+         where (select count(*) from evidence where user_id = $1 and skill_id = $2) < $5
+         returning id",
         user_id,
         skill_id,
         url,
-        title
+        title,
+        MAX_EVIDENCE_PER_SKILL
     )
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
 }
 

@@ -144,7 +144,11 @@ fn earliest(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<Offs
 
 /// Applies a validated plan in one transaction. Nothing already present is
 /// duplicated, so a second import of the same file changes nothing.
-pub async fn apply(pool: &PgPool, user_id: i64, plan: &ImportPlan) -> sqlx::Result<ImportReport> {
+pub async fn apply(
+    pool: &PgPool,
+    user_id: i64,
+    plan: &ImportPlan,
+) -> sqlx::Result<Result<ImportReport, KeptAsideFull>> {
     let mut tx = pool.begin().await?;
     let mut report = ImportReport::default();
 
@@ -306,8 +310,25 @@ pub async fn apply(pool: &PgPool, user_id: i64, plan: &ImportPlan) -> sqlx::Resu
         report.unmatched.push((item.to_string(), id.clone()));
     }
 
+    // Checked after the inserts, since importing the same items again adds none.
+    let kept_aside = unmatched_count(&mut *tx, user_id).await?;
+    if kept_aside > MAX_KEPT_ASIDE {
+        tx.rollback().await?;
+        return Ok(Err(KeptAsideFull {
+            would_keep: kept_aside,
+        }));
+    }
     tx.commit().await?;
-    Ok(report)
+    Ok(Ok(report))
+}
+
+/// Items for unknown skills kept aside per learner, at most; beyond it an import is refused whole.
+pub const MAX_KEPT_ASIDE: i64 = 1_000;
+
+/// An import refused because it would keep more than [`MAX_KEPT_ASIDE`] items aside.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptAsideFull {
+    pub would_keep: i64,
 }
 
 /// How many imported items are kept aside for the user.
@@ -376,7 +397,13 @@ pub async fn rematch_kept_aside(pool: &PgPool) -> sqlx::Result<u64> {
         let bytes = file.to_string().into_bytes();
         match crate::transfer::validate(&bytes, &skills, &roadmaps, &aliases) {
             Ok(plan) => {
-                apply(pool, user_id, &plan).await?;
+                if apply(pool, user_id, &plan).await?.is_err() {
+                    tracing::warn!(
+                        user_id,
+                        "kept-aside import items would overflow the limit; left aside"
+                    );
+                    continue;
+                }
                 sqlx::query!("delete from import_unmatched where id = any($1)", &ids)
                     .execute(pool)
                     .await?;

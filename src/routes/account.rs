@@ -1,12 +1,9 @@
 //! Accounts: sign up, sign in, sign out, and the account page (display name, password, deletion).
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,15 +12,21 @@ use tower_sessions::Session;
 use super::{Layout, render};
 use crate::app::AppState;
 use crate::auth::{self, MaybeUser, SESSION_KEY, SessionAuth, SignedIn, password, session_error, token};
+use crate::client_addr::ClientAddr;
 use crate::config::Registration;
 use crate::db::progress;
+use crate::db::throttle::{self, Admission, Attempt};
 use crate::db::users::{self, User};
 use crate::error::AppError;
+use crate::routes::form::Form;
 
-/// Failed sign-ins allowed per account, and per address, within the window.
-const ACCOUNT_FAILURES: i64 = 5;
-const ADDRESS_FAILURES: i64 = 20;
-const FAILURE_WINDOW_SECS: f64 = 15.0 * 60.0;
+/// Sign-ups allowed from one address per hour.
+const SIGN_UPS_PER_ADDRESS: i64 = 10;
+
+/// The cookie that marks a browser as one that signed in to an account
+/// before; a lock-out triggered by someone else never applies to it.
+const DEVICE_COOKIE: &str = "pathway_device";
+const DEVICE_COOKIE_DAYS: i64 = 180;
 
 /// Where people land after signing in or up.
 const HOME_AFTER_SIGN_IN: &str = "/dashboard";
@@ -38,22 +41,6 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/account/delete", post(delete_account))
         .route("/account/public-profile", post(update_public_profile))
-}
-
-/// The client's address, when the server knows it (not in router-only tests).
-struct ClientIp(Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.ip().to_string()),
-        ))
-    }
 }
 
 // ---------- sign up ----------
@@ -172,6 +159,7 @@ fn email_problem(email: &str) -> Option<String> {
 async fn signup(
     State(state): State<AppState>,
     session: Session,
+    client: ClientAddr,
     Form(mut form): Form<SignUpForm>,
 ) -> Result<Response, AppError> {
     form.username = form.username.trim().to_lowercase();
@@ -188,6 +176,17 @@ async fn signup(
     if !open {
         errors.form =
             Some("This invite link is not valid any more. Ask an administrator for a new one.".into());
+    }
+
+    if !errors.any()
+        && let Some(address) = client.as_text()
+        && let Some(wait) =
+            throttle::take(&state.db, "sign-up", &address, SIGN_UPS_PER_ADDRESS, 3600.0).await?
+    {
+        errors.form = Some(format!(
+            "Too many accounts were created from your network recently. Try again in {}.",
+            throttle::wait_text(wait)
+        ));
     }
 
     let mut user_id = None;
@@ -267,7 +266,8 @@ async fn signin_page(
 async fn signin(
     State(state): State<AppState>,
     session: Session,
-    ClientIp(ip): ClientIp,
+    client: ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
     let username = form.username.trim().to_lowercase();
@@ -280,25 +280,34 @@ async fn signin(
         Ok((status, render(&page)?).into_response())
     };
 
-    let wait = users::sign_in_wait(
-        &state.db,
-        &username,
-        ip.as_deref(),
-        ACCOUNT_FAILURES,
-        ADDRESS_FAILURES,
-        FAILURE_WINDOW_SECS,
-    )
-    .await?;
-    if let Some(seconds) = wait.filter(|s| *s > 0) {
-        let minutes = (seconds + 59) / 60;
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            ),
-        );
-    }
+    // A device cookie counts only for the account it was issued to.
+    let device = device_cookie(&headers).map(|token| token::hash(&token));
+    let trusted_device = match &device {
+        Some(hash) => {
+            let owner = throttle::device_owner(&state.db, hash).await?;
+            let account = users::by_username(&state.db, &username).await?;
+            (owner.is_some() && owner == account.map(|u| u.id)).then_some(hash.as_str())
+        }
+        None => None,
+    };
+    let ip = client.as_text();
+    let attempt = Attempt {
+        username: &username,
+        ip: ip.as_deref(),
+        trusted_device,
+    };
+    let counted = match throttle::admit_sign_in(&state.db, attempt, throttle::SIGN_IN).await? {
+        Admission::Counted(id) => id,
+        Admission::Wait(seconds) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many failed sign-in attempts. Try again in {}.",
+                    throttle::wait_text(seconds)
+                ),
+            );
+        }
+    };
 
     let credentials = users::credentials(&state.db, &username).await?;
     let stored = credentials
@@ -307,8 +316,8 @@ async fn signin(
     let matches = password::verify(form.password, stored).await? && credentials.is_some();
     let user = match credentials {
         Some((user, _)) if matches => user,
+        // The attempt stays counted as a failure.
         _ => {
-            users::record_sign_in_failure(&state.db, &username, ip.as_deref()).await?;
             // The same words whether or not the username exists.
             return refuse(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -316,15 +325,45 @@ async fn signin(
             );
         }
     };
+    throttle::sign_in_succeeded(&state.db, attempt, counted).await?;
     if user.disabled {
         return refuse(
             StatusCode::FORBIDDEN,
             "This account is disabled. Contact an administrator.".into(),
         );
     }
-    users::clear_sign_in_failures(&state.db, &username).await?;
     auth::sign_in(&session, &user).await?;
-    Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response())
+    // Keep the browser's device token when it is this account's; otherwise issue one.
+    let token = match device_cookie(&headers) {
+        Some(token) if trusted_device.is_some() => token,
+        _ => token::generate(),
+    };
+    throttle::trust_device(&state.db, &token::hash(&token), user.id).await?;
+    let mut response = Redirect::to(HOME_AFTER_SIGN_IN).into_response();
+    let cookie = tower_sessions::cookie::Cookie::build((DEVICE_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(tower_sessions::cookie::SameSite::Lax)
+        .secure(state.settings.secure_cookies)
+        .max_age(time::Duration::days(DEVICE_COOKIE_DAYS))
+        .build();
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The device token the browser sent, if any.
+fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(tower_sessions::cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == DEVICE_COOKIE)
+        .map(|cookie| cookie.value().to_string())
+        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn signout(session: Session) -> Result<Redirect, AppError> {

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,6 +17,7 @@ use crate::auth::{self, SignedIn, password, token};
 use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
 use crate::db::users::{self, User};
 use crate::error::AppError;
+use crate::routes::form::Form;
 
 pub(super) const PAGE_SIZE: i64 = 25;
 

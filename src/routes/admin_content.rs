@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use crate::content::plan::Plan;
 use crate::content::sync::{self, LoadOutcome, Trigger};
 use crate::db::content::{self as db, ContentLoad, RetiredSkill};
 use crate::error::AppError;
+use crate::routes::form::Form;
 
 pub fn router() -> Router<AppState> {
     Router::new()

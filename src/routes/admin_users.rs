@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,12 +13,14 @@ use super::admin::{Admin, ListQuery, PAGE_SIZE, page_count};
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::{self, password, token};
+use crate::client_addr::ClientAddr;
 use crate::config::Registration;
 use crate::db::admin::{self, InviteRow, LinkRow};
 use crate::db::users::{self, User};
 use crate::db::{mentorships, resets};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
+use crate::routes::form::Form;
 
 /// Invites shown on the invites page.
 const RECENT_INVITES: i64 = 50;
@@ -108,7 +110,12 @@ struct ResetPage {
     error: Option<String>,
 }
 
-async fn reset_page(State(state): State<AppState>, Path(secret): Path<String>) -> Result<Response, AppError> {
+async fn reset_page(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(secret): Path<String>,
+) -> Result<Response, AppError> {
+    throttle_reset(&state, client).await?;
     let holder = resets::holder(&state.db, &token::hash(&secret))
         .await?
         .ok_or(AppError::NotFound)?;
@@ -129,12 +136,29 @@ struct ResetForm {
 
 /// Sets the new password, ends every other session of the user, and signs
 /// this browser in as them.
+/// Reset links opened or used per address within 15 minutes.
+const RESETS_PER_ADDRESS: i64 = 20;
+
+/// Counts one use of a reset link from this address; too many is a 429.
+async fn throttle_reset(state: &AppState, client: ClientAddr) -> Result<(), AppError> {
+    if let Some(address) = client.as_text()
+        && crate::db::throttle::take(&state.db, "reset", &address, RESETS_PER_ADDRESS, 900.0)
+            .await?
+            .is_some()
+    {
+        return Err(AppError::TooManyRequests);
+    }
+    Ok(())
+}
+
 async fn reset_password(
     State(state): State<AppState>,
     session: Session,
+    client: ClientAddr,
     Path(secret): Path<String>,
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
+    throttle_reset(&state, client).await?;
     let token_hash = token::hash(&secret);
     let holder = resets::holder(&state.db, &token_hash)
         .await?
@@ -156,7 +180,7 @@ async fn reset_password(
     let user_id = resets::redeem(&state.db, &token_hash, &hash)
         .await?
         .ok_or(AppError::NotFound)?;
-    users::clear_sign_in_failures(&state.db, &holder.username).await?;
+    crate::db::throttle::clear_sign_in_failures(&state.db, &holder.username).await?;
     let user = users::by_id(&state.db, user_id)
         .await?
         .ok_or(AppError::NotFound)?;

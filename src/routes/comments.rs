@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -15,16 +15,20 @@ use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::content::catalog::Skill;
-use crate::content::render::markdown_to_html;
 use crate::db::comments::{self, Comment, EDIT_MINUTES};
 use crate::db::notes::Evidence;
 use crate::db::reviews::Review;
+use crate::db::throttle;
 use crate::db::users::{self, User};
 use crate::db::{mentorships, notes, reviews};
 use crate::error::AppError;
+use crate::markdown::user_markdown_to_html;
 use crate::notify::{self, Notice};
+use crate::routes::form::Form;
 
 pub const MAX_COMMENT_CHARS: usize = 5_000;
+/// Comments one person may post per minute, everywhere together.
+pub const COMMENTS_PER_MINUTE: i64 = 10;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -81,7 +85,7 @@ pub fn threads(
                             .clone()
                             .unwrap_or_else(|| "A deleted account".into()),
                         body_md: c.body_md.clone(),
-                        body_html: markdown_to_html(&c.body_md),
+                        body_html: user_markdown_to_html(&c.body_md),
                         when: format_datetime(c.created_at),
                         edited: c.edited_at.is_some(),
                         deleted: c.deleted,
@@ -233,6 +237,21 @@ async fn add(
     if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
         let text = format!("Write a comment of 1 to {MAX_COMMENT_CHARS} characters.");
         return message(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, &text, back);
+    }
+    if let Some(wait) = throttle::take(
+        &state.db,
+        "comment",
+        &user.id.to_string(),
+        COMMENTS_PER_MINUTE,
+        60.0,
+    )
+    .await?
+    {
+        let text = format!(
+            "You are commenting faster than Pathway allows ({COMMENTS_PER_MINUTE} a minute). Try again in {}.",
+            throttle::wait_text(wait)
+        );
+        return message(&state, &user, StatusCode::TOO_MANY_REQUESTS, &text, back);
     }
     let (review, evidence) = match form.reference.split_once(':') {
         Some(("review", id)) => (id.parse().ok(), None),

@@ -1,7 +1,9 @@
-//! `/healthz`: 200 when the database answers.
+//! `/healthz` (the process and database answer) and `/readyz` (also: content is loaded, so traffic can come).
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sqlx::PgPool;
 
@@ -9,7 +11,9 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz(State(db): State<PgPool>) -> Result<&'static str, AppError> {
@@ -18,4 +22,21 @@ async fn healthz(State(db): State<PgPool>) -> Result<&'static str, AppError> {
         .await
         .map_err(AppError::Unavailable)?;
     Ok("ok")
+}
+
+/// Ready for traffic: the database answers and a content version is being served.
+async fn readyz(State(state): State<AppState>) -> Result<Response, AppError> {
+    sqlx::query!("select 1 as one")
+        .fetch_one(&state.db)
+        .await
+        .map_err(AppError::Unavailable)?;
+    let catalog = state.catalog.load();
+    let Some(version) = &catalog.version else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no content is loaded yet; see /admin/content or the log for errors",
+        )
+            .into_response());
+    };
+    Ok(format!("ready: content {}", &version[..version.len().min(12)]).into_response())
 }

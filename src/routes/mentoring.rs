@@ -73,10 +73,22 @@ struct ScopedForm {
     scope: Scope,
 }
 
-fn parse_scoped_form(body: &str) -> ScopedForm {
+/// Parses a scoped form, refusing control characters and roadmaps that do not exist.
+fn parse_scoped_form(state: &AppState, body: &str) -> Result<ScopedForm, AppError> {
     let mut fields = HashMap::new();
     let mut roadmaps = Vec::new();
+    let catalog = state.catalog.load();
     for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        if crate::routes::form::has_control_character(&key)
+            || crate::routes::form::has_control_character(&value)
+        {
+            return Err(AppError::Invalid(crate::error::CONTROL_CHARACTER));
+        }
+        if key == "roadmap" && catalog.roadmap(&value).is_none() {
+            return Err(AppError::Invalid(
+                "That roadmap does not exist any more. Reload the page and choose from the list.",
+            ));
+        }
         if key == "roadmap" {
             roadmaps.push(value.into_owned());
         } else {
@@ -88,7 +100,7 @@ fn parse_scoped_form(body: &str) -> ScopedForm {
     } else {
         Scope::All
     };
-    ScopedForm { fields, scope }
+    Ok(ScopedForm { fields, scope })
 }
 
 fn scope_text(scope: &Scope, state: &AppState) -> String {
@@ -234,7 +246,7 @@ async fn invite_user(
     SignedIn(user): SignedIn,
     body: String,
 ) -> Result<Response, AppError> {
-    let form = parse_scoped_form(&body);
+    let form = parse_scoped_form(&state, &body)?;
     let username = form
         .fields
         .get("username")
@@ -275,7 +287,7 @@ async fn invite_link(
     SignedIn(user): SignedIn,
     body: String,
 ) -> Result<Response, AppError> {
-    let form = parse_scoped_form(&body);
+    let form = parse_scoped_form(&state, &body)?;
     let secret = token::generate();
     mentorships::invite_link(&state.db, user.id, &token::hash(&secret), &form.scope).await?;
     let link = format!("{}/mentoring/invite/{secret}", state.settings.public_url);
@@ -548,7 +560,7 @@ async fn answer_link(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(secret): Path<String>,
-    axum::Form(form): axum::Form<AnswerForm>,
+    crate::routes::form::Form(form): crate::routes::form::Form<AnswerForm>,
 ) -> Result<Response, AppError> {
     answer(
         &state,
@@ -705,7 +717,7 @@ async fn request_review(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(skill_id): Path<String>,
-    axum::Form(form): axum::Form<ReviewForm>,
+    crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
@@ -771,7 +783,7 @@ async fn verify(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<ReviewForm>,
+    crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     answer_review(&state, &user, id, true, &form.message).await
 }
@@ -780,7 +792,7 @@ async fn request_changes(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<ReviewForm>,
+    crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     answer_review(&state, &user, id, false, &form.message).await
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -14,9 +14,10 @@ use super::{format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::content::catalog::Skill;
-use crate::content::render::markdown_to_html;
 use crate::db::notes::{self, Evidence, Note};
 use crate::error::AppError;
+use crate::markdown::user_markdown_to_html;
+use crate::routes::form::Form;
 
 /// Notes longer than this are refused: they belong in a document of their own.
 pub const MAX_NOTE_CHARS: usize = 20_000;
@@ -59,7 +60,9 @@ impl Workspace {
             skill_id: skill.id.clone(),
             skill_title: skill.title.clone(),
             note_md: note.map(|n| n.body_md.clone()).unwrap_or_default(),
-            note_html: note.map(|n| markdown_to_html(&n.body_md)).unwrap_or_default(),
+            note_html: note
+                .map(|n| user_markdown_to_html(&n.body_md))
+                .unwrap_or_default(),
             shared: note.is_some_and(|n| n.shared_with_mentors),
             note_updated: note.map(|n| format_date(n.updated_at)),
             note_error: None,
@@ -264,7 +267,28 @@ async fn add_evidence(
         )
         .await;
     }
-    notes::add_evidence(&state.db, user.id, &skill.id, &url, &title).await?;
+    if notes::add_evidence(&state.db, user.id, &skill.id, &url, &title)
+        .await?
+        .is_none()
+    {
+        let (url, title) = (form.url.clone(), form.title.clone());
+        return respond(
+            &state,
+            &user,
+            skill,
+            &headers,
+            move |w| {
+                w.evidence_url = url;
+                w.evidence_title = title;
+                w.evidence_error = Some(format!(
+                    "A skill can have at most {} links. Remove one before adding another.",
+                    notes::MAX_EVIDENCE_PER_SKILL
+                ));
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
     respond(
         &state,
         &user,

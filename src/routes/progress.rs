@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use crate::db::progress::{self, Change, Undo};
 use crate::db::{mentorships, reviews};
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
+use crate::routes::form::Form;
 
 /// Sent by static/progress.js: answer with the skill's fragment, not a redirect.
 const FRAGMENT_HEADER: &str = "x-pathway-fragment";

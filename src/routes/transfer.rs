@@ -56,6 +56,16 @@ async fn export_json(State(state): State<AppState>, SignedIn(user): SignedIn) ->
 }
 
 /// One row per skill of every started roadmap, plus skills with progress elsewhere.
+/// Free text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// or a tab or carriage return before one) gets a leading apostrophe, as
+/// OWASP advises for CSV injection; the apostrophe shows, the formula doesn't run.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 async fn export_csv(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let file = transfer::export(&state.db, user.id, &user.username).await?;
     let catalog = state.catalog.load();
@@ -129,14 +139,14 @@ async fn export_csv(State(state): State<AppState>, SignedIn(user): SignedIn) -> 
             roadmap.as_str(),
             stage.as_str(),
             skill_id.as_str(),
-            title.as_str(),
+            &spreadsheet_safe(&title),
             if optional { "yes" } else { "no" },
             progress.map_or("not_started", |p| p.state.as_str()),
             &rfc(progress.and_then(|p| p.started_at)),
             &rfc(progress.and_then(|p| p.done_at)),
             &rfc(progress.and_then(|p| p.updated_at)),
-            note,
-            &links.join(" "),
+            &spreadsheet_safe(note),
+            &spreadsheet_safe(&links.join(" ")),
         ])
         .map_err(write_error)?;
     }
@@ -172,15 +182,25 @@ async fn import_page(State(state): State<AppState>, SignedIn(user): SignedIn) ->
     .into_response())
 }
 
+const IMPORT_TOO_LARGE: &str = "That file is larger than an import may be (5 MiB). \
+     Export again from Pathway, or split the file.";
+
 async fn import(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     mut multipart: Multipart,
 ) -> Result<Response, AppError> {
     let mut bytes = None;
-    while let Some(field) = multipart.next_field().await.map_err(|_| AppError::BadRequest)? {
+    let refused = |error: axum::extract::multipart::MultipartError| {
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge(IMPORT_TOO_LARGE)
+        } else {
+            AppError::BadRequest
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(refused)? {
         if field.name() == Some("file") {
-            bytes = Some(field.bytes().await.map_err(|_| AppError::BadRequest)?);
+            bytes = Some(field.bytes().await.map_err(refused)?);
         }
     }
     let page = |problems: Vec<String>,
@@ -212,7 +232,21 @@ async fn import(
     let exported = serde_json::from_slice::<crate::transfer::ProgressFile>(&bytes)
         .ok()
         .map(|f| format_date(f.exported_at));
-    let report = transfer::apply(&state.db, user.id, &plan).await?;
+    let report = match transfer::apply(&state.db, user.id, &plan).await? {
+        Ok(report) => report,
+        Err(full) => {
+            let problem = format!(
+                "this file has items for {} skills or roadmaps this instance does not know; at most {} \
+                 such items are kept per person (with this file it would be {}). Nothing was imported.",
+                plan.unmatched.len(),
+                transfer::MAX_KEPT_ASIDE,
+                full.would_keep
+            );
+            let kept_aside = transfer::unmatched_count(&state.db, user.id).await?;
+            let body = render(&page(vec![problem], None, None, kept_aside))?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        }
+    };
     let kept_aside = transfer::unmatched_count(&state.db, user.id).await?;
     Ok(render(&page(Vec::new(), Some(report), exported, kept_aside))?.into_response())
 }

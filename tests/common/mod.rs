@@ -9,12 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use pathway::app::{Limits, router_with, serve_with_limits};
 use pathway::config::Settings;
 use pathway::content::Catalog;
 use pathway::embedded_pg::EmbeddedPostgres;
 use pathway::{AppState, router};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 /// The server tests create their databases on: `DATABASE_URL` when set,
@@ -287,4 +291,110 @@ pub fn serde_urlencoded(pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Every (method, path) the router declares, read from `src/routes/*.rs`.
+pub fn declared_routes() -> std::collections::BTreeSet<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let mut routes = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let chunks: Vec<&str> = source.split(".route(").skip(1).collect();
+        for chunk in chunks {
+            let path = chunk.split('"').nth(1).unwrap().to_string();
+            // The handlers: up to the end of this `.route(...)` call.
+            let call = chunk.split("\n        .").next().unwrap_or(chunk);
+            // The last `.route(` of a router ends with the function.
+            let call = call.split("\n}").next().unwrap_or(call);
+            let call = call.split(".route(").next().unwrap();
+            for (token, method) in [("get(", "GET"), ("post(", "POST")] {
+                let mut rest = call;
+                while let Some(at) = rest.find(token) {
+                    let before = rest[..at].chars().last();
+                    if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        routes.insert((method.to_string(), path.clone()));
+                    }
+                    rest = &rest[at + token.len()..];
+                }
+            }
+        }
+    }
+    routes
+}
+
+/// The app served on a loopback port, as `pathway serve` does.
+pub struct LiveServer {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LiveServer {
+    pub async fn start(app: &TestApp, limits: Limits) -> Self {
+        Self::serve(app.state.clone(), limits).await
+    }
+
+    /// Serves `state` (which may belong to another instance than a `TestApp`).
+    pub async fn serve(state: pathway::AppState, limits: Limits) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let router = router_with(state, limits);
+        let task = tokio::spawn(serve_with_limits(
+            listener,
+            router,
+            async {
+                let _ = stopped.await;
+            },
+            limits,
+        ));
+        Self {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Sends a raw HTTP/1.1 request and reads the whole answer.
+    pub async fn send(&self, head: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.address).await.unwrap();
+        let request = format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, response)
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str, extra_headers: &str) -> u16 {
+        let body = serde_urlencoded(&[("username", username), ("password", password)]);
+        let head = format!(
+            "POST /signin HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nSec-Fetch-Site: same-origin{extra_headers}"
+        );
+        self.send(&head, &body).await.0
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A `DATABASE_URL` for the test's own database (TCP or the embedded cluster's socket).
+pub fn database_url(app: &TestApp) -> String {
+    let options = &app.db.options;
+    let database = options.get_database().unwrap_or("postgres");
+    format!(
+        // The host parameter wins over the placeholder, and may be a socket directory.
+        "postgres://{}@localhost:{}/{database}?host={}",
+        options.get_username(),
+        options.get_port(),
+        options
+            .get_socket()
+            .map_or_else(|| options.get_host().to_string(), |s| s.display().to_string())
+    )
 }
