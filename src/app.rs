@@ -49,6 +49,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// How notices reach people (in-app; email could be added).
     pub notifier: Arc<dyn Notifier>,
+    /// Counters and timings for `/metrics` on `--metrics-address`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The static directory and a fingerprint of its files, for cache-busting URLs.
@@ -90,6 +92,7 @@ impl AppState {
             assets: Arc::new(Assets::new(static_dir)),
             settings: Arc::new(settings),
             notifier: Arc::new(InApp { db: db.clone() }),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
 
@@ -301,6 +304,10 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::record,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn(tag_request))
         .with_state(state)
@@ -614,6 +621,18 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         tokio::spawn(async move {
             if let Err(error) = watch_content(watched, std::time::Duration::from_millis(500)).await {
                 tracing::error!("{error:#}; content reloads only from the admin page until restart");
+            }
+        });
+    }
+    if let Some(address) = config.metrics_address {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} for metrics (--metrics-address)"))?;
+        tracing::info!("metrics at http://{address}/metrics");
+        let metrics = crate::metrics::router(state.clone());
+        tokio::spawn(async move {
+            if let Err(error) = serve(listener, metrics, std::future::pending()).await {
+                tracing::error!(%error, "the metrics listener stopped");
             }
         });
     }

@@ -94,6 +94,11 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_addr::parse_trusted, global = true)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (for example
+    /// 127.0.0.1:9090). Off when unset; keep it off the public network.
+    #[arg(long, env = "PATHWAY_METRICS_ADDRESS", global = true)]
+    pub metrics_address: Option<std::net::SocketAddr>,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod embedded_pg;
 pub mod error;
 pub mod markdown;
+pub mod metrics;
 pub mod notify;
 pub mod progress;
 pub mod routes;

@@ -833,3 +833,40 @@ fn secret_links_never_reach_the_log() {
     );
     assert_eq!(pathway::app::loggable_path("/roadmaps/web"), "/roadmaps/web");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_declared_route_on_their_own_router() {
+    let (app, _dir) = app().await;
+    app.get("/healthz").await;
+    app.get("/roadmaps/web").await;
+    app.get("/reset/secret-token-abc").await;
+    let (status, _, _) = app.get("/metrics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not on the public router");
+    use tower::ServiceExt;
+    let response = pathway::metrics::router(app.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains(r#"pathway_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/roadmaps/{roadmap}""#), "{text}");
+    assert!(text.contains(r#"route="/reset/{token}""#), "{text}");
+    assert!(
+        !text.contains("secret-token-abc"),
+        "raw paths never appear: {text}"
+    );
+    assert!(
+        text.contains("pathway_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("pathway_db_pool_connections"), "{text}");
+    assert!(text.contains("pathway_content_info{version="), "{text}");
+}
