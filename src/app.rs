@@ -229,8 +229,9 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.settings.secure_cookies)
         .with_expiry(Expiry::OnInactivity(state.settings.session_idle))
-        // Save signed-in sessions on every request, so inactivity (not age) ends them.
-        .with_always_save(true);
+        // Saved when changed; `auth::load_user` re-saves a signed-in session once an
+        // eighth of the idle timeout has passed, so inactivity (not age) still ends it.
+        .with_always_save(false);
 
     // Only where browsers reach us over HTTPS: one year, as the HSTS preload list expects.
     let hsts = state

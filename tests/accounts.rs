@@ -456,3 +456,23 @@ async fn sessions_expire_after_inactivity_but_activity_keeps_them() {
     );
     assert_eq!(headers[header::LOCATION], "/signin");
 }
+
+#[tokio::test]
+async fn a_signed_in_page_does_not_rewrite_a_fresh_session() {
+    let (app, _dir) = app().await;
+    let cookie = app.sign_up("quiet").await;
+    let expiry = || async {
+        sqlx::query_scalar::<_, time::OffsetDateTime>("select max(expiry_date) from tower_sessions.session")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+    let before = expiry().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for path in ["/account", "/dashboard", "/roadmaps/web"] {
+        let (status, headers, _) = app.get_as(path, &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(session_cookie(&headers).is_none(), "{path}: no new cookie");
+    }
+    assert_eq!(expiry().await, before, "no session write for a fresh session");
+}

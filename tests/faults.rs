@@ -34,8 +34,8 @@ async fn a_database_restart_while_ticking_loses_no_acknowledged_tick() {
     let data = dir.path().join("pg");
     let cluster = EmbeddedPostgres::start(&data, None).unwrap();
     embedded_pg::ensure_database(&cluster, "pathway").await.unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
+    // The server's own pool settings (no ping before acquiring).
+    let pool = db::pool_options(4)
         .acquire_timeout(Duration::from_secs(2))
         .connect_with(cluster.connect_options("pathway"))
         .await

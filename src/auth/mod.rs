@@ -21,7 +21,27 @@ pub struct SessionAuth {
     pub user_id: i64,
     /// Must match `users.session_epoch`; a password change bumps it.
     pub epoch: i32,
+    /// When the session was last saved (Unix seconds). Saving on every request
+    /// cost a write per page; the session is saved again only once this is
+    /// older than [`REFRESH_FRACTION`] of the idle timeout.
+    #[serde(default)]
+    pub saved_at: i64,
 }
+
+impl SessionAuth {
+    pub fn new(user_id: i64, epoch: i32) -> Self {
+        Self {
+            user_id,
+            epoch,
+            saved_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+}
+
+/// A session is re-saved (sliding its expiry) once this share of the idle
+/// timeout has passed since it was last saved, so it expires after between
+/// 7/8 of the idle timeout and the whole of it without activity.
+pub const REFRESH_FRACTION: i64 = 8;
 
 pub const SESSION_KEY: &str = "auth";
 
@@ -70,7 +90,23 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
         .await
         .map_err(AppError::Unavailable)?;
     match user {
-        Some(user) if user.session_epoch == auth.epoch && !user.disabled => Ok(Some(user)),
+        Some(user) if user.session_epoch == auth.epoch && !user.disabled => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let refresh_after = state.settings.session_idle.whole_seconds() / REFRESH_FRACTION;
+            if now - auth.saved_at >= refresh_after {
+                session
+                    .insert(
+                        SESSION_KEY,
+                        SessionAuth {
+                            saved_at: now,
+                            ..auth
+                        },
+                    )
+                    .await
+                    .map_err(session_error)?;
+            }
+            Ok(Some(user))
+        }
         _ => {
             session.flush().await.map_err(session_error)?;
             Ok(None)
@@ -96,13 +132,7 @@ pub fn session_error(error: tower_sessions::session::Error) -> AppError {
 pub async fn sign_in(session: &Session, user: &User) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_error)?;
     session
-        .insert(
-            SESSION_KEY,
-            SessionAuth {
-                user_id: user.id,
-                epoch: user.session_epoch,
-            },
-        )
+        .insert(SESSION_KEY, SessionAuth::new(user.id, user.session_epoch))
         .await
         .map_err(session_error)
 }

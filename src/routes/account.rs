@@ -487,13 +487,7 @@ async fn change_password(
     // This session stays signed in (under a new id); all others are out.
     session.cycle_id().await.map_err(session_error)?;
     session
-        .insert(
-            SESSION_KEY,
-            SessionAuth {
-                user_id: user.id,
-                epoch,
-            },
-        )
+        .insert(SESSION_KEY, SessionAuth::new(user.id, epoch))
         .await
         .map_err(session_error)?;
     Ok(Redirect::to("/account?done=password").into_response())
