@@ -180,3 +180,28 @@ async fn the_dashboard_figures_match_a_known_dataset() {
     assert!(matrix.contains(r#"<td class="shade-4"><a href="/mentees/lea/web/http">1/1<span class="matrix-percent"> (100%)</span></a></td>"#), "{matrix}");
     assert!(matrix.contains(r#"<td class="shade-0"><a href="/mentees/ben/web/dns">0/1<span class="matrix-percent"> (0%)</span></a></td>"#));
 }
+
+#[tokio::test]
+async fn new_since_visit_is_counted_up_to_a_cap_whatever_the_history() {
+    let (app, _dir) = app().await;
+    let mentor = app.sign_up("max").await;
+    let mentor_id = app.user_id("max").await;
+    add_mentees(&app, mentor_id, 0, 1).await;
+    let mentee_id = app.user_id("mentee000").await;
+    // A long history since the mentor last looked.
+    sqlx::query(
+        "insert into progress_events (action_id, user_id, skill_id, kind, from_state, to_state, at)
+         select g, $1, 'http-methods', 'set', 'in_progress', 'done', now() - g * interval '1 minute'
+         from generate_series(1, 500) g",
+    )
+    .bind(mentee_id)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let counts = pathway::db::mentorships::new_since_visit(&app.db.pool, mentor_id, &[mentee_id])
+        .await
+        .unwrap();
+    assert_eq!(counts[&mentee_id], pathway::db::mentorships::NEW_SINCE_VISIT_CAP);
+    let (_, _, page) = app.get_as("/mentoring", &mentor).await;
+    assert!(page.contains("99+ new changes since your last visit"), "{page}");
+}
