@@ -546,7 +546,7 @@ pub async fn recent_events(db: impl PgExecutor<'_>, user_id: i64, limit: i64) ->
     let rows = sqlx::query!(
         r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
                   e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
-                  exists (select 1 from progress_events u where u.undoes = e.action_id) as "undone!"
+                  exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id) as "undone!"
            from progress_events e join skills s on s.id = e.skill_id
            left join users a on a.id = e.actor_id
            where e.user_id = $1 order by e.at desc, e.id desc limit $2"#,
@@ -584,7 +584,7 @@ pub async fn undoable_action(
     sqlx::query_scalar!(
         "select skill_id from progress_events e
          where action_id = $1 and user_id = $2 and kind in ('set', 'stage_done', 'undo', 'reset', 'import')
-           and not exists (select 1 from progress_events u where u.undoes = e.action_id)",
+           and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)",
         action_id,
         user_id
     )
@@ -602,7 +602,7 @@ pub async fn completions_per_week(
         r#"select date_trunc('week', e.at at time zone 'UTC')::date as "week!", count(*) as "count!"
            from progress_events e
            where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo' and e.at >= $2::date
-             and not exists (select 1 from progress_events u where u.undoes = e.action_id)
+             and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
            group by 1"#,
         user_id,
         since
