@@ -1,8 +1,8 @@
 //! Reading a content directory into roadmaps, stages and skills, collecting every problem found.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
 use serde::Deserialize;
@@ -219,30 +219,46 @@ fn parse_toml<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// Reads a file, refusing oversized and non-UTF-8 files.
-fn read_text(path: &Path, diagnostics: &mut Vec<Diagnostic>, hasher: &mut Sha256) -> Option<String> {
-    let size = match fs::metadata(path) {
-        Ok(meta) => meta.len(),
-        Err(error) => {
-            diagnostics.push(Diagnostic::new(path, 0, format!("cannot read file: {error}")));
+/// What reading one file gave: its bytes, or why there are none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contents {
+    Bytes(Vec<u8>),
+    /// Larger than [`MAX_FILE_BYTES`] (its size in bytes); not read.
+    TooLarge(u64),
+    /// The error reading it gave.
+    Unreadable(String),
+}
+
+/// One file of a roadmap folder, as the parser sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The path diagnostics name (and the hash covers).
+    pub path: PathBuf,
+    pub contents: Contents,
+}
+
+/// One roadmap folder: its path (the last component is the roadmap id) and its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFolder {
+    pub path: PathBuf,
+    /// Every regular file directly in the folder; only `*.md` files are looked at.
+    pub files: Vec<SourceFile>,
+}
+
+/// Checks a file's size and encoding; hashes what was read.
+fn read_text(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, hasher: &mut Sha256) -> Option<String> {
+    let path = file.path.as_path();
+    let bytes = match &file.contents {
+        Contents::Bytes(bytes) if bytes.len() as u64 > MAX_FILE_BYTES => {
+            diagnostics.push(too_large(path, bytes.len() as u64));
             return None;
         }
-    };
-    if size > MAX_FILE_BYTES {
-        diagnostics.push(Diagnostic::new(
-            path,
-            1,
-            format!(
-                "file is too large ({} KiB; the limit is {} KiB); split it into several stage files",
-                size / 1024,
-                MAX_FILE_BYTES / 1024
-            ),
-        ));
-        return None;
-    }
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
+        Contents::Bytes(bytes) => bytes.clone(),
+        Contents::TooLarge(size) => {
+            diagnostics.push(too_large(path, *size));
+            return None;
+        }
+        Contents::Unreadable(error) => {
             diagnostics.push(Diagnostic::new(path, 0, format!("cannot read file: {error}")));
             return None;
         }
@@ -269,6 +285,31 @@ fn read_text(path: &Path, diagnostics: &mut Vec<Diagnostic>, hasher: &mut Sha256
             None
         }
     }
+}
+
+fn too_large(path: &Path, size: u64) -> Diagnostic {
+    Diagnostic::new(
+        path,
+        1,
+        format!(
+            "file is too large ({} KiB; the limit is {} KiB); split it into several stage files",
+            size / 1024,
+            MAX_FILE_BYTES / 1024
+        ),
+    )
+}
+
+/// Reads a file from disk without reading more than the size limit allows.
+fn read_file(path: PathBuf) -> SourceFile {
+    let contents = match fs::metadata(&path) {
+        Err(error) => Contents::Unreadable(error.to_string()),
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => Contents::TooLarge(meta.len()),
+        Ok(_) => match fs::read(&path) {
+            Ok(bytes) => Contents::Bytes(bytes),
+            Err(error) => Contents::Unreadable(error.to_string()),
+        },
+    };
+    SourceFile { path, contents }
 }
 
 /// Where an id was first defined, for duplicate reports.
@@ -299,10 +340,6 @@ pub struct Invalid {
 
 /// Parses and validates every roadmap under `dir`. Returns all problems, not just the first.
 pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
-    let mut diagnostics = Vec::new();
-    let mut hasher = Sha256::new();
-    hasher.update(RENDER_VERSION.as_bytes());
-
     let mut roadmap_dirs = match fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -322,21 +359,149 @@ pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
         }
     };
     roadmap_dirs.sort();
-    if roadmap_dirs.is_empty() {
+    let folders = roadmap_dirs
+        .into_iter()
+        .map(|path| {
+            let mut entries: Vec<PathBuf> = fs::read_dir(&path)
+                .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            let files = entries
+                .into_iter()
+                .filter(|p| {
+                    p.is_file()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().ends_with(".md"))
+                })
+                .map(read_file)
+                .collect();
+            SourceFolder { path, files }
+        })
+        .collect();
+    parse_folders(dir, folders)
+}
+
+/// Parses in-memory files, as [`parse_dir`] would parse them on disk under `root`.
+/// Paths are relative to `root` and have the shape `roadmap-folder/file.md`; other
+/// paths (deeper, shallower, or in a folder starting with `.`) are ignored, as
+/// `parse_dir` ignores such files. A later file with the same path replaces an earlier one.
+pub fn parse_sources(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Content, Invalid> {
+    let mut by_folder: BTreeMap<PathBuf, BTreeMap<PathBuf, &[u8]>> = BTreeMap::new();
+    for (relative, bytes) in files {
+        let parts: Vec<_> = relative.components().collect();
+        let [Component::Normal(folder), Component::Normal(name)] = parts[..] else {
+            continue;
+        };
+        if folder.to_string_lossy().starts_with('.') || !name.to_string_lossy().ends_with(".md") {
+            continue;
+        }
+        let folder = root.join(folder);
+        let path = folder.join(name);
+        by_folder.entry(folder).or_default().insert(path, bytes);
+    }
+    let folders = by_folder
+        .into_iter()
+        .map(|(path, files)| SourceFolder {
+            path,
+            files: files
+                .into_iter()
+                .map(|(path, bytes)| SourceFile {
+                    path,
+                    contents: Contents::Bytes(bytes.to_vec()),
+                })
+                .collect(),
+        })
+        .collect();
+    parse_folders(root, folders)
+}
+
+/// Splits fuzz input into content files for [`parse_sources`]: the bytes are cut at
+/// each NUL into at most 8 files. A file whose first line is `//folder/name.md` is
+/// stored under that path (the line is dropped); otherwise the first is
+/// `r/roadmap.md` and the n-th `r/0n-s.md`. Shared by the fuzz target and
+/// `tests/fuzz_regressions.rs`.
+#[doc(hidden)]
+pub fn split_fuzz_input(data: &[u8]) -> Vec<(PathBuf, Vec<u8>)> {
+    data.split(|&b| b == 0)
+        .take(8)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let default = if index == 0 {
+                PathBuf::from("r/roadmap.md")
+            } else {
+                PathBuf::from(format!("r/{index:02}-s.md"))
+            };
+            if let Some(rest) = chunk.strip_prefix(b"//") {
+                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                let name = String::from_utf8_lossy(&rest[..end]).trim().to_string();
+                let body = rest.get(end + 1..).unwrap_or_default().to_vec();
+                let path = if name.is_empty() {
+                    default
+                } else {
+                    PathBuf::from(name)
+                };
+                return (path, body);
+            }
+            (default, chunk.to_vec())
+        })
+        .collect()
+}
+
+/// What the `content_parse` fuzz target runs on its input, and `tests/fuzz_regressions.rs`
+/// on every kept input: the renderer and heading scanner on each file, then the parser and
+/// validator on them all. Panics if the result breaks the parser's promises.
+#[doc(hidden)]
+pub fn fuzz_content(data: &[u8]) -> Result<Content, Invalid> {
+    let files = split_fuzz_input(data);
+    for (_, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        markdown_to_html(&text);
+        skill_body_to_html(&text);
+        if let Ok(sections) = split_front_matter(&text) {
+            scan_headings(sections.body);
+        }
+    }
+    let result = parse_sources(Path::new("content"), &files);
+    match &result {
+        Ok(content) => {
+            let mut ids = std::collections::HashSet::new();
+            assert!(!content.roadmaps.is_empty());
+            for roadmap in &content.roadmaps {
+                assert!(is_valid_id(&roadmap.id) && !roadmap.stages.is_empty());
+                for stage in &roadmap.stages {
+                    assert!(is_valid_id(&stage.id) && !stage.skills.is_empty());
+                    for skill in &stage.skills {
+                        assert!(is_valid_id(&skill.id) && ids.insert(skill.id.as_str()));
+                    }
+                }
+            }
+        }
+        Err(invalid) => assert!(!invalid.diagnostics.is_empty()),
+    }
+    result
+}
+
+/// Parses and validates roadmap folders already read (sorted by path, their files
+/// too); `root` names the content directory in diagnostics. Pure: no file system.
+pub fn parse_folders(root: &Path, folders: Vec<SourceFolder>) -> Result<Content, Invalid> {
+    if folders.is_empty() {
         return Err(Invalid {
             hash: String::new(),
             diagnostics: vec![Diagnostic::new(
-                dir,
+                root,
                 0,
                 "no roadmaps found: add a folder per roadmap, each with a roadmap.md and stage files",
             )],
         });
     }
+    let mut diagnostics = Vec::new();
+    let mut hasher = Sha256::new();
+    hasher.update(RENDER_VERSION.as_bytes());
 
     let mut skill_ids = Seen::new();
     let mut roadmaps = Vec::new();
-    for roadmap_dir in roadmap_dirs {
-        if let Some(roadmap) = parse_roadmap(&roadmap_dir, &mut skill_ids, &mut diagnostics, &mut hasher) {
+    for folder in &folders {
+        if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics, &mut hasher) {
             roadmaps.push(roadmap);
         }
     }
@@ -397,11 +562,12 @@ fn stage_number(file_name: &str) -> Option<u32> {
 }
 
 fn parse_roadmap(
-    dir: &Path,
+    folder: &SourceFolder,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
     hasher: &mut Sha256,
 ) -> Option<RoadmapDef> {
+    let dir = folder.path.as_path();
     let id = dir.file_name()?.to_string_lossy().into_owned();
     let roadmap_path = dir.join("roadmap.md");
     let errors_before = diagnostics.len();
@@ -416,29 +582,28 @@ fn parse_roadmap(
         ));
     }
 
-    let mut stage_files = Vec::new();
-    let mut numbers: HashMap<u32, PathBuf> = HashMap::new();
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    entries.sort();
-    for path in entries {
-        if !path.is_file() {
-            continue;
-        }
+    let mut stage_files: Vec<(u32, &SourceFile)> = Vec::new();
+    let mut numbers: HashMap<u32, &Path> = HashMap::new();
+    let mut roadmap_file = None;
+    for file in &folder.files {
+        let path = file.path.as_path();
         let name = path
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        if !name.ends_with(".md") || name == "roadmap.md" {
+        if name == "roadmap.md" {
+            roadmap_file = Some(file);
+            continue;
+        }
+        if !name.ends_with(".md") {
             continue;
         }
         match stage_number(&name) {
             Some(number) => {
                 if let Some(first) = numbers.get(&number) {
                     diagnostics.push(Diagnostic::new(
-                        &path,
+                        path,
                         1,
                         format!(
                             "stage number {number} is also used by {}; give each stage file its own number",
@@ -446,22 +611,22 @@ fn parse_roadmap(
                         ),
                     ));
                 } else {
-                    numbers.insert(number, path.clone());
-                    stage_files.push((number, path));
+                    numbers.insert(number, path);
+                    stage_files.push((number, file));
                 }
             }
             None => diagnostics.push(Diagnostic::new(
-                &path,
+                path,
                 1,
                 "stage files must be named NN-name.md (NN orders the stages, e.g. 03-git.md); rename \
                  it or move it out of the roadmap folder",
             )),
         }
     }
-    stage_files.sort();
+    stage_files.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
 
-    let front = if roadmap_path.is_file() {
-        read_text(&roadmap_path, diagnostics, hasher)
+    let front = if let Some(file) = roadmap_file {
+        read_text(file, diagnostics, hasher)
             .and_then(|text| parse_roadmap_file(&roadmap_path, &text, diagnostics).map(|front| (front, text)))
     } else {
         diagnostics.push(Diagnostic::new(
@@ -482,8 +647,8 @@ fn parse_roadmap(
 
     let mut stage_ids = Seen::new();
     let mut stages = Vec::new();
-    for (number, path) in stage_files {
-        if let Some(stage) = parse_stage(&path, number, &mut stage_ids, skill_ids, diagnostics, hasher) {
+    for (number, file) in stage_files {
+        if let Some(stage) = parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics, hasher) {
             stages.push(stage);
         }
     }
@@ -645,14 +810,15 @@ fn check_headings(
 }
 
 fn parse_stage(
-    path: &Path,
+    file: &SourceFile,
     number: u32,
     stage_ids: &mut Seen,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
     hasher: &mut Sha256,
 ) -> Option<StageDef> {
-    let text = read_text(path, diagnostics, hasher)?;
+    let path = file.path.as_path();
+    let text = read_text(file, diagnostics, hasher)?;
     let sections = match split_front_matter(&text) {
         Ok(sections) => sections,
         Err((line, message)) => {
