@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    pathway::content::parse::fuzz_content(data);
+    let _ = pathway::content::parse::fuzz_content(data);
 });
