@@ -5,14 +5,19 @@ const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'
 // Usage: see .ci/a11y/run. Checks each page with axe-core at 360 px, flags horizontal
 // overflow, and saves the HTML to out/ for the Nu HTML Checker.
 const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
+const out = process.env.A11Y_OUT || 'out';
 (async () => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync'] });
   const page = await browser.newPage({ viewport: { width: 360, height: 800 }, bypassCSP: true });
   const pages = [];
-  async function check(path, name) {
-    if (path !== null) await page.goto(base + path);
+  // `status`: the HTTP status the page must answer with (error pages).
+  async function check(path, name, status = 200) {
+    if (path !== null) {
+      const response = await page.goto(base + path);
+      if (response.status() !== status) { process.exitCode = 1; console.log(`${name}: ${path} answered ${response.status()}, expected ${status}`); }
+    }
     const html = await page.content();
-    fs.writeFileSync(`out/${name}.html`, html);
+    fs.writeFileSync(`${out}/${name}.html`, html);
     await page.addScriptTag({ content: axeSource });
     const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
     if (result.violations.length) process.exitCode = 1;
@@ -20,8 +25,11 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
     if (overflow) { process.exitCode = 1; console.log(`${name}: horizontal overflow at 360px`); }
   }
-  fs.mkdirSync('out', { recursive: true });
-  for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/nope', 'notfound']]) await check(p, n);
+  fs.mkdirSync(out, { recursive: true });
+  for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await check(p, n);
+  // Error pages, signed out: 404, and 405 (GET on a POST-only route).
+  await check('/nope', 'notfound', 404);
+  await check('/signout', 'method-not-allowed', 405);
   await page.goto(base + '/signup');
   await page.fill('#f_username', 'checker' + Date.now()); await page.fill('#f_display_name', 'Checker'); await page.fill('#f_password', 'violet tractor harbour lantern');
   await page.click('button[type=submit]:has-text("Create account")');
@@ -34,6 +42,10 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
   await page.click('#project-todo-api .step-toggle >> nth=0');
   await check('/roadmaps/backend/portfolio-projects', 'stage-steps');
   for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await check(p, n);
+  // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
+  await check('/admin', 'forbidden-in', 403);
+  await check('/roadmaps/nope', 'notfound-in', 404);
+  await check('/progress/undo', 'method-not-allowed-in', 405);
   // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
   for (const [who, paths] of [
     ['mentor', ['/mentoring', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/notifications']],
@@ -58,5 +70,11 @@ const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
   await page.context().clearCookies();
   if (link) await check(link.replace(/^https?:\/\/[^/]+/, ''), 'reset');
   else { console.log('no reset link found on the page'); process.exitCode = 1; }
+  // Last, the 503 page: .ci/a11y/run passes a command that drops the throwaway database.
+  if (process.env.PATHWAY_DROP_DB) {
+    await page.context().clearCookies();
+    require('child_process').execSync(process.env.PATHWAY_DROP_DB, { stdio: 'inherit' });
+    await check('/healthz', 'unavailable', 503);
+  }
   await browser.close();
 })().catch(e => { console.error(e); process.exit(1); });
