@@ -3,78 +3,100 @@ const { chromium } = require('playwright-core');
 const fs = require('fs');
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 // Usage: see .ci/a11y/run. Checks each page with axe-core at 360 px, flags horizontal
-// overflow, and saves the HTML to out/ for the Nu HTML Checker.
+// overflow and unexpected statuses, and saves the HTML to A11Y_OUT for the Nu HTML Checker.
+// Independent visitors (each in a browser context of its own) run side by side.
 const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
 const out = process.env.A11Y_OUT || 'out';
+const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function fail(message) { process.exitCode = 1; console.log(message); }
+
 (async () => {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync'] });
-  const page = await browser.newPage({ viewport: { width: 360, height: 800 }, bypassCSP: true });
-  const pages = [];
-  // `status`: the HTTP status the page must answer with (error pages).
-  async function check(path, name, status = 200) {
-    if (path !== null) {
-      const response = await page.goto(base + path);
-      if (response.status() !== status) { process.exitCode = 1; console.log(`${name}: ${path} answered ${response.status()}, expected ${status}`); }
-    }
-    const html = await page.content();
-    fs.writeFileSync(`${out}/${name}.html`, html);
-    await page.addScriptTag({ content: axeSource });
-    const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
-    if (result.violations.length) process.exitCode = 1;
-    for (const v of result.violations) console.log(`${name}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0,150)}`);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-    if (overflow) { process.exitCode = 1; console.log(`${name}: horizontal overflow at 360px`); }
-  }
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
   fs.mkdirSync(out, { recursive: true });
-  for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await check(p, n);
-  // Error pages, signed out: 404, and 405 (GET on a POST-only route).
-  await check('/nope', 'notfound', 404);
-  await check('/signout', 'method-not-allowed', 405);
-  await page.goto(base + '/signup');
-  await page.fill('#f_username', 'checker' + Date.now()); await page.fill('#f_display_name', 'Checker'); await page.fill('#f_password', 'violet tractor harbour lantern');
-  await page.click('button[type=submit]:has-text("Create account")');
-  await page.goto(base + '/roadmaps/backend'); await page.click('text=Start this roadmap');
-  await page.goto(base + '/roadmaps/backend/how-the-web-works');
-  await page.click('#progress_client-server button[value=done]');
-  await page.waitForTimeout(300);
-  // Sub-steps: tick the first stretch goal of a portfolio project.
-  await page.goto(base + '/roadmaps/backend/portfolio-projects');
-  await page.click('#project-todo-api .step-toggle >> nth=0');
-  await check('/roadmaps/backend/portfolio-projects', 'stage-steps');
-  for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await check(p, n);
-  // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
-  await check('/admin', 'forbidden-in', 403);
-  await check('/roadmaps/nope', 'notfound-in', 404);
-  await check('/progress/undo', 'method-not-allowed-in', 405);
-  // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
-  for (const [who, paths] of [
-    ['mentor', ['/mentoring', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/notifications']],
-    ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/history', '/dashboard']],
-  ]) {
-    await page.context().clearCookies();
-    await page.goto(base + '/signin');
-    await page.fill('#f_username', who); await page.fill('#f_password', 'pathway demo password');
-    await page.click('button[type=submit]:has-text("Sign in")');
-    for (const p of paths) await check(p, `${who}${p.replace(/[\/]/g, '_')}`);
+
+  // A visitor: a fresh context (cookies of its own) and one page.
+  async function visitor() {
+    const context = await browser.newContext({ viewport: { width: 360, height: 800 }, bypassCSP: true });
+    const page = await context.newPage();
+    // `status`: the HTTP status the page must answer with (error pages).
+    page.audit = async (path, name, status = 200) => {
+      if (path !== null) {
+        const response = await page.goto(base + path);
+        if (response.status() !== status) fail(`${name}: ${path} answered ${response.status()}, expected ${status}`);
+      }
+      fs.writeFileSync(`${out}/${name}.html`, await page.content());
+      await page.addScriptTag({ content: axeSource });
+      const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
+      for (const v of result.violations) fail(`${name}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0, 150)}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+      if (overflow) fail(`${name}: horizontal overflow at 360px`);
+    };
+    page.signIn = async (username, password) => {
+      await page.goto(base + '/signin');
+      await page.fill('#f_username', username); await page.fill('#f_password', password);
+      await page.click('button[type=submit]:has-text("Sign in")');
+    };
+    return page;
   }
-  // The admin area, as the admin `.ci/a11y/run` created.
-  await page.context().clearCookies();
-  await page.goto(base + '/signin');
-  await page.fill('#f_username', 'root'); await page.fill('#f_password', 'violet tractor harbour lantern');
-  await page.click('button[type=submit]:has-text("Sign in")');
-  for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit']) await check(p, `admin${p.replace(/[\/]/g, '_')}`);
-  await page.goto(base + '/admin?q=ada');
-  await page.click('button:has-text("Password-reset link")');
-  await check(null, 'admin-reset-link');
-  const link = await page.evaluate(() => { const c = [...document.querySelectorAll('code, input')].map(e => e.value || e.textContent).find(t => t && t.includes('/reset/')); return c; });
-  await page.context().clearCookies();
-  if (link) await check(link.replace(/^https?:\/\/[^/]+/, ''), 'reset');
-  else { console.log('no reset link found on the page'); process.exitCode = 1; }
+
+  // Signed out, then a new learner who signs up and makes some progress.
+  async function newcomer() {
+    const page = await visitor();
+    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await page.audit(p, n);
+    // Error pages, signed out: 404, and 405 (GET on a POST-only route).
+    await page.audit('/nope', 'notfound', 404);
+    await page.audit('/signout', 'method-not-allowed', 405);
+    await page.goto(base + '/signup');
+    await page.fill('#f_username', 'checker' + Date.now()); await page.fill('#f_display_name', 'Checker'); await page.fill('#f_password', 'violet tractor harbour lantern');
+    await page.click('button[type=submit]:has-text("Create account")');
+    await page.goto(base + '/roadmaps/backend'); await page.click('text=Start this roadmap');
+    await page.goto(base + '/roadmaps/backend/how-the-web-works');
+    await page.click('#progress_client-server button[value=done]');
+    await page.waitForTimeout(300);
+    // Sub-steps: tick the first stretch goal of a portfolio project.
+    await page.goto(base + '/roadmaps/backend/portfolio-projects');
+    await page.click('#project-todo-api .step-toggle >> nth=0');
+    await page.audit('/roadmaps/backend/portfolio-projects', 'stage-steps');
+    for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
+    // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
+    await page.audit('/admin', 'forbidden-in', 403);
+    await page.audit('/roadmaps/nope', 'notfound-in', 404);
+    await page.audit('/progress/undo', 'method-not-allowed-in', 405);
+  }
+
+  // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
+  async function demoAccounts() {
+    for (const [who, paths] of [
+      ['mentor', ['/mentoring', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/notifications']],
+      ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/history', '/dashboard']],
+    ]) {
+      const page = await visitor();
+      await page.signIn(who, 'pathway demo password');
+      for (const p of paths) await page.audit(p, `${who}${p.replace(/[\/]/g, '_')}`);
+    }
+  }
+
+  // The admin area, as the admin `.ci/a11y/run` created, then the reset link it makes.
+  async function admin() {
+    const page = await visitor();
+    await page.signIn('root', 'violet tractor harbour lantern');
+    for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
+    await page.goto(base + '/admin?q=ada');
+    await page.click('button:has-text("Password-reset link")');
+    await page.audit(null, 'admin-reset-link');
+    const link = await page.evaluate(() => [...document.querySelectorAll('code, input')].map(e => e.value || e.textContent).find(t => t && t.includes('/reset/')));
+    if (!link) return fail('no reset link found on the page');
+    const anonymous = await visitor();
+    await anonymous.audit(link.replace(/^https?:\/\/[^/]+/, ''), 'reset');
+  }
+
+  await Promise.all([newcomer(), demoAccounts(), admin()]);
+
   // Last, the 503 page: .ci/a11y/run passes a command that drops the throwaway database.
   if (process.env.PATHWAY_DROP_DB) {
-    await page.context().clearCookies();
     require('child_process').execSync(process.env.PATHWAY_DROP_DB, { stdio: 'inherit' });
-    await check('/healthz', 'unavailable', 503);
+    await (await visitor()).audit('/healthz', 'unavailable', 503);
   }
   await browser.close();
 })().catch(e => { console.error(e); process.exit(1); });
