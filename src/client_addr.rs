@@ -81,42 +81,36 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     canonical(client)
 }
 
-/// Every hop of every `X-Forwarded-For` header, left to right.
-fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+/// Every comma-separated element of every `name` header, left to right, read by `hop`.
+fn hops(headers: &HeaderMap, name: &str, hop: impl Fn(&str) -> Option<IpAddr>) -> Vec<Option<IpAddr>> {
     headers
-        .get_all("x-forwarded-for")
+        .get_all(name)
         .iter()
         .flat_map(|value| {
             value
                 .to_str()
                 .unwrap_or("?")
                 .split(',')
-                .map(|hop| parse_hop(hop.trim()))
+                .map(&hop)
                 .collect::<Vec<_>>()
         })
         .collect()
 }
 
+/// Every hop of every `X-Forwarded-For` header.
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    hops(headers, "x-forwarded-for", |element| parse_hop(element.trim()))
+}
+
 /// The `for=` parameter of every element of every `Forwarded` header (RFC 7239).
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all("forwarded")
-        .iter()
-        .flat_map(|value| {
-            value
-                .to_str()
-                .unwrap_or("?")
-                .split(',')
-                .map(|element| {
-                    element
-                        .split(';')
-                        .filter_map(|pair| pair.split_once('='))
-                        .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
-                        .and_then(|(_, value)| parse_hop(value.trim().trim_matches('"')))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    hops(headers, "forwarded", |element| {
+        element
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+            .and_then(|(_, value)| parse_hop(value.trim().trim_matches('"')))
+    })
 }
 
 /// `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`, `[2001:db8::1]:4711`; anything else is `None`.

@@ -45,12 +45,7 @@ fn sign_in_request(
 
 /// `pathway_device=<token>` from a response, if it set one.
 fn device_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("pathway_device="))
-        .map(|v| v.split(';').next().unwrap().to_string())
+    common::set_cookie(headers, "pathway_device")
 }
 
 async fn app() -> (TestApp, tempfile::TempDir) {

@@ -251,6 +251,16 @@ async fn add_evidence(
     if problem.is_none() && title.chars().count() > MAX_TITLE_CHARS {
         problem = Some(format!("Use a title of at most {MAX_TITLE_CHARS} characters."));
     }
+    if problem.is_none()
+        && notes::add_evidence(&state.db, user.id, &skill.id, &url, &title)
+            .await?
+            .is_none()
+    {
+        problem = Some(format!(
+            "A skill can have at most {} links. Remove one before adding another.",
+            notes::MAX_EVIDENCE_PER_SKILL
+        ));
+    }
     if let Some(problem) = problem {
         let (url, title) = (form.url.clone(), form.title.clone());
         return respond(
@@ -262,28 +272,6 @@ async fn add_evidence(
                 w.evidence_url = url;
                 w.evidence_title = title;
                 w.evidence_error = Some(problem);
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
-    if notes::add_evidence(&state.db, user.id, &skill.id, &url, &title)
-        .await?
-        .is_none()
-    {
-        let (url, title) = (form.url.clone(), form.title.clone());
-        return respond(
-            &state,
-            &user,
-            skill,
-            &headers,
-            move |w| {
-                w.evidence_url = url;
-                w.evidence_title = title;
-                w.evidence_error = Some(format!(
-                    "A skill can have at most {} links. Remove one before adding another.",
-                    notes::MAX_EVIDENCE_PER_SKILL
-                ));
             },
             StatusCode::UNPROCESSABLE_ENTITY,
         )

@@ -265,11 +265,16 @@ pub fn changed_action(headers: &HeaderMap) -> String {
 
 /// `pathway_session=<id>` from a response's Set-Cookie, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    set_cookie(headers, "pathway_session")
+}
+
+/// `name=value` of the cookie called `name` that a response sets, if any.
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("pathway_session="))
+        .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
