@@ -299,3 +299,19 @@ async fn the_shipped_content_loads() {
     assert_eq!(catalog.roadmaps.len(), 2);
     assert!(catalog.skill_count() >= 60);
 }
+
+#[test]
+fn the_version_read_without_parsing_is_the_parsed_version() {
+    use pathway::content::parse::{read_sources, source_hash};
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
+    let parsed = pathway::content::parse_dir(&shipped).unwrap();
+    assert_eq!(source_hash(&read_sources(&shipped).unwrap()), parsed.hash);
+    // A broken directory too, so the fast path and failed loads agree.
+    let dir = tempfile::tempdir().unwrap();
+    common::write_files(dir.path(), &[("web/roadmap.md", "no front matter")]);
+    let invalid = pathway::content::parse_dir(dir.path()).unwrap_err();
+    assert_eq!(source_hash(&read_sources(dir.path()).unwrap()), invalid.hash);
+    // Any byte changes the version.
+    common::write_files(dir.path(), &[("web/roadmap.md", "no front matter!")]);
+    assert_ne!(source_hash(&read_sources(dir.path()).unwrap()), invalid.hash);
+}

@@ -246,7 +246,7 @@ pub struct SourceFolder {
 }
 
 /// Checks a file's size and encoding; hashes what was read.
-fn read_text(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, hasher: &mut Sha256) -> Option<String> {
+fn read_text(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     let path = file.path.as_path();
     let bytes = match &file.contents {
         Contents::Bytes(bytes) if bytes.len() as u64 > MAX_FILE_BYTES => {
@@ -263,10 +263,6 @@ fn read_text(file: &SourceFile, diagnostics: &mut Vec<Diagnostic>, hasher: &mut 
             return None;
         }
     };
-    hasher.update(path.to_string_lossy().as_bytes());
-    hasher.update([0]);
-    hasher.update((bytes.len() as u64).to_le_bytes());
-    hasher.update(&bytes);
     match String::from_utf8(bytes) {
         Ok(mut text) => {
             if text.starts_with('\u{feff}') {
@@ -340,6 +336,11 @@ pub struct Invalid {
 
 /// Parses and validates every roadmap under `dir`. Returns all problems, not just the first.
 pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
+    parse_folders(dir, read_sources(dir)?)
+}
+
+/// Reads every roadmap folder under `dir` (sorted, their `*.md` files too), without parsing.
+pub fn read_sources(dir: &Path) -> Result<Vec<SourceFolder>, Invalid> {
     let mut roadmap_dirs = match fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -378,7 +379,34 @@ pub fn parse_dir(dir: &Path) -> Result<Content, Invalid> {
             SourceFolder { path, files }
         })
         .collect();
-    parse_folders(dir, folders)
+    Ok(folders)
+}
+
+/// The content version of files read: a hash of every file's path and bytes, and
+/// of the renderer's version. Cheap next to parsing, so an unchanged directory is
+/// recognised before any markdown is rendered.
+pub fn source_hash(folders: &[SourceFolder]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(RENDER_VERSION.as_bytes());
+    for file in folders.iter().flat_map(|f| &f.files) {
+        hasher.update(file.path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        match &file.contents {
+            Contents::Bytes(bytes) => {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+            Contents::TooLarge(size) => {
+                hasher.update(b"too large");
+                hasher.update(size.to_le_bytes());
+            }
+            Contents::Unreadable(error) => {
+                hasher.update(b"unreadable");
+                hasher.update(error.as_bytes());
+            }
+        }
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Parses in-memory files, as [`parse_dir`] would parse them on disk under `root`.
@@ -495,20 +523,18 @@ pub fn parse_folders(root: &Path, folders: Vec<SourceFolder>) -> Result<Content,
         });
     }
     let mut diagnostics = Vec::new();
-    let mut hasher = Sha256::new();
-    hasher.update(RENDER_VERSION.as_bytes());
+    let hash = source_hash(&folders);
 
     let mut skill_ids = Seen::new();
     let mut roadmaps = Vec::new();
     for folder in &folders {
-        if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics, &mut hasher) {
+        if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics) {
             roadmaps.push(roadmap);
         }
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
 
-    let hash = hex::encode(hasher.finalize());
     if diagnostics.is_empty() {
         roadmaps.sort_by(|a, b| (a.order, &a.title, &a.id).cmp(&(b.order, &b.title, &b.id)));
         Ok(Content { roadmaps, hash })
@@ -565,7 +591,6 @@ fn parse_roadmap(
     folder: &SourceFolder,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
-    hasher: &mut Sha256,
 ) -> Option<RoadmapDef> {
     let dir = folder.path.as_path();
     let id = dir.file_name()?.to_string_lossy().into_owned();
@@ -626,7 +651,7 @@ fn parse_roadmap(
     stage_files.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
 
     let front = if let Some(file) = roadmap_file {
-        read_text(file, diagnostics, hasher)
+        read_text(file, diagnostics)
             .and_then(|text| parse_roadmap_file(&roadmap_path, &text, diagnostics).map(|front| (front, text)))
     } else {
         diagnostics.push(Diagnostic::new(
@@ -648,7 +673,7 @@ fn parse_roadmap(
     let mut stage_ids = Seen::new();
     let mut stages = Vec::new();
     for (number, file) in stage_files {
-        if let Some(stage) = parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics, hasher) {
+        if let Some(stage) = parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics) {
             stages.push(stage);
         }
     }
@@ -815,10 +840,9 @@ fn parse_stage(
     stage_ids: &mut Seen,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
-    hasher: &mut Sha256,
 ) -> Option<StageDef> {
     let path = file.path.as_path();
-    let text = read_text(file, diagnostics, hasher)?;
+    let text = read_text(file, diagnostics)?;
     let sections = match split_front_matter(&text) {
         Ok(sections) => sections,
         Err((line, message)) => {

@@ -7,7 +7,7 @@ use std::path::Path;
 use sqlx::PgPool;
 
 use super::Diagnostic;
-use super::parse::{Content, Invalid, parse_dir};
+use super::parse::{Content, Invalid, SourceFolder, parse_dir, parse_folders, read_sources, source_hash};
 use super::plan::{self, Existing, Plan};
 use crate::db::admin as audit;
 use crate::db::content::{self as db, LoadCounts, RoadmapRow, SkillRow, StageRow};
@@ -77,15 +77,46 @@ pub async fn parse(dir: &Path) -> sqlx::Result<Result<Content, Invalid>> {
         .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
 }
 
-/// Parses `dir` and syncs it into the database. A failed load is recorded
-/// (once per distinct set of files) but leaves the content tables alone.
+/// Reads `dir` and hashes what it read (its content version), off the async
+/// workers, without parsing; [`parse_read`] parses it afterwards if need be.
+pub async fn read(dir: &Path) -> sqlx::Result<Result<(Vec<SourceFolder>, String), Invalid>> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        read_sources(&dir).map(|folders| {
+            let hash = source_hash(&folders);
+            (folders, hash)
+        })
+    })
+    .await
+    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+}
+
+/// Parses folders [`read`] from `dir`, off the async workers.
+pub async fn parse_read(dir: &Path, folders: Vec<SourceFolder>) -> sqlx::Result<Result<Content, Invalid>> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || parse_folders(&dir, folders))
+        .await
+        .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+}
+
+/// Parses `dir` and syncs it into the database. Files whose version is the
+/// live one are not even parsed (a watcher burst or a restart costs a read and
+/// a hash). A failed load is recorded (once per distinct set of files) but
+/// leaves the content tables alone.
 pub async fn load_dir_with(
     pool: &PgPool,
     dir: &Path,
     trigger: Trigger,
     policy: Policy,
 ) -> sqlx::Result<LoadOutcome> {
-    match parse(dir).await? {
+    let folders = match read(dir).await? {
+        Ok((_, hash)) if db::applied_hash(pool).await?.as_deref() == Some(hash.as_str()) => {
+            return Ok(LoadOutcome::Unchanged);
+        }
+        Ok((folders, _)) => folders,
+        Err(invalid) => return record_failure(pool, &invalid, trigger).await,
+    };
+    match parse_read(dir, folders).await? {
         Ok(content) => apply_with(pool, &content, trigger, policy).await,
         Err(invalid) => record_failure(pool, &invalid, trigger).await,
     }

@@ -75,11 +75,14 @@ async fn content_page(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (files, files_hash) = match sync::parse(&state.settings.content_dir).await? {
-        Ok(content) if catalog.version.as_deref() == Some(content.hash.as_str()) => {
-            (FilesState::Live, content.hash)
-        }
-        Ok(content) => (FilesState::Changed, content.hash),
+    // Files that hash to the live version need no parsing to say so.
+    let dir = &state.settings.content_dir;
+    let (files, files_hash) = match sync::read(dir).await? {
+        Ok((_, hash)) if catalog.version.as_deref() == Some(hash.as_str()) => (FilesState::Live, hash),
+        Ok((folders, _)) => match sync::parse_read(dir, folders).await? {
+            Ok(content) => (FilesState::Changed, content.hash),
+            Err(invalid) => (FilesState::Broken(invalid.diagnostics.len()), invalid.hash),
+        },
         Err(invalid) => (FilesState::Broken(invalid.diagnostics.len()), invalid.hash),
     };
     let loads = db::latest_loads(&state.db, 10).await?;
