@@ -840,6 +840,10 @@ fn pathway(app: &TestApp, args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes when not writing to a terminal: {text:?}"
+    );
     (output.status.success(), text)
 }
 

@@ -318,3 +318,20 @@ async fn backup_and_restore_round_trip_through_the_private_cluster() {
     );
     server.stop(libc::SIGTERM);
 }
+
+#[test]
+fn a_cluster_left_running_with_no_user_is_reported_as_a_leftover() {
+    let dir = open_tempdir();
+    let data = dir.path().join("pg");
+    let crashed = EmbeddedPostgres::start(&data, None).unwrap();
+    // What a killed process leaves: PostgreSQL running, and no lock held.
+    drop(crashed);
+    let next = EmbeddedPostgres::start(&data, None).unwrap();
+    assert_eq!(next.origin(), Origin::Leftover);
+    assert_eq!(
+        next.release().unwrap(),
+        Released::Stopped,
+        "adopted, then stopped"
+    );
+    assert!(!data.join("postmaster.pid").exists());
+}

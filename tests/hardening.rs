@@ -865,3 +865,15 @@ async fn metrics_count_requests_by_declared_route_on_their_own_router() {
     assert!(text.contains("pathway_db_pool_connections"), "{text}");
     assert!(text.contains("pathway_content_info{version="), "{text}");
 }
+
+#[tokio::test]
+async fn an_oversized_form_gets_413_naming_the_limit() {
+    let (app, _dir) = app().await;
+    let cookie = app.sign_up("ada").await;
+    let huge = "x".repeat(600 * 1024);
+    let (status, _, body) = app
+        .post_form("/skills/http-methods/note", &[("body", &huge)], Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("512 KB"), "{body}");
+}
