@@ -99,6 +99,15 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_METRICS_ADDRESS", global = true)]
     pub metrics_address: Option<std::net::SocketAddr>,
 
+    /// Comments one person may post per minute.
+    #[arg(
+        long,
+        env = "PATHWAY_COMMENTS_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub comments_per_minute: i64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -138,6 +147,8 @@ pub struct Settings {
     pub watch_content: bool,
     /// Proxies whose forwarded-for headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Comments one person may post per minute.
+    pub comments_per_minute: i64,
 }
 
 impl Default for Settings {
@@ -151,6 +162,7 @@ impl Default for Settings {
             content_dir: PathBuf::from("content"),
             watch_content: false,
             trusted_proxies: Vec::new(),
+            comments_per_minute: 10,
         }
     }
 }
@@ -175,6 +187,7 @@ impl Config {
             content_dir: self.content_dir.clone(),
             watch_content: self.watch_content,
             trusted_proxies: self.trusted_proxies.clone(),
+            comments_per_minute: self.comments_per_minute.max(1),
         }
     }
 }

@@ -27,8 +27,6 @@ use crate::notify::{self, Notice};
 use crate::routes::form::Form;
 
 pub const MAX_COMMENT_CHARS: usize = 5_000;
-/// Comments one person may post per minute, everywhere together.
-pub const COMMENTS_PER_MINUTE: i64 = 10;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -238,17 +236,10 @@ async fn add(
         let text = format!("Write a comment of 1 to {MAX_COMMENT_CHARS} characters.");
         return message(&state, &user, StatusCode::UNPROCESSABLE_ENTITY, &text, back);
     }
-    if let Some(wait) = throttle::take(
-        &state.db,
-        "comment",
-        &user.id.to_string(),
-        COMMENTS_PER_MINUTE,
-        60.0,
-    )
-    .await?
-    {
+    let per_minute = state.settings.comments_per_minute;
+    if let Some(wait) = throttle::take(&state.db, "comment", &user.id.to_string(), per_minute, 60.0).await? {
         let text = format!(
-            "You are commenting faster than Pathway allows ({COMMENTS_PER_MINUTE} a minute). Try again in {}.",
+            "You are commenting faster than Pathway allows ({per_minute} a minute). Try again in {}.",
             throttle::wait_text(wait)
         );
         return message(&state, &user, StatusCode::TOO_MANY_REQUESTS, &text, back);
