@@ -240,7 +240,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .starts_with("https://")
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
 
-    Router::new()
+    let app = Router::new()
         .merge(routes::public::router())
         .merge(routes::account::router())
         .merge(routes::progress::router())
@@ -275,11 +275,6 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             error::render_error_pages,
         ))
         .layer(RequestBodyTimeoutLayer::new(limits.body_read))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.handler,
-        ))
-        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrent_requests))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -311,7 +306,18 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn(tag_request))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole app rather than per route: one set of slots for every request,
+    // and waiting for a slot counts against the handler timeout.
+    Router::new().fallback_service(
+        ServiceBuilder::new()
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                limits.handler,
+            ))
+            .layer(GlobalConcurrencyLimitLayer::new(limits.concurrent_requests))
+            .service(app),
+    )
 }
 
 /// A request's id: on its log lines, and in its `X-Request-Id` response header.

@@ -877,3 +877,54 @@ async fn an_oversized_form_gets_413_naming_the_limit() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(body.contains("512 KB"), "{body}");
 }
+
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_wait_for_a_slot_and_stuck_ones_time_out() {
+    let (app, _dir) = app().await;
+    let limits = Limits {
+        concurrent_requests: 1,
+        handler: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let router = router_with(app.state.clone(), limits);
+    let mut holder = app.db.pool.begin().await.unwrap();
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('sign-in:' || 'stuck', 0))")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    use tower::ServiceExt;
+    let busy = tokio::spawn(router.clone().oneshot(sign_in_request("stuck", "x", None, None)));
+    // Wait until that request holds its slot, blocked on the lock.
+    while sqlx::query_scalar::<_, i64>(
+        "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let waiting = router
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    // The only slot was taken: /healthz waited until the stuck request was cut off
+    // by the handler timeout, then got the slot.
+    assert!(
+        busy.is_finished(),
+        "the slot came free only when the stuck request ended"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(waiting.status(), StatusCode::OK);
+    assert_eq!(
+        busy.await.unwrap().unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    holder.rollback().await.unwrap();
+}
