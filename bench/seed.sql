@@ -18,6 +18,7 @@
 -- current state is always the state of the last event.
 
 \set ON_ERROR_STOP on
+\timing on
 set synchronous_commit = off;
 set work_mem = '256MB';
 set maintenance_work_mem = '512MB';
@@ -93,7 +94,7 @@ select user_id, 'backend', now() - make_interval(days => start_days) from bench_
 
 -- Reserve one action id per generated event: action = base + offset + event number.
 select nextval('progress_actions') as action_base, (select sum(n_events) from bench_plan) as total_events \gset
-select setval('progress_actions', :action_base + :total_events + 1);
+select setval('progress_actions', :action_base + :total_events + 1) as action_next \gset
 
 -- The events. e = event number (0-based), blk/r = its block of 12 and place in it,
 -- j = the logical change (the undo and the redo repeat the block's 10th change),
