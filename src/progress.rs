@@ -108,6 +108,39 @@ impl Tally {
         self
     }
 
+    /// A stage's tally from counts made in the database; the catalog gives the totals.
+    pub fn from_counts(stage: &Stage, counts: crate::db::progress::StageCounts) -> Self {
+        let optional = stage.skills.iter().filter(|s| s.optional).count() as u32;
+        Self {
+            required: stage.skills.len() as u32 - optional,
+            optional,
+            done: counts.done,
+            optional_done: counts.optional_done,
+            in_progress: counts.in_progress,
+            skipped: counts.skipped,
+            verified: counts.verified,
+        }
+    }
+}
+
+/// The sum of stage tallies is a roadmap's.
+impl std::ops::Add for Tally {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            required: self.required + other.required,
+            optional: self.optional + other.optional,
+            done: self.done + other.done,
+            optional_done: self.optional_done + other.optional_done,
+            in_progress: self.in_progress + other.in_progress,
+            skipped: self.skipped + other.skipped,
+            verified: self.verified + other.verified,
+        }
+    }
+}
+
+impl Tally {
     pub fn stage(stage: &Stage, state_of: impl Fn(&str) -> SkillState) -> Self {
         Self::of(&stage.skills, state_of)
     }

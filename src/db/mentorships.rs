@@ -51,6 +51,11 @@ impl Mentorship {
 
 /// Links where the user is the mentee, or the mentor: two queries whatever their number.
 pub async fn for_user(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<Mentorship>> {
+    for_user_where(db, user_id, false).await
+}
+
+/// Links of the user, or only those still at the invitation stage.
+async fn for_user_where(db: &PgPool, user_id: i64, invited_only: bool) -> sqlx::Result<Vec<Mentorship>> {
     let rows = sqlx::query!(
         r#"select m.id, m.mentee_id, e.username as mentee_username, e.display_name as mentee_name,
                   m.mentor_id, o.username as "mentor_username?", o.display_name as "mentor_name?",
@@ -60,9 +65,10 @@ pub async fn for_user(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<Mentorship>
            from mentorships m
            join users e on e.id = m.mentee_id
            left join users o on o.id = m.mentor_id
-           where m.mentee_id = $1 or m.mentor_id = $1
+           where (m.mentee_id = $1 or m.mentor_id = $1) and (not $2 or m.status = 'invited')
            order by m.created_at desc, m.id desc"#,
-        user_id
+        user_id,
+        invited_only
     )
     .fetch_all(db)
     .await?;
@@ -405,4 +411,146 @@ pub async fn pending_reviews_of(
         .into_iter()
         .map(|r| (r.mentee_id, r.skill_id, r.requested_at))
         .collect())
+}
+
+/// One active mentee on a mentor's page, with what decides their place in the list.
+#[derive(Debug, Clone)]
+pub struct MenteeSummary {
+    pub link_id: i64,
+    pub mentee_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub scope: Scope,
+    /// Pending review requests on roadmaps the link covers, and the oldest one's time.
+    pub reviews_waiting: i64,
+    pub oldest_review: Option<OffsetDateTime>,
+    /// The latest change on a started roadmap the link covers.
+    pub last_activity: Option<OffsetDateTime>,
+    /// Changes since the mentor last opened this mentee, up to [`NEW_SINCE_VISIT_CAP`].
+    pub new_since_visit: i64,
+}
+
+/// One page of a mentor's active mentees, attention first: the longest-waiting
+/// review, then mentees quiet since `stalled_before`, then by name. Returns the
+/// page and the number of mentees in all. One statement; every lookup in it is
+/// an index probe per mentee, so the cost follows the number of mentees, not
+/// the length of their history.
+pub async fn mentee_overview(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    stalled_before: OffsetDateTime,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<MenteeSummary>, i64)> {
+    let rows = sqlx::query!(
+        r#"with links as (
+               select m.id, m.mentee_id, m.all_roadmaps,
+                      coalesce((select array_agg(r.roadmap_id order by r.roadmap_id) from mentorship_roadmaps r
+                                where r.mentorship_id = m.id), '{}') as roadmaps
+               from mentorships m where m.mentor_id = $1 and m.status = 'active'
+           ), summary as (
+               select l.id as link_id, l.mentee_id, u.username, u.display_name, l.all_roadmaps, l.roadmaps,
+                      w.waiting, w.oldest, a.at as last_at, n.fresh,
+                      coalesce(a.at >= $2, false) as active
+               from links l
+               join users u on u.id = l.mentee_id
+               cross join lateral (
+                   select count(*) as waiting, min(q.requested_at) as oldest
+                   from review_requests q join skills s on s.id = q.skill_id
+                   where q.mentee_id = l.mentee_id and q.status = 'pending'
+                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
+               ) w
+               left join lateral (
+                   select e.at from progress_events e join skills s on s.id = e.skill_id
+                   where e.user_id = l.mentee_id and s.retired_at is null
+                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
+                     and exists (select 1 from enrollments en
+                                 where en.user_id = l.mentee_id and en.roadmap_id = s.roadmap_id)
+                   order by e.at desc limit 1
+               ) a on true
+               cross join lateral (
+                   select count(*) as fresh from (
+                       select 1 from progress_events e
+                       where e.user_id = l.mentee_id
+                         and e.at > coalesce((select v.seen_at from mentor_visits v
+                                              where v.mentor_id = $1 and v.mentee_id = l.mentee_id),
+                                             '-infinity'::timestamptz)
+                       order by e.at desc limit $5
+                   ) recent
+               ) n
+           )
+           select link_id as "link_id!", mentee_id as "mentee_id!", username as "username!",
+                  display_name as "display_name!", all_roadmaps as "all_roadmaps!", roadmaps as "roadmaps!",
+                  waiting as "waiting!", oldest as "oldest?", last_at as "last_at?", fresh as "fresh!", count(*) over () as "total!"
+           from summary
+           order by waiting = 0, oldest, active, lower(display_name), mentee_id
+           limit $3 offset $4"#,
+        mentor_id,
+        stalled_before,
+        limit,
+        offset,
+        NEW_SINCE_VISIT_CAP
+    )
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    let mentees = rows
+        .into_iter()
+        .map(|r| MenteeSummary {
+            link_id: r.link_id,
+            mentee_id: r.mentee_id,
+            username: r.username,
+            display_name: r.display_name,
+            scope: if r.all_roadmaps {
+                Scope::All
+            } else {
+                Scope::Only(r.roadmaps)
+            },
+            reviews_waiting: r.waiting,
+            oldest_review: r.oldest,
+            last_activity: r.last_at,
+            new_since_visit: r.fresh,
+        })
+        .collect();
+    Ok((mentees, total))
+}
+
+/// One page of the mentor's active mentees whose link covers `roadmap_id`, by
+/// name: (id, username, display name), and how many there are in all.
+pub async fn mentees_on_roadmap(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    roadmap_id: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<(i64, String, String)>, i64)> {
+    let rows = sqlx::query!(
+        r#"select u.id, u.username, u.display_name, count(*) over () as "total!"
+           from mentorships m join users u on u.id = m.mentee_id
+           where m.mentor_id = $1 and m.status = 'active'
+             and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps r
+                                            where r.mentorship_id = m.id and r.roadmap_id = $2))
+           order by lower(u.display_name), u.id
+           limit $3 offset $4"#,
+        mentor_id,
+        roadmap_id,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((
+        rows.into_iter()
+            .map(|r| (r.id, r.username, r.display_name))
+            .collect(),
+        total,
+    ))
+}
+
+/// Invitations waiting for this mentor's answer.
+pub async fn invitations_for(db: &PgPool, mentor_id: i64) -> sqlx::Result<Vec<Mentorship>> {
+    let mut links = for_user_where(db, mentor_id, true).await?;
+    links.retain(|m| m.mentor_id == Some(mentor_id) && m.is_pending());
+    Ok(links)
 }

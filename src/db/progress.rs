@@ -541,17 +541,23 @@ pub struct Event {
     pub message: Option<String>,
 }
 
-/// The user's latest events, newest first; one query.
-pub async fn recent_events(db: impl PgExecutor<'_>, user_id: i64, limit: i64) -> sqlx::Result<Vec<Event>> {
+/// The user's events, newest first, skipping the newest `offset`; one query.
+pub async fn recent_events(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<Event>> {
     let rows = sqlx::query!(
         r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
                   e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
                   exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id) as "undone!"
            from progress_events e join skills s on s.id = e.skill_id
            left join users a on a.id = e.actor_id
-           where e.user_id = $1 order by e.at desc, e.id desc limit $2"#,
+           where e.user_id = $1 order by e.at desc, e.id desc limit $2 offset $3"#,
         user_id,
-        limit
+        limit,
+        offset
     )
     .fetch_all(db)
     .await?;
@@ -754,4 +760,55 @@ pub async fn confirm_done(db: impl PgExecutor<'_>, user_id: i64, skill_id: &str)
     .await?
     .rows_affected()
         == 1)
+}
+
+/// A learner's counts on one stage, tallied in the database (see [`stage_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageCounts {
+    pub done: u32,
+    pub optional_done: u32,
+    pub in_progress: u32,
+    pub skipped: u32,
+    pub verified: u32,
+}
+
+/// Each user's counts per (roadmap, stage) of live skills, optionally on one
+/// roadmap only: one statement that returns a row per stage touched rather
+/// than a row per skill, for pages that show many learners at once.
+pub async fn stage_counts(
+    db: impl PgExecutor<'_>,
+    user_ids: &[i64],
+    roadmap_id: Option<&str>,
+) -> sqlx::Result<HashMap<(i64, String, String), StageCounts>> {
+    let rows = sqlx::query!(
+        r#"select p.user_id, s.roadmap_id, s.stage_id,
+                  count(*) filter (where p.state = 'done' and not s.optional) as "done!",
+                  count(*) filter (where p.state = 'done' and s.optional) as "optional_done!",
+                  count(*) filter (where p.state = 'in_progress') as "in_progress!",
+                  count(*) filter (where p.state = 'skipped' and not s.optional) as "skipped!",
+                  count(*) filter (where p.state = 'done' and not s.optional and p.verified_by is not null) as "verified!"
+           from skill_progress p join skills s on s.id = p.skill_id
+           where p.user_id = any($1) and p.state <> 'not_started' and s.retired_at is null
+             and ($2::text is null or s.roadmap_id = $2)
+           group by p.user_id, s.roadmap_id, s.stage_id"#,
+        user_ids,
+        roadmap_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                (r.user_id, r.roadmap_id, r.stage_id),
+                StageCounts {
+                    done: r.done as u32,
+                    optional_done: r.optional_done as u32,
+                    in_progress: r.in_progress as u32,
+                    skipped: r.skipped as u32,
+                    verified: r.verified as u32,
+                },
+            )
+        })
+        .collect())
 }

@@ -356,80 +356,106 @@ struct MentoringPage {
     layout: Layout,
     requests: Vec<LinkRow>,
     mentees: Vec<MenteeRow>,
+    /// Active mentees in all, over every page.
+    total: i64,
+    page: i64,
+    pages: i64,
     stalled_days: i64,
     notice: Option<&'static str>,
+}
+
+/// Mentees per page on the mentor dashboard and the matrix.
+pub const MENTEES_PER_PAGE: i64 = 50;
+
+#[derive(Deserialize)]
+struct MentoringQuery {
+    done: Option<String>,
+    page: Option<String>,
+}
+
+/// The 1-based page asked for; anything unreadable is the first page.
+fn page_number(page: Option<&str>) -> i64 {
+    page.and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, i64::from(i32::MAX))
+}
+
+/// Tallies each of `user_ids` on each roadmap the catalog has, from stage counts made in SQL.
+fn roadmap_tallies(
+    roadmap: &Roadmap,
+    user_id: i64,
+    counts: &HashMap<(i64, String, String), progress::StageCounts>,
+) -> Vec<Tally> {
+    roadmap
+        .stages
+        .iter()
+        .map(|stage| {
+            let key = (user_id, roadmap.id.clone(), stage.id.clone());
+            Tally::from_counts(stage, counts.get(&key).copied().unwrap_or_default())
+        })
+        .collect()
 }
 
 async fn mentoring(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<MentoringQuery>,
 ) -> Result<Response, AppError> {
-    let links = mentorships::for_user(&state.db, user.id).await?;
-    let requests = links
+    let page = page_number(query.page.as_deref());
+    let requests = mentorships::invitations_for(&state.db, user.id)
+        .await?
         .iter()
-        .filter(|m| m.mentor_id == Some(user.id) && m.is_pending())
         .map(|m| link_row(&state, m, false))
         .collect();
-    let active: Vec<&Mentorship> = links
-        .iter()
-        .filter(|m| m.mentor_id == Some(user.id) && m.status == "active")
-        .collect();
-    let mentee_ids: Vec<i64> = active.iter().map(|m| m.mentee_id).collect();
-    let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
-    let maps = progress::progress_of(&state.db, &mentee_ids).await?;
-    let pending = mentorships::pending_reviews_of(&state.db, &mentee_ids).await?;
-    let fresh = mentorships::new_since_visit(&state.db, user.id, &mentee_ids).await?;
-    let catalog = state.catalog.load();
-    let empty = progress::ProgressMap::default();
     let stalled_after = OffsetDateTime::now_utc() - time::Duration::days(state.settings.stalled_days);
-    let mut mentees: Vec<MenteeRow> = active
-        .iter()
+    let (summaries, total) = mentorships::mentee_overview(
+        &state.db,
+        user.id,
+        stalled_after,
+        MENTEES_PER_PAGE,
+        (page - 1) * MENTEES_PER_PAGE,
+    )
+    .await?;
+    let mentee_ids: Vec<i64> = summaries.iter().map(|m| m.mentee_id).collect();
+    let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
+    let counts = progress::stage_counts(&state.db, &mentee_ids, None).await?;
+    let catalog = state.catalog.load();
+    let mentees: Vec<MenteeRow> = summaries
+        .into_iter()
         .map(|m| {
-            let map = maps.get(&m.mentee_id).unwrap_or(&empty);
             let roadmaps: Vec<&Roadmap> = enrollments
                 .iter()
                 .filter(|(uid, rid, _)| *uid == m.mentee_id && m.scope.covers(rid))
                 .filter_map(|(_, rid, _)| catalog.roadmap(rid))
                 .collect();
-            // Only requests on roadmaps this link covers wait for this mentor.
-            let waiting: Vec<OffsetDateTime> = pending
-                .iter()
-                .filter(|(mentee, skill, _)| {
-                    *mentee == m.mentee_id
-                        && catalog
-                            .skill(skill)
-                            .is_some_and(|(r, _, _)| m.scope.covers(&r.id))
-                })
-                .map(|(_, _, at)| *at)
-                .collect();
-            let last = map.last_change(roadmaps.iter().flat_map(|r| {
-                r.stages
-                    .iter()
-                    .flat_map(|s| s.skills.iter().map(|k| k.id.as_str()))
-            }));
             MenteeRow {
-                username: m.mentee_username.clone(),
-                name: m.mentee_name.clone(),
-                link_id: m.id,
                 roadmaps: roadmaps
                     .iter()
-                    .map(|r| (r.id.clone(), r.title.clone(), map.roadmap_tally(r)))
+                    .map(|r| {
+                        let tally = roadmap_tallies(r, m.mentee_id, &counts)
+                            .into_iter()
+                            .fold(Tally::default(), |sum, t| sum + t);
+                        (r.id.clone(), r.title.clone(), tally)
+                    })
                     .collect(),
-                last_activity: last.map(format_date),
-                stalled: last.is_none_or(|at| at < stalled_after),
-                reviews_waiting: waiting.len(),
-                oldest_review: waiting.first().map(|at| waited(*at)),
-                new_since_visit: fresh.get(&m.mentee_id).copied().unwrap_or(0),
+                last_activity: m.last_activity.map(format_date),
+                stalled: m.last_activity.is_none_or(|at| at < stalled_after),
+                reviews_waiting: m.reviews_waiting as usize,
+                oldest_review: m.oldest_review.map(waited),
+                new_since_visit: m.new_since_visit,
+                username: m.username,
+                name: m.display_name,
+                link_id: m.link_id,
             }
         })
         .collect();
-    // Attention first: reviews waiting, then stalled mentees, then the rest.
-    mentees.sort_by_key(|m| (m.reviews_waiting == 0, !m.stalled, m.name.to_lowercase()));
     Ok(render(&MentoringPage {
         layout: Layout::new(&state, Some(&user), "Mentoring"),
         requests,
         mentees,
+        total,
+        page,
+        pages: page_count(total),
         stalled_days: state.settings.stalled_days,
         notice: match query.done.as_deref() {
             Some("accepted") => Some("You are now a mentor. Your mentee's progress is listed below."),
@@ -439,6 +465,11 @@ async fn mentoring(
         },
     })?
     .into_response())
+}
+
+/// How many pages of mentees `total` fills (at least one).
+fn page_count(total: i64) -> i64 {
+    ((total + MENTEES_PER_PAGE - 1) / MENTEES_PER_PAGE).max(1)
 }
 
 async fn accept(
@@ -609,7 +640,7 @@ async fn mentee(
         .filter(|id| scope.covers(id))
         .collect();
     let roadmaps = overview(&catalog, &in_scope, &map);
-    let timeline = progress::recent_events(&state.db, mentee.id, 100)
+    let timeline = progress::recent_events(&state.db, mentee.id, 100, 0)
         .await?
         .into_iter()
         .filter(|e| scope.covers(&e.roadmap_id))
@@ -874,49 +905,59 @@ struct MatrixPage<'a> {
     layout: Layout,
     roadmap: &'a Roadmap,
     rows: Vec<(String, String, Vec<MatrixCell>)>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    /// This page's own path, for the page links.
+    path: String,
 }
 
-/// Mentees × stages for one roadmap: a constant number of queries for any number of mentees.
+/// Mentees × stages for one roadmap, a page of mentees at a time: a constant
+/// number of queries for any number of mentees.
 async fn matrix(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(roadmap_id): Path<String>,
+    Query(query): Query<MentoringQuery>,
 ) -> Result<Response, AppError> {
+    let page = page_number(query.page.as_deref());
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
-    let links = mentorships::for_user(&state.db, user.id).await?;
-    let active: Vec<&Mentorship> = links
-        .iter()
-        .filter(|m| m.mentor_id == Some(user.id) && m.status == "active" && m.scope.covers(&roadmap.id))
-        .collect();
-    let ids: Vec<i64> = active.iter().map(|m| m.mentee_id).collect();
-    let maps = progress::progress_of(&state.db, &ids).await?;
-    let empty = progress::ProgressMap::default();
-    let mut rows: Vec<(String, String, Vec<MatrixCell>)> = active
-        .iter()
-        .map(|m| {
-            let map = maps.get(&m.mentee_id).unwrap_or(&empty);
+    let (mentees, total) = mentorships::mentees_on_roadmap(
+        &state.db,
+        user.id,
+        &roadmap.id,
+        MENTEES_PER_PAGE,
+        (page - 1) * MENTEES_PER_PAGE,
+    )
+    .await?;
+    let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
+    let counts = progress::stage_counts(&state.db, &ids, Some(&roadmap.id)).await?;
+    let rows = mentees
+        .into_iter()
+        .map(|(id, username, name)| {
             let cells = roadmap
                 .stages
                 .iter()
-                .map(|stage| {
-                    let t = map.stage_tally(stage);
-                    MatrixCell {
-                        href: format!("/mentees/{}/{}/{}", m.mentee_username, roadmap.id, stage.id),
-                        percent: t.percent(),
-                        shade: t.percent().div_ceil(25).min(4),
-                        text: format!("{}/{}", t.done, t.required - t.skipped),
-                    }
+                .zip(roadmap_tallies(roadmap, id, &counts))
+                .map(|(stage, t)| MatrixCell {
+                    href: format!("/mentees/{}/{}/{}", username, roadmap.id, stage.id),
+                    percent: t.percent(),
+                    shade: t.percent().div_ceil(25).min(4),
+                    text: format!("{}/{}", t.done, t.required - t.skipped),
                 })
                 .collect();
-            (m.mentee_name.clone(), m.mentee_username.clone(), cells)
+            (name, username, cells)
         })
         .collect();
-    rows.sort_by_key(|(name, _, _)| name.to_lowercase());
     Ok(render(&MatrixPage {
         layout: Layout::new(&state, Some(&user), format!("{} · mentees", roadmap.title)),
         roadmap,
         rows,
+        total,
+        page,
+        pages: page_count(total),
+        path: format!("/mentoring/matrix/{}", roadmap.id),
     })?
     .into_response())
 }

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -442,11 +442,40 @@ struct HistoryLine {
 struct HistoryPage {
     layout: Layout,
     lines: Vec<HistoryLine>,
+    page: i64,
+    /// Whether older changes follow on the next page.
+    more: bool,
 }
 
-async fn history(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+/// Changes per page of the history.
+const HISTORY_PER_PAGE: i64 = 50;
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    page: Option<String>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Response, AppError> {
+    let page = query
+        .page
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000);
     let catalog = state.catalog.load();
-    let events = progress::recent_events(&state.db, user.id, 200).await?;
+    // One row more than a page says whether there is an older page, without counting them all.
+    let mut events = progress::recent_events(
+        &state.db,
+        user.id,
+        HISTORY_PER_PAGE + 1,
+        (page - 1) * HISTORY_PER_PAGE,
+    )
+    .await?;
+    let more = events.len() as i64 > HISTORY_PER_PAGE;
+    events.truncate(HISTORY_PER_PAGE as usize);
     let lines = events
         .into_iter()
         .map(|event| HistoryLine {
@@ -460,6 +489,8 @@ async fn history(State(state): State<AppState>, SignedIn(user): SignedIn) -> Res
     Ok(render(&HistoryPage {
         layout: Layout::new(&state, Some(&user), "History"),
         lines,
+        page,
+        more,
     })?
     .into_response())
 }
