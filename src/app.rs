@@ -27,7 +27,6 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::auth;
 use crate::config::{Config, Settings};
@@ -223,7 +222,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         ))
         .service(ServeDir::new(&state.assets.dir));
 
-    let sessions = SessionManagerLayer::new(PostgresStore::new(state.db.clone()))
+    let sessions = SessionManagerLayer::new(crate::db::sessions::Sessions::new(state.db.clone()))
         .with_name("pathway_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -656,7 +655,7 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
 /// Deletes expired sessions and old sign-in failures, hourly.
 async fn housekeeping(pool: PgPool) {
     use tower_sessions::ExpiredDeletion;
-    let store = PostgresStore::new(pool.clone());
+    let store = crate::db::sessions::Sessions::new(pool.clone());
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         interval.tick().await;

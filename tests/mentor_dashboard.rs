@@ -2,44 +2,13 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::sync::Once;
-
 use axum::http::StatusCode;
 use common::{TestApp, write_files};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-thread_local! {
-    /// SQL statements run on this thread; each test runs on a thread of its own.
-    static QUERIES: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts the statements sqlx logs (target `sqlx::query`).
-struct QueryCounter;
-
-impl<S: tracing::Subscriber> Layer<S> for QueryCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            QUERIES.with(|count| count.set(count.get() + 1));
-        }
-    }
-}
-
-/// A global subscriber, so that no callsite's interest is cached as "never".
-fn count_queries() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(QueryCounter))
-            .expect("no other global subscriber in this test binary");
-    });
-}
 
 async fn queries_for(app: &TestApp, path: &str, cookie: &str) -> usize {
-    count_queries();
-    let before = QUERIES.with(Cell::get);
-    let (status, _, _) = app.get_as(path, cookie).await;
-    assert_eq!(status, StatusCode::OK, "{path}");
-    QUERIES.with(Cell::get) - before
+    let (count, status) = common::count_statements(app.get_as(path, cookie)).await;
+    assert_eq!(status.0, StatusCode::OK, "{path}");
+    count
 }
 
 async fn app() -> (TestApp, tempfile::TempDir) {

@@ -86,14 +86,25 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
     else {
         return Ok(None);
     };
-    let user = users::by_id(&state.db, auth.user_id)
+    // The store loaded the user with the session (db::sessions); a session
+    // saved before it did so has no user in it yet and is looked up once.
+    let loaded = session
+        .get::<User>(crate::db::sessions::USER_KEY)
         .await
-        .map_err(AppError::Unavailable)?;
+        .map_err(session_error)?
+        .filter(|user| user.id == auth.user_id);
+    let older_session = loaded.is_none();
+    let user = match loaded {
+        Some(user) => Some(user),
+        None => users::by_id(&state.db, auth.user_id)
+            .await
+            .map_err(AppError::Unavailable)?,
+    };
     match user {
         Some(user) if user.session_epoch == auth.epoch && !user.disabled => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let refresh_after = state.settings.session_idle.whole_seconds() / REFRESH_FRACTION;
-            if now - auth.saved_at >= refresh_after {
+            if older_session || now - auth.saved_at >= refresh_after {
                 session
                     .insert(
                         SESSION_KEY,

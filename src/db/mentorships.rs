@@ -72,14 +72,19 @@ async fn for_user_where(db: &PgPool, user_id: i64, invited_only: bool) -> sqlx::
     )
     .fetch_all(db)
     .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let scoped = sqlx::query!(
-        "select mentorship_id, roadmap_id from mentorship_roadmaps where mentorship_id = any($1)
-         order by roadmap_id",
-        &ids
-    )
-    .fetch_all(db)
-    .await?;
+    // Only links limited to some roadmaps have rows to read.
+    let ids: Vec<i64> = rows.iter().filter(|r| !r.all_roadmaps).map(|r| r.id).collect();
+    let scoped = if ids.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query!(
+            "select mentorship_id, roadmap_id from mentorship_roadmaps where mentorship_id = any($1)
+             order by roadmap_id",
+            &ids
+        )
+        .fetch_all(db)
+        .await?
+    };
     Ok(rows
         .into_iter()
         .map(|r| Mentorship {

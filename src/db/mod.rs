@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod comments;
 pub mod content;
+pub mod learner_view;
 pub mod mentorships;
 pub mod notes;
 pub mod notifications;
@@ -11,6 +12,7 @@ pub mod renames;
 pub mod resets;
 pub mod reviews;
 pub mod search;
+pub mod sessions;
 pub mod steps;
 pub mod throttle;
 pub mod transfer;
@@ -100,12 +102,9 @@ pub fn with_statement_timeout(options: PgConnectOptions, seconds: u64) -> PgConn
     options.options([("statement_timeout", format!("{}s", seconds))])
 }
 
-/// Runs Pathway's migrations and creates the session store's table.
+/// Runs Pathway's migrations (the session table among them).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await?;
-    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
-        .migrate()
-        .await?;
     Ok(())
 }
 

@@ -227,83 +227,69 @@ pub(crate) async fn write_change(
         Dates::Revert(at) => Some(at),
         _ => None,
     };
+    // One statement: the state, the event, and, when the skill leaves done,
+    // the withdrawn review request and verification (with an event saying so).
+    // The caller holds the row lock, so `before` is the row as it stands.
     sqlx::query!(
-        "insert into skill_progress (user_id, skill_id, state, started_at, done_at, done_content_hash)
-         values ($1, $2, $3,
-                 case when $3 <> 'not_started' then now() end,
-                 case when $3 = 'done' then now() end,
-                 case when $3 = 'done' then (select content_hash from skills where id = $2) end)
-         on conflict (user_id, skill_id) do update set
-             state = excluded.state,
-             started_at = case
-                 when $4 then excluded.started_at
-                 when excluded.state = 'not_started' and skill_progress.started_at = $5 then null
-                 else coalesce(skill_progress.started_at, excluded.started_at) end,
-             done_at = case
-                 when $4 then excluded.done_at
-                 when excluded.state <> 'done' and skill_progress.done_at = $5 then null
-                 else coalesce(skill_progress.done_at, excluded.done_at) end,
-             done_content_hash = coalesce(excluded.done_content_hash, skill_progress.done_content_hash),
-             updated_at = now(),
-             version = skill_progress.version + 1",
+        r#"with before as (
+               select verified_by is not null as verified from skill_progress where user_id = $1 and skill_id = $2
+           ), written as (
+               insert into skill_progress (user_id, skill_id, state, started_at, done_at, done_content_hash)
+               values ($1, $2, $3,
+                       case when $3 <> 'not_started' then now() end,
+                       case when $3 = 'done' then now() end,
+                       case when $3 = 'done' then (select content_hash from skills where id = $2) end)
+               on conflict (user_id, skill_id) do update set
+                   state = excluded.state,
+                   started_at = case
+                       when $4 then excluded.started_at
+                       when excluded.state = 'not_started' and skill_progress.started_at = $5 then null
+                       else coalesce(skill_progress.started_at, excluded.started_at) end,
+                   done_at = case
+                       when $4 then excluded.done_at
+                       when excluded.state <> 'done' and skill_progress.done_at = $5 then null
+                       else coalesce(skill_progress.done_at, excluded.done_at) end,
+                   done_content_hash = coalesce(excluded.done_content_hash, skill_progress.done_content_hash),
+                   verified_by = case when excluded.state = 'done' then skill_progress.verified_by end,
+                   verified_at = case when excluded.state = 'done' then skill_progress.verified_at end,
+                   updated_at = now(),
+                   version = skill_progress.version + 1
+               returning 1
+           ), withdrawn as (
+               update review_requests set status = 'withdrawn', answered_at = now()
+               where $3 <> 'done' and mentee_id = $1 and skill_id = $2 and status = 'pending'
+               returning 1
+           ), events as (
+               insert into progress_events (id, action_id, user_id, skill_id, actor_id, kind, from_state, to_state,
+                                            undoes, content_hash, message)
+               select nextval('progress_events_id_seq'), $6, $1, $2, $7, e.kind, e.from_state, $3, e.undoes,
+                      e.content_hash, e.message
+               from (
+                   select 1 as n, 'unverify' as kind, 'done' as from_state, null::bigint as undoes,
+                          null::text as content_hash,
+                          'Verification withdrawn: the skill is no longer done.' as message
+                   from before where before.verified and $3 <> 'done'
+                   union all
+                   select 2, $8, $9, $10, case when $3 = 'done' then (select content_hash from skills where id = $2) end,
+                          $11
+               ) e order by e.n
+               returning 1
+           )
+           select (select count(*) from written) + (select count(*) from withdrawn) + (select count(*) from events)
+               as "written!""#,
         user_id,
         skill_id,
         to.as_str(),
         reset,
-        reverted_at
-    )
-    .execute(&mut *conn)
-    .await?;
-    if to != SkillState::Done {
-        // A pending review no longer applies once the skill is not done.
-        sqlx::query!(
-            "update review_requests set status = 'withdrawn', answered_at = now()
-             where mentee_id = $1 and skill_id = $2 and status = 'pending'",
-            user_id,
-            skill_id
-        )
-        .execute(&mut *conn)
-        .await?;
-        // A verification only holds while the skill stays done.
-        let withdrawn = sqlx::query!(
-            "update skill_progress set verified_by = null, verified_at = null
-             where user_id = $1 and skill_id = $2 and verified_by is not null",
-            user_id,
-            skill_id
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if withdrawn > 0 {
-            sqlx::query!(
-                "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, message)
-                 values ($1, $2, $3, $4, 'unverify', 'done', $5, 'Verification withdrawn: the skill is no longer done.')",
-                action_id,
-                user_id,
-                skill_id,
-                actor_id,
-                to.as_str()
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    sqlx::query!(
-        "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, undoes,
-                                      content_hash, message)
-         values ($1, $2, $3, $4, $5, $6, $7, $8,
-                 case when $7 = 'done' then (select content_hash from skills where id = $3) end, $9)",
+        reverted_at,
         action_id,
-        user_id,
-        skill_id,
         actor_id,
         kind,
         from.as_str(),
-        to.as_str(),
         undoes,
         message
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(())
 }

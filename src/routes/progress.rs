@@ -15,7 +15,7 @@ use crate::auth::SignedIn;
 use crate::charts::{self, WeeklyChart, YearHeatmap};
 use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress::{self, Change, Undo};
-use crate::db::{mentorships, reviews};
+
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
 use crate::routes::form::Form;
@@ -185,15 +185,14 @@ async fn skill_fragment(
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let ids = std::slice::from_ref(&skill.id);
-    let map = progress::for_skills(&state.db, user_id, ids).await?;
-    let skill_reviews = reviews::for_skills(&state.db, user_id, ids).await?;
     let roadmap_id = state
         .catalog
         .load()
         .skill(&skill.id)
         .map(|(r, _, _)| r.id.clone())
         .unwrap_or_default();
-    let has_mentor = mentorships::has_mentor_for(&state.db, user_id, &roadmap_id).await?;
+    let rows = crate::db::learner_view::stage(&state.db, user_id, &roadmap_id, ids).await?;
+    let (map, skill_reviews, has_mentor) = (rows.progress, rows.reviews, rows.has_mentor);
     let mut p = SkillProgress::new(skill, &map).with_reviews(&skill_reviews, has_mentor);
     p.undo_action = undo_action;
     p.conflict = conflict;
@@ -382,8 +381,16 @@ const CHART_WEEKS: usize = 26;
 
 async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let enrollments = progress::enrollments(&state.db, user.id).await?;
-    let map = progress::for_user(&state.db, user.id).await?;
+    let today = charts::today();
+    // One statement for the page; see db::learner_view.
+    let rows = crate::db::learner_view::dashboard(
+        &state.db,
+        user.id,
+        today - time::Duration::weeks(CHART_WEEKS as i64),
+        today - time::Duration::weeks(53),
+    )
+    .await?;
+    let (enrollments, map) = (rows.enrollments, rows.progress);
     let mut roadmaps = Vec::new();
     for (roadmap_id, started) in &enrollments {
         let Some(roadmap) = catalog.roadmap(roadmap_id) else {
@@ -411,15 +418,7 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         .iter()
         .filter(|r| !enrollments.iter().any(|(id, _)| *id == r.id))
         .collect();
-    let today = charts::today();
-    let weekly_rows = progress::completions_per_week(
-        &state.db,
-        user.id,
-        today - time::Duration::weeks(CHART_WEEKS as i64),
-    )
-    .await?;
-    let daily_rows =
-        progress::activity_per_day(&state.db, user.id, today - time::Duration::weeks(53)).await?;
+    let (weekly_rows, daily_rows) = (rows.completions_per_week, rows.activity_per_day);
     Ok(render(&DashboardPage {
         layout: Layout::new(&state, Some(&user), "Dashboard"),
         roadmaps,

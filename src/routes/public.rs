@@ -19,9 +19,8 @@ use crate::app::AppState;
 use crate::auth::MaybeUser;
 use crate::content::Catalog;
 use crate::content::catalog::{Roadmap, Skill, Stage};
-use crate::db::mentorships;
 use crate::db::progress::{self, ProgressMap};
-use crate::db::reviews::{self, Review};
+use crate::db::reviews::Review;
 use crate::db::users::User;
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
@@ -339,27 +338,23 @@ pub async fn render_stage_with(
     let mut threads = HashMap::new();
     let mut ticked = HashMap::new();
     if let Some(user) = user {
-        enrolled = progress::enrollment(&state.db, user.id, &roadmap.id)
-            .await?
-            .is_some();
+        // One statement for all of it; see db::learner_view.
+        let ids = skill_ids(&stage.skills);
+        let rows = crate::db::learner_view::stage(&state.db, user.id, &roadmap.id, &ids).await?;
+        enrolled = rows.enrolled;
         if enrolled {
-            map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
-            // Each kind of row once; the workspaces and the threads share them.
-            let ids = skill_ids(&stage.skills);
-            let user_notes = crate::db::notes::notes(&state.db, user.id, &ids).await?;
-            let evidence = crate::db::notes::evidence(&state.db, user.id, &ids).await?;
-            workspaces = notes::workspaces_from(&stage.skills, &user_notes, &evidence);
-            stage_reviews = reviews::for_skills(&state.db, user.id, &ids).await?;
-            has_mentor = mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await?;
-            let stage_comments = crate::db::comments::threads(&state.db, user.id, &ids).await?;
-            ticked = crate::db::steps::ticked(&state.db, user.id, &ids).await?;
+            map = rows.progress;
+            workspaces = notes::workspaces_from(&stage.skills, &rows.notes, &rows.evidence);
+            stage_reviews = rows.reviews;
+            has_mentor = rows.has_mentor;
+            ticked = rows.ticked;
             threads = comments::threads(
                 &stage.skills,
                 &user.username,
                 user.id,
-                &stage_comments,
+                &rows.comments,
                 &stage_reviews,
-                &evidence,
+                &rows.evidence,
             );
             if let Some((skill_id, edit)) = edit
                 && let Some(workspace) = workspaces.get_mut(&skill_id)

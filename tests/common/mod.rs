@@ -403,3 +403,34 @@ pub fn database_url(app: &TestApp) -> String {
             .map_or_else(|| options.get_host().to_string(), |s| s.display().to_string())
     )
 }
+
+thread_local! {
+    /// SQL statements run on this thread; each test runs on a thread of its own.
+    static STATEMENTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts the statements sqlx logs (target `sqlx::query`).
+struct StatementCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            STATEMENTS.with(|count| count.set(count.get() + 1));
+        }
+    }
+}
+
+/// Runs `work` and returns how many SQL statements it ran on this thread, with its output.
+/// The subscriber is global, so that no callsite's interest is cached as "never";
+/// the count is per thread, and `#[tokio::test]` runs each test on a thread of its own.
+pub async fn count_statements<T>(work: impl std::future::Future<Output = T>) -> (usize, T) {
+    use tracing_subscriber::layer::SubscriberExt;
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(StatementCounter))
+            .expect("no other global subscriber in this test binary");
+    });
+    let before = STATEMENTS.with(std::cell::Cell::get);
+    let output = work.await;
+    (STATEMENTS.with(std::cell::Cell::get) - before, output)
+}

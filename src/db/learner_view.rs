@@ -1,0 +1,323 @@
+//! What a learner's own pages read about them, one statement per page.
+//!
+//! The stage page used to make eight small queries, each a round trip and a pool
+//! checkout; at a few milliseconds of CPU per page that overhead was most of
+//! the cost. Here each part is a JSON array built by PostgreSQL from the same
+//! indexed per-learner lookups, and decoded into the usual row types.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use super::comments::Comment;
+use super::notes::{Evidence, Note};
+use super::progress::{ProgressMap, ProgressRow};
+use super::reviews::Review;
+
+/// One learner's rows for the skills of one stage.
+#[derive(Debug, Default)]
+pub struct StageRows {
+    pub enrolled: bool,
+    pub progress: ProgressMap,
+    pub notes: HashMap<String, Note>,
+    pub evidence: Vec<Evidence>,
+    pub reviews: Vec<Review>,
+    /// Whether an active mentor can see this roadmap.
+    pub has_mentor: bool,
+    pub comments: Vec<Comment>,
+    pub ticked: HashMap<String, HashSet<String>>,
+}
+
+/// Loads [`StageRows`] for `user_id` on `skill_ids` of `roadmap_id`.
+pub async fn stage(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    roadmap_id: &str,
+    skill_ids: &[String],
+) -> sqlx::Result<StageRows> {
+    let row = sqlx::query!(
+        r#"select
+             exists (select 1 from enrollments where user_id = $1 and roadmap_id = $2) as "enrolled!",
+             (select coalesce(json_agg(json_build_object(
+                  'skill_id', p.skill_id, 'state', p.state, 'started_at', p.started_at,
+                  'done_at', p.done_at, 'updated_at', p.updated_at, 'version', p.version,
+                  'done_content_hash', p.done_content_hash, 'verified_by', v.display_name,
+                  'verified_at', p.verified_at)), '[]')
+              from skill_progress p left join users v on v.id = p.verified_by
+              where p.user_id = $1 and p.skill_id = any($3)) as "progress!: Json<Vec<ProgressJson>>",
+             (select coalesce(json_agg(json_build_object(
+                  'skill_id', n.skill_id, 'body_md', n.body_md,
+                  'shared_with_mentors', n.shared_with_mentors, 'updated_at', n.updated_at)), '[]')
+              from notes n where n.user_id = $1 and n.skill_id = any($3)) as "notes!: Json<Vec<NoteJson>>",
+             (select coalesce(json_agg(json_build_object(
+                  'id', e.id, 'skill_id', e.skill_id, 'url', e.url, 'title', e.title,
+                  'created_at', e.created_at) order by e.created_at, e.id), '[]')
+              from evidence e where e.user_id = $1 and e.skill_id = any($3)) as "evidence!: Json<Vec<EvidenceJson>>",
+             (select coalesce(json_agg(json_build_object(
+                  'id', r.id, 'skill_id', r.skill_id, 'message', r.message, 'status', r.status,
+                  'requested_at', r.requested_at, 'answered_by', u.display_name,
+                  'answered_at', r.answered_at, 'answer', r.answer)
+                  order by r.requested_at desc, r.id desc), '[]')
+              from review_requests r left join users u on u.id = r.answered_by
+              where r.mentee_id = $1 and r.skill_id = any($3)) as "reviews!: Json<Vec<ReviewJson>>",
+             exists (select 1 from mentorships m
+                     where m.mentee_id = $1 and m.status = 'active'
+                       and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps mr
+                                                      where mr.mentorship_id = m.id and mr.roadmap_id = $2)))
+               as "has_mentor!",
+             (select coalesce(json_agg(json_build_object(
+                  'id', c.id, 'skill_id', c.skill_id, 'author_id', c.author_id, 'author_name', u.display_name,
+                  'body_md', c.body_md, 'review_request_id', c.review_request_id,
+                  'evidence_title', e.title, 'created_at', c.created_at, 'edited_at', c.edited_at,
+                  'deleted', c.deleted_at is not null) order by c.created_at, c.id), '[]')
+              from comments c
+              left join users u on u.id = c.author_id
+              left join evidence e on e.id = c.evidence_id
+              where c.mentee_id = $1 and c.skill_id = any($3)) as "comments!: Json<Vec<CommentJson>>",
+             (select coalesce(json_agg(json_build_array(t.skill_id, t.step_key)), '[]')
+              from step_ticks t where t.user_id = $1 and t.skill_id = any($3)) as "ticked!: Json<Vec<(String, String)>>""#,
+        user_id,
+        roadmap_id,
+        skill_ids
+    )
+    .fetch_one(db)
+    .await?;
+
+    let mut ticked: HashMap<String, HashSet<String>> = HashMap::new();
+    for (skill_id, key) in row.ticked.0 {
+        ticked.entry(skill_id).or_default().insert(key);
+    }
+    Ok(StageRows {
+        enrolled: row.enrolled,
+        progress: progress_map(row.progress.0),
+        notes: row
+            .notes
+            .0
+            .into_iter()
+            .map(|n| {
+                (
+                    n.skill_id.clone(),
+                    Note {
+                        skill_id: n.skill_id,
+                        body_md: n.body_md,
+                        shared_with_mentors: n.shared_with_mentors,
+                        updated_at: n.updated_at,
+                    },
+                )
+            })
+            .collect(),
+        evidence: row
+            .evidence
+            .0
+            .into_iter()
+            .map(|e| Evidence {
+                id: e.id,
+                skill_id: e.skill_id,
+                url: e.url,
+                title: e.title,
+                created_at: e.created_at,
+            })
+            .collect(),
+        reviews: row
+            .reviews
+            .0
+            .into_iter()
+            .map(|r| Review {
+                id: r.id,
+                mentee_id: user_id,
+                skill_id: r.skill_id,
+                message: r.message,
+                status: r.status,
+                requested_at: r.requested_at,
+                answered_by: r.answered_by,
+                answered_at: r.answered_at,
+                answer: r.answer,
+            })
+            .collect(),
+        has_mentor: row.has_mentor,
+        comments: row
+            .comments
+            .0
+            .into_iter()
+            .map(|c| Comment {
+                id: c.id,
+                skill_id: c.skill_id,
+                author_id: c.author_id,
+                author_name: c.author_name,
+                body_md: c.body_md,
+                review_request_id: c.review_request_id,
+                evidence_title: c.evidence_title,
+                created_at: c.created_at,
+                edited_at: c.edited_at,
+                deleted: c.deleted,
+            })
+            .collect(),
+        ticked,
+    })
+}
+
+fn progress_map(rows: Vec<ProgressJson>) -> ProgressMap {
+    ProgressMap(
+        rows.into_iter()
+            .map(|p| {
+                let row = ProgressRow {
+                    state: p.state.parse().unwrap_or_default(),
+                    started_at: p.started_at,
+                    done_at: p.done_at,
+                    updated_at: p.updated_at,
+                    version: p.version,
+                    done_content_hash: p.done_content_hash,
+                    verified_by: p.verified_by,
+                    verified_at: p.verified_at,
+                    skill_id: p.skill_id,
+                };
+                (row.skill_id.clone(), row)
+            })
+            .collect(),
+    )
+}
+
+/// One learner's rows for the dashboard.
+#[derive(Debug, Default)]
+pub struct DashboardRows {
+    /// Roadmaps started, oldest first, with when.
+    pub enrollments: Vec<(String, OffsetDateTime)>,
+    pub progress: ProgressMap,
+    /// Skills done per week since `weeks_since`, not counting undone changes.
+    pub completions_per_week: Vec<(time::Date, u32)>,
+    /// Changes per day since `days_since`.
+    pub activity_per_day: Vec<(time::Date, u32)>,
+}
+
+/// Loads [`DashboardRows`]: the same queries as `progress::enrollments`,
+/// `for_user`, `completions_per_week` and `activity_per_day`, as one statement.
+pub async fn dashboard(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    weeks_since: time::Date,
+    days_since: time::Date,
+) -> sqlx::Result<DashboardRows> {
+    let row = sqlx::query!(
+        r#"select
+             (select coalesce(json_agg(json_build_array(en.roadmap_id, en.started_at) order by en.started_at), '[]')
+              from enrollments en where en.user_id = $1) as "enrollments!: Json<Vec<(String, String)>>",
+             (select coalesce(json_agg(json_build_object(
+                  'skill_id', p.skill_id, 'state', p.state, 'started_at', p.started_at,
+                  'done_at', p.done_at, 'updated_at', p.updated_at, 'version', p.version,
+                  'done_content_hash', p.done_content_hash, 'verified_by', v.display_name,
+                  'verified_at', p.verified_at)), '[]')
+              from skill_progress p left join users v on v.id = p.verified_by
+              where p.user_id = $1) as "progress!: Json<Vec<ProgressJson>>",
+             (select coalesce(json_agg(json_build_array(w.week, w.n)), '[]') from (
+                  select date_trunc('week', e.at at time zone 'UTC')::date as week, count(*) as n
+                  from progress_events e
+                  where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo' and e.at >= $2::date
+                    and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
+                  group by 1) w) as "weekly!: Json<Vec<(String, u32)>>",
+             (select coalesce(json_agg(json_build_array(d.day, d.n)), '[]') from (
+                  select (at at time zone 'UTC')::date as day, count(*) as n
+                  from progress_events where user_id = $1 and at >= $3::date group by 1) d)
+               as "daily!: Json<Vec<(String, u32)>>""#,
+        user_id,
+        weeks_since,
+        days_since
+    )
+    .fetch_one(db)
+    .await?;
+    let date =
+        |text: &str| time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"));
+    let rfc3339 = |text: &str| OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339);
+    let decode = |e: time::error::Parse| sqlx::Error::Decode(Box::new(e));
+    Ok(DashboardRows {
+        enrollments: row
+            .enrollments
+            .0
+            .into_iter()
+            .map(|(id, at)| Ok((id, rfc3339(&at).map_err(decode)?)))
+            .collect::<sqlx::Result<_>>()?,
+        progress: progress_map(row.progress.0),
+        completions_per_week: row
+            .weekly
+            .0
+            .into_iter()
+            .map(|(week, n)| Ok((date(&week).map_err(decode)?, n)))
+            .collect::<sqlx::Result<_>>()?,
+        activity_per_day: row
+            .daily
+            .0
+            .into_iter()
+            .map(|(day, n)| Ok((date(&day).map_err(decode)?, n)))
+            .collect::<sqlx::Result<_>>()?,
+    })
+}
+
+// PostgreSQL writes timestamps in JSON as ISO 8601 with an offset, which RFC 3339 reads.
+
+#[derive(Debug, Deserialize)]
+struct ProgressJson {
+    skill_id: String,
+    state: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    done_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    version: i32,
+    done_content_hash: Option<String>,
+    verified_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    verified_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NoteJson {
+    skill_id: String,
+    body_md: String,
+    shared_with_mentors: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvidenceJson {
+    id: i64,
+    skill_id: String,
+    url: String,
+    title: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReviewJson {
+    id: i64,
+    skill_id: String,
+    message: String,
+    status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    requested_at: OffsetDateTime,
+    answered_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    answered_at: Option<OffsetDateTime>,
+    answer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentJson {
+    id: i64,
+    skill_id: String,
+    author_id: Option<i64>,
+    author_name: Option<String>,
+    body_md: String,
+    review_request_id: Option<i64>,
+    evidence_title: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    edited_at: Option<OffsetDateTime>,
+    deleted: bool,
+}
