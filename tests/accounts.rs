@@ -476,3 +476,46 @@ async fn a_signed_in_page_does_not_rewrite_a_fresh_session() {
     }
     assert_eq!(expiry().await, before, "no session write for a fresh session");
 }
+
+#[tokio::test]
+async fn a_session_loads_its_user_in_one_statement_and_older_sessions_are_upgraded() {
+    let (app, _dir) = app().await;
+    let cookie = app.sign_up("ada").await;
+    let ada = app.user_id("ada").await;
+    let owner = || {
+        sqlx::query_scalar::<_, Option<i64>>("select user_id from tower_sessions.session")
+            .fetch_all(&app.db.pool)
+    };
+    assert_eq!(
+        owner().await.unwrap(),
+        vec![Some(ada)],
+        "the session row names its user"
+    );
+
+    // A session saved before the store knew its user still works, and learns it.
+    sqlx::query("update tower_sessions.session set user_id = null")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, _, body) = app.get_as("/dashboard", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("ada name"));
+    assert_eq!(owner().await.unwrap(), vec![Some(ada)]);
+
+    // The user comes from the database on every request, never from the stored record.
+    sqlx::query("update users set display_name = 'Ada Renamed' where id = $1")
+        .bind(ada)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (_, _, body) = app.get_as("/dashboard", &cookie).await;
+    assert!(body.contains("Ada Renamed"));
+
+    // Deleting the user deletes their sessions with them.
+    sqlx::query("delete from users where id = $1")
+        .bind(ada)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(owner().await.unwrap().is_empty());
+}

@@ -115,6 +115,11 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
                     )
                     .await
                     .map_err(session_error)?;
+                if older_session {
+                    // Written now, even within the second it was saved in, so
+                    // its row learns the user and later loads need one statement.
+                    session.save().await.map_err(session_error)?;
+                }
             }
             Ok(Some(user))
         }
