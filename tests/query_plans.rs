@@ -105,3 +105,96 @@ async fn per_learner_queries_read_indexes_not_every_event() {
         assert!(read <= 400, "{read} rows read for one learner:\n{sql}\n{plan}");
     }
 }
+
+#[tokio::test]
+async fn learners_per_skill_reads_only_the_skills_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_files(dir.path(), &common::sample_content());
+    let app = common::TestApp::with_content(dir.path()).await;
+    let pool = &app.db.pool;
+    // 200 skills more, 1,000 learners with a row on 120 skills each (120,000 rows, a
+    // tenth of them not started), a note on every tenth, and some evidence.
+    sqlx::query(
+        "insert into skills (id, roadmap_id, stage_id, title, body_md, body_html, position, content_hash)
+         select 'skill-' || g, 'web', 'http', 'Skill ' || g, '', '', 10 + g, 'h' from generate_series(1, 200) g",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into users (username, display_name, password_hash)
+         select 'learner' || g, 'Learner ' || g, 'x' from generate_series(1, 1000) g",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into skill_progress (user_id, skill_id, state)
+         select u.id, 'skill-' || (1 + (u.id + s) % 200),
+                case when s % 10 = 0 then 'not_started' else 'done' end
+         from users u, generate_series(1, 120) s",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into notes (user_id, skill_id, body_md)
+         select user_id, skill_id, 'a note' from skill_progress where (user_id + length(skill_id)) % 10 = 0",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into evidence (user_id, skill_id, url, title)
+         select user_id, skill_id, 'https://example.com', 'x' from skill_progress where user_id % 50 = 0",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("analyze").execute(pool).await.unwrap();
+
+    let asked = vec![
+        "skill-7".to_string(),
+        "skill-150".to_string(),
+        "http-methods".to_string(),
+    ];
+    let counts = pathway::db::content::learners_per_skill(pool, &asked)
+        .await
+        .unwrap();
+    let expected: Vec<(String, i64)> = sqlx::query_as(
+        "select skill_id, count(distinct user_id) from (
+             select skill_id, user_id from skill_progress where state <> 'not_started'
+             union all select skill_id, user_id from notes union all select skill_id, user_id from evidence
+         ) t where skill_id = any($1) group by skill_id",
+    )
+    .bind(&asked)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, expected.into_iter().collect(), "the counts");
+    assert!(counts["skill-7"] > 0 && !counts.contains_key("http-methods"));
+    assert!(
+        pathway::db::content::learners_per_skill(pool, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The query of db::content::learners_per_skill, for two of the 200 skills.
+    let sql = "select skill_id, count(distinct user_id) from (
+                   select skill_id, user_id from skill_progress
+                   where skill_id = any(array['skill-7', 'skill-150']) and state <> 'not_started'
+                   union all select skill_id, user_id from notes where skill_id = any(array['skill-7', 'skill-150'])
+                   union all select skill_id, user_id from evidence where skill_id = any(array['skill-7', 'skill-150'])
+               ) touched group by skill_id";
+    let plan = plan(pool, sql).await;
+    for table in ["skill_progress", "notes", "evidence"] {
+        assert!(!plan.contains(&format!("Seq Scan on {table}")), "{plan}");
+    }
+    assert!(plan.contains("skill_progress_by_skill"), "{plan}");
+    assert!(plan.contains("notes_by_skill"), "{plan}");
+    // Two skills have 600 rows each in skill_progress (of 120,000) and fewer notes:
+    // anything near the tables' size means the count read every skill's learners.
+    let read = rows_scanned(&plan, "skill_progress") + rows_scanned(&plan, "notes");
+    assert!(read <= 3000, "{read} rows read for two skills:\n{plan}");
+}

@@ -36,7 +36,8 @@ pub struct SkillChange {
     pub title: String,
     /// `roadmap/stage`, where the skill is (or was, when retired).
     pub place: String,
-    /// Learners with any progress, note or evidence on the skill.
+    /// Learners with any progress, note or evidence on the skill (see
+    /// [`Plan::count_learners`]).
     pub learners: i64,
 }
 
@@ -57,13 +58,47 @@ pub struct Existing<'a> {
     pub roadmaps: &'a [RoadmapRow],
     pub stages: &'a [StageRow],
     pub skills: &'a [SkillRow],
-    /// Learners with progress per skill id.
-    pub learners: &'a HashMap<String, i64>,
     /// Old ids already carried over by an earlier load.
     pub aliased: &'a HashSet<String>,
 }
 
 impl Plan {
+    /// The existing skills whose learners the plan reports: those it changes, moves,
+    /// revives or retires, and the old ids of renames. Counting only these keeps a
+    /// plan's cost to the skills it touches (new skills cannot have learners yet).
+    pub fn counted_skills(&self) -> Vec<String> {
+        let mut ids: Vec<String> = [&self.updated, &self.moved, &self.retired, &self.revived]
+            .into_iter()
+            .flatten()
+            .map(|s| s.id.clone())
+            .chain(self.renamed.iter().flat_map(|r| r.from.iter().cloned()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Fills in learner counts from `learners` (per skill id, as
+    /// `db::content::learners_per_skill` returns them for [`Plan::counted_skills`]).
+    pub fn count_learners(&mut self, learners: &HashMap<String, i64>) {
+        let count = |id: &str| learners.get(id).copied().unwrap_or(0);
+        for change in [
+            &mut self.added,
+            &mut self.updated,
+            &mut self.moved,
+            &mut self.retired,
+            &mut self.revived,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            change.learners = count(&change.id);
+        }
+        for rename in &mut self.renamed {
+            rename.learners = rename.from.iter().map(|id| count(id)).sum();
+        }
+    }
+
     /// Nothing would change (a re-render with new HTML only is not a change to report).
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
@@ -180,13 +215,13 @@ fn learners(count: i64) -> String {
     }
 }
 
-/// Compares parsed content with the database rows.
+/// Compares parsed content with the database rows. Learner counts are left at 0:
+/// [`Plan::count_learners`] fills them in for the skills the plan touches.
 pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
     let mut plan = Plan {
         content_hash: content.hash.clone(),
         ..Plan::default()
     };
-    let count = |id: &str| existing.learners.get(id).copied().unwrap_or(0);
 
     let old_roadmaps: HashMap<&str, &RoadmapRow> =
         existing.roadmaps.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -222,7 +257,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
                     id: skill.id.clone(),
                     title: skill.title.clone(),
                     place,
-                    learners: count(&skill.id),
+                    learners: 0,
                 };
                 let from: Vec<String> = skill
                     .replaces
@@ -236,7 +271,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
                     plan.renamed.push(Rename {
                         id: skill.id.clone(),
                         title: skill.title.clone(),
-                        learners: from.iter().map(|id| count(id)).sum(),
+                        learners: 0,
                         from,
                         into_existing: old.is_some(),
                     });
@@ -272,7 +307,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
                 id: skill.id.clone(),
                 title: skill.title.clone(),
                 place: format!("{}/{}", skill.roadmap_id, skill.stage_id),
-                learners: count(&skill.id),
+                learners: 0,
             });
         }
     }

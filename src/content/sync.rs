@@ -155,30 +155,33 @@ pub async fn record_failure(pool: &PgPool, invalid: &Invalid, trigger: Trigger) 
 /// Computes what loading `content` would do, without writing anything.
 pub async fn plan(pool: &PgPool, content: &Content) -> sqlx::Result<Plan> {
     let mut conn = pool.acquire().await?;
-    Ok(read_rows(&mut conn).await?.plan(content))
+    let rows = read_rows(&mut conn).await?;
+    rows.plan(&mut conn, content).await
 }
 
-/// The content rows and what a plan needs beside them, read once per load.
+/// The content rows a plan is computed against, read once per load.
 struct Rows {
     roadmaps: Vec<RoadmapRow>,
     stages: Vec<StageRow>,
     skills: Vec<SkillRow>,
-    learners: HashMap<String, i64>,
     aliased: HashSet<String>,
 }
 
 impl Rows {
-    fn plan(&self, content: &Content) -> Plan {
-        plan::compute(
+    /// The plan, with learners counted for the skills it touches only.
+    async fn plan(&self, conn: &mut sqlx::PgConnection, content: &Content) -> sqlx::Result<Plan> {
+        let mut plan = plan::compute(
             content,
             &Existing {
                 roadmaps: &self.roadmaps,
                 stages: &self.stages,
                 skills: &self.skills,
-                learners: &self.learners,
                 aliased: &self.aliased,
             },
-        )
+        );
+        let learners = db::learners_per_skill(&mut *conn, &plan.counted_skills()).await?;
+        plan.count_learners(&learners);
+        Ok(plan)
     }
 }
 
@@ -187,7 +190,6 @@ async fn read_rows(conn: &mut sqlx::PgConnection) -> sqlx::Result<Rows> {
         roadmaps: db::all_roadmaps(&mut *conn).await?,
         stages: db::all_stages(&mut *conn).await?,
         skills: db::all_skills(&mut *conn).await?,
-        learners: db::learners_per_skill(&mut *conn).await?,
         aliased: db::aliased_ids(&mut *conn).await?,
     })
 }
@@ -214,7 +216,7 @@ pub async fn apply_with(
     }
 
     let rows = read_rows(&mut tx).await?;
-    let plan = rows.plan(content);
+    let plan = rows.plan(&mut tx, content).await?;
     if policy == Policy::HoldRetiringProgress && plan.retires_progress() {
         // Hold it once per distinct set of files; the admin page shows it.
         if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(content.hash.as_str()) {

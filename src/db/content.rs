@@ -187,14 +187,25 @@ pub async fn enroll_learners_of(db: impl PgExecutor<'_>, skill_ids: &[String]) -
     Ok(())
 }
 
-/// Learners with any progress, note or evidence, per skill: one query.
-pub async fn learners_per_skill(db: impl PgExecutor<'_>) -> sqlx::Result<HashMap<String, i64>> {
+/// Learners with any progress, note or evidence on each of `skill_ids` (skills
+/// without any are left out): one query. It reads only those skills' rows, through
+/// the `(skill_id, user_id)` indexes, so its cost follows how many learners those
+/// skills have, not how much progress everyone has recorded.
+pub async fn learners_per_skill(
+    db: impl PgExecutor<'_>,
+    skill_ids: &[String],
+) -> sqlx::Result<HashMap<String, i64>> {
+    if skill_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = sqlx::query!(
         r#"select skill_id as "skill_id!", count(distinct user_id) as "learners!" from (
-               select skill_id, user_id from skill_progress where state <> 'not_started'
-               union all select skill_id, user_id from notes
-               union all select skill_id, user_id from evidence
-           ) touched group by skill_id"#
+               select skill_id, user_id from skill_progress
+               where skill_id = any($1) and state <> 'not_started'
+               union all select skill_id, user_id from notes where skill_id = any($1)
+               union all select skill_id, user_id from evidence where skill_id = any($1)
+           ) touched group by skill_id"#,
+        skill_ids
     )
     .fetch_all(db)
     .await?;
@@ -477,19 +488,30 @@ pub struct RetiredSkill {
     pub renamed_to: Option<String>,
 }
 
-/// Retired skills, most recently retired first, with their learner counts counted as
-/// a plan counts them (progress, notes or evidence): two queries.
-pub async fn retired_skills(db: &sqlx::PgPool) -> sqlx::Result<Vec<RetiredSkill>> {
-    let learners = learners_per_skill(db).await?;
+/// The most recently retired skills (at most `limit`), with their learner counts
+/// counted as a plan counts them (progress, notes or evidence), and how many skills
+/// are retired in all: three queries, whose cost follows `limit`, not the history.
+pub async fn retired_skills(db: &sqlx::PgPool, limit: i64) -> sqlx::Result<(Vec<RetiredSkill>, i64)> {
     let rows = sqlx::query!(
         r#"select s.id, s.title, s.roadmap_id, s.retired_at as "retired_at!", a.new_id as "renamed_to?"
            from skills s left join skill_aliases a on a.old_id = s.id
            where s.retired_at is not null
-           order by s.retired_at desc, s.id"#
+           order by s.retired_at desc, s.id
+           limit $1"#,
+        limit
     )
     .fetch_all(db)
     .await?;
-    Ok(rows
+    let total = if (rows.len() as i64) < limit {
+        rows.len() as i64
+    } else {
+        sqlx::query_scalar!(r#"select count(*) as "count!" from skills where retired_at is not null"#)
+            .fetch_one(db)
+            .await?
+    };
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let learners = learners_per_skill(db, &ids).await?;
+    let skills = rows
         .into_iter()
         .map(|r| RetiredSkill {
             learners: learners.get(&r.id).copied().unwrap_or(0),
@@ -499,5 +521,6 @@ pub async fn retired_skills(db: &sqlx::PgPool) -> sqlx::Result<Vec<RetiredSkill>
             retired_at: r.retired_at,
             renamed_to: r.renamed_to,
         })
-        .collect())
+        .collect();
+    Ok((skills, total))
 }

@@ -43,7 +43,9 @@ struct ContentPage {
     /// A held plan that still matches the newest load: it waits for an admin.
     pending: Option<Plan>,
     loads: Vec<(ContentLoad, String)>,
+    /// The most recently retired skills, and how many more there are.
     retired: Vec<(RetiredSkill, String)>,
+    retired_more: i64,
     notice: Option<&'static str>,
     watching: bool,
     /// How the files on disk compare with the live content.
@@ -56,6 +58,10 @@ enum FilesState {
     Changed,
     Broken(usize),
 }
+
+/// Retired skills listed on the content page; older ones are counted, not listed,
+/// so the page costs the same after years of retirements.
+const RETIRED_SHOWN: i64 = 100;
 
 /// Who or what started a load, in words.
 fn started_by(load: &ContentLoad) -> String {
@@ -102,8 +108,9 @@ async fn content_page(
             (l, when)
         })
         .collect();
-    let retired = db::retired_skills(&state.db)
-        .await?
+    let (retired, retired_total) = db::retired_skills(&state.db, RETIRED_SHOWN).await?;
+    let retired_more = retired_total - retired.len() as i64;
+    let retired = retired
         .into_iter()
         .map(|r| {
             let when = format_datetime(r.retired_at);
@@ -128,6 +135,7 @@ async fn content_page(
         pending,
         loads,
         retired,
+        retired_more,
         notice,
         watching: state.settings.watch_content,
         files,
