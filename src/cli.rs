@@ -285,23 +285,39 @@ async fn content_plan(
     dir: &std::path::Path,
     apply: Option<bool>,
 ) -> anyhow::Result<(String, bool)> {
-    use crate::content::sync::{self, LoadOutcome, Policy, Trigger};
-    let content = match parse_dir(dir) {
-        Ok(content) => content,
-        Err(invalid) => {
-            let mut text = String::new();
-            for diagnostic in &invalid.diagnostics {
-                text.push_str(&format!("{diagnostic}\n"));
-            }
-            text.push_str(&format!(
-                "{} error(s); nothing can be loaded until they are fixed\n",
-                invalid.diagnostics.len()
-            ));
-            return Ok((text, false));
-        }
-    };
-    let database = crate::db::Database::open(config).await?;
+    use crate::content::plan::Plan;
+    use crate::content::sync::{self, Files, LoadOutcome, Policy, Trigger};
+    const UNCHANGED: &str = "\nNothing to apply: the database already has these files.\n";
+    // Reading and hashing the files overlaps connecting and migrating.
+    let (database, read) = tokio::join!(crate::db::Database::open(config), sync::read(dir));
+    let database = database?;
     let result = async {
+        // Files that hash to the applied version are not parsed, planned or rendered.
+        let content = match sync::parse_unless_live(&database.pool, dir, read?).await? {
+            Files::Live(hash) => {
+                let mut text = Plan {
+                    content_hash: hash,
+                    ..Plan::default()
+                }
+                .report();
+                if apply.is_some() {
+                    text.push_str(UNCHANGED);
+                }
+                return anyhow::Ok((text, true));
+            }
+            Files::Changed(content) => content,
+            Files::Invalid(invalid) => {
+                let mut text = String::new();
+                for diagnostic in &invalid.diagnostics {
+                    text.push_str(&format!("{diagnostic}\n"));
+                }
+                text.push_str(&format!(
+                    "{} error(s); nothing can be loaded until they are fixed\n",
+                    invalid.diagnostics.len()
+                ));
+                return Ok((text, false));
+            }
+        };
         let plan = sync::plan(&database.pool, &content).await?;
         let mut text = plan.report();
         let ok = match apply {
@@ -318,7 +334,7 @@ async fn content_plan(
                         true
                     }
                     LoadOutcome::Unchanged => {
-                        text.push_str("\nNothing to apply: the database already has these files.\n");
+                        text.push_str(UNCHANGED);
                         true
                     }
                     LoadOutcome::Held(_) => {

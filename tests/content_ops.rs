@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use common::{TestApp, sample_content, write_files};
 use pathway::AppState;
+use pathway::content::parse::{read_sources, source_hash};
 use pathway::content::sync::{self, LoadOutcome, Policy, Trigger};
 use pathway::content::{Catalog, parse_dir};
 use sqlx::PgPool;
@@ -959,4 +960,68 @@ async fn progress_carried_into_another_roadmap_shows_there() {
         .await
         .unwrap();
     assert_eq!(eves, ["web"]);
+}
+
+/// Records the files now in `dir` as the applied version without loading them.
+async fn pretend_applied(pool: &PgPool, dir: &Path) {
+    let hash = source_hash(&read_sources(dir).unwrap());
+    sqlx::query("insert into content_loads (content_hash, status, trigger) values ($1, 'applied', 'cli')")
+        .bind(hash)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn files_with_the_applied_version_are_never_parsed() {
+    let (app, dir) = app().await;
+    let pool = &app.db.pool;
+    let root = app.sign_up_admin("root").await;
+    // A stage file the parser rejects: any load that parses these files fails.
+    write_files(dir.path(), &[("web/03-broken.md", "no front matter\n")]);
+    let path = dir.path().to_str().unwrap();
+    let (ok, text) = pathway(&app, &["content", "apply", path]);
+    assert!(
+        !ok && text.contains("03-broken.md:1: missing front matter"),
+        "{text}"
+    );
+
+    // Once their hash is the applied version, comparing hashes must come first, so
+    // no path reaches the parser and sees the error.
+    pretend_applied(pool, dir.path()).await;
+    let (ok, text) = pathway(&app, &["content", "apply", path]);
+    assert!(ok && text.contains("Nothing to apply"), "{text}");
+    assert!(!text.contains("missing front matter"), "{text}");
+    let (ok, text) = pathway(&app, &["content", "plan", path]);
+    assert!(ok && text.contains("No changes"), "{text}");
+    assert_eq!(
+        sync::load_dir(pool, dir.path()).await.unwrap(),
+        LoadOutcome::Unchanged
+    );
+    assert!(matches!(
+        sync::read_if_changed(pool, dir.path()).await.unwrap(),
+        sync::Files::Live(_)
+    ));
+
+    app.state.refresh_catalog().await.unwrap();
+    let (status, _, page) = app.get_as("/admin/content", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("The files on disk match the live content."),
+        "{page}"
+    );
+    let (status, _, page) = app.get_as("/admin/content/plan", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("No changes to skills") && !page.contains("missing front matter"),
+        "{page}"
+    );
+    let (status, headers, _) = app.post_form("/admin/content/reload", &[], Some(&root)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/admin/content?done=unchanged");
+    let failed: i64 = sqlx::query_scalar("select count(*) from content_loads where status = 'failed'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0, "nothing recorded the broken file as a failed load");
 }

@@ -99,6 +99,45 @@ pub async fn parse_read(dir: &Path, folders: Vec<SourceFolder>) -> sqlx::Result<
         .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
 }
 
+/// A content directory compared with the live content, parsed only when it differs.
+#[derive(Debug)]
+pub enum Files {
+    /// The files hash to the version last applied (this hash): nothing was parsed.
+    Live(String),
+    /// The files differ from the live content and are valid.
+    Changed(Content),
+    /// The files differ from the live content and have errors.
+    Invalid(Invalid),
+}
+
+/// Reads and hashes `dir`, and parses it only when that hash is not the applied
+/// version's: an unchanged directory costs a read, a hash and one indexed query,
+/// however many skills it holds.
+pub async fn read_if_changed(pool: &PgPool, dir: &Path) -> sqlx::Result<Files> {
+    let read = read(dir).await?;
+    parse_unless_live(pool, dir, read).await
+}
+
+/// The rest of [`read_if_changed`] once [`read`] has read `dir`, for a caller that
+/// reads the files while it does something else (the CLI connects meanwhile).
+pub async fn parse_unless_live(
+    pool: &PgPool,
+    dir: &Path,
+    read: Result<(Vec<SourceFolder>, String), Invalid>,
+) -> sqlx::Result<Files> {
+    let folders = match read {
+        Ok((_, hash)) if db::applied_hash(pool).await?.as_deref() == Some(hash.as_str()) => {
+            return Ok(Files::Live(hash));
+        }
+        Ok((folders, _)) => folders,
+        Err(invalid) => return Ok(Files::Invalid(invalid)),
+    };
+    Ok(match parse_read(dir, folders).await? {
+        Ok(content) => Files::Changed(content),
+        Err(invalid) => Files::Invalid(invalid),
+    })
+}
+
 /// Parses `dir` and syncs it into the database. Files whose version is the
 /// live one are not even parsed (a watcher burst or a restart costs a read and
 /// a hash). A failed load is recorded (once per distinct set of files) but
@@ -109,16 +148,10 @@ pub async fn load_dir_with(
     trigger: Trigger,
     policy: Policy,
 ) -> sqlx::Result<LoadOutcome> {
-    let folders = match read(dir).await? {
-        Ok((_, hash)) if db::applied_hash(pool).await?.as_deref() == Some(hash.as_str()) => {
-            return Ok(LoadOutcome::Unchanged);
-        }
-        Ok((folders, _)) => folders,
-        Err(invalid) => return record_failure(pool, &invalid, trigger).await,
-    };
-    match parse_read(dir, folders).await? {
-        Ok(content) => apply_with(pool, &content, trigger, policy).await,
-        Err(invalid) => record_failure(pool, &invalid, trigger).await,
+    match read_if_changed(pool, dir).await? {
+        Files::Live(_) => Ok(LoadOutcome::Unchanged),
+        Files::Changed(content) => apply_with(pool, &content, trigger, policy).await,
+        Files::Invalid(invalid) => record_failure(pool, &invalid, trigger).await,
     }
 }
 

@@ -13,7 +13,7 @@ use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::content::Diagnostic;
 use crate::content::plan::Plan;
-use crate::content::sync::{self, LoadOutcome, Trigger};
+use crate::content::sync::{self, Files, LoadOutcome, Trigger};
 use crate::db::content::{self as db, ContentLoad, RetiredSkill};
 use crate::error::AppError;
 use crate::routes::form::Form;
@@ -160,21 +160,27 @@ impl PlanPage {
     }
 }
 
+/// The plan of files that hash to the live version: nothing to do.
+fn unchanged_plan(hash: String) -> Plan {
+    Plan {
+        content_hash: hash,
+        ..Plan::default()
+    }
+}
+
 /// The dry run: what Reload would do with the files as they are now.
 async fn plan_page(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
-    let page = match sync::parse(&state.settings.content_dir).await? {
-        Ok(content) => PlanPage {
-            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
-            plan: Some(sync::plan(&state.db, &content).await?),
-            errors: Vec::new(),
-            error: None,
-        },
-        Err(invalid) => PlanPage {
-            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
-            plan: None,
-            errors: invalid.diagnostics,
-            error: None,
-        },
+    let layout = Layout::new(&state, Some(&admin), "Admin: content plan");
+    let (plan, errors) = match sync::read_if_changed(&state.db, &state.settings.content_dir).await? {
+        Files::Live(hash) => (Some(unchanged_plan(hash)), Vec::new()),
+        Files::Changed(content) => (Some(sync::plan(&state.db, &content).await?), Vec::new()),
+        Files::Invalid(invalid) => (None, invalid.diagnostics),
+    };
+    let page = PlanPage {
+        layout,
+        plan,
+        errors,
+        error: None,
     };
     Ok(render(&page)?.into_response())
 }
@@ -182,9 +188,13 @@ async fn plan_page(State(state): State<AppState>, Admin(admin): Admin) -> Result
 /// Reload: applies at once when nothing with progress would be retired;
 /// otherwise shows the plan and asks.
 async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
-    let content = match sync::parse(&state.settings.content_dir).await? {
-        Ok(content) => content,
-        Err(invalid) => {
+    let content = match sync::read_if_changed(&state.db, &state.settings.content_dir).await? {
+        Files::Live(_) => {
+            crate::app::log_outcome(&state.settings.content_dir, &LoadOutcome::Unchanged);
+            return outcome_redirect(LoadOutcome::Unchanged);
+        }
+        Files::Changed(content) => content,
+        Files::Invalid(invalid) => {
             let outcome = sync::record_failure(&state.db, &invalid, Trigger::Admin(admin.id)).await?;
             crate::app::log_outcome(&state.settings.content_dir, &outcome);
             return Ok(Redirect::to("/admin/content?done=failed").into_response());
@@ -229,9 +239,21 @@ async fn apply(
     Form(form): Form<ApplyForm>,
 ) -> Result<Response, AppError> {
     let layout = || Layout::new(&state, Some(&admin), "Admin: content plan");
-    let content = match sync::parse(&state.settings.content_dir).await? {
-        Ok(content) => content,
-        Err(invalid) => {
+    let content = match sync::read_if_changed(&state.db, &state.settings.content_dir).await? {
+        Files::Live(hash) if hash == form.hash => return outcome_redirect(LoadOutcome::Unchanged),
+        Files::Live(hash) => {
+            let page = PlanPage {
+                layout: layout(),
+                plan: Some(unchanged_plan(hash)),
+                errors: Vec::new(),
+                error: Some(
+                    "The files changed since you saw the plan. Here is the plan for the files as they are now.",
+                ),
+            };
+            return Ok((StatusCode::CONFLICT, render(&page)?).into_response());
+        }
+        Files::Changed(content) => content,
+        Files::Invalid(invalid) => {
             let page = PlanPage {
                 layout: layout(),
                 plan: None,
