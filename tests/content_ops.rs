@@ -1025,3 +1025,28 @@ async fn files_with_the_applied_version_are_never_parsed() {
         .unwrap();
     assert_eq!(failed, 0, "nothing recorded the broken file as a failed load");
 }
+
+#[tokio::test]
+async fn a_plan_of_thousands_of_skills_is_listed_in_part_on_the_admin_pages() {
+    let (app, dir) = app().await;
+    let root = app.sign_up_admin("root").await;
+    let mut stage = String::from("+++\nid = \"many\"\ntitle = \"Many\"\n+++\nLots.\n");
+    for n in 0..250 {
+        stage.push_str(&format!("\n## Skill {n} {{#many-{n}}}\nText {n}.\n"));
+    }
+    write_files(dir.path(), &[("web/03-many.md", stage.as_str())]);
+
+    let (status, _, page) = app.get_as("/admin/content/plan", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h3>Added (250)</h3>"), "{page}");
+    assert!(page.contains("<code>many-99</code>") && !page.contains("<code>many-100</code>"));
+    assert!(page.contains("<li>and 150 more</li>"), "{page}");
+
+    let (status, _, _) = app.post_form("/admin/content/reload", &[], Some(&root)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, page) = app.get_as("/admin/content", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("250 added"), "{page}");
+    assert!(page.contains("<li>and 150 more</li>"), "{page}");
+    assert!(!page.contains("<code>many-249</code>"), "{page}");
+}

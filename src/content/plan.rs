@@ -53,6 +53,26 @@ pub struct Rename {
     pub learners: i64,
 }
 
+/// How many items of one list a page shows: a load of thousands of skills is
+/// counted in full but listed only this far ("and 9,900 more").
+pub const LISTED: usize = 100;
+
+/// The first [`LISTED`] items of a list, and how many more there are.
+pub struct Listed<'a, T> {
+    pub items: Vec<&'a T>,
+    pub more: usize,
+}
+
+impl<'a, T> Listed<'a, T> {
+    fn new(items: impl Iterator<Item = &'a T>, total: usize) -> Self {
+        let items: Vec<&T> = items.take(LISTED).collect();
+        Self {
+            more: total - items.len(),
+            items,
+        }
+    }
+}
+
 /// The live and retired rows a plan is computed against.
 pub struct Existing<'a> {
     pub roadmaps: &'a [RoadmapRow],
@@ -124,14 +144,29 @@ impl Plan {
         self.retired.iter().filter(|s| s.learners > 0).collect()
     }
 
-    /// The lists shown the same way on the admin pages, with their headings.
-    pub fn sections(&self) -> [(&'static str, &[SkillChange]); 4] {
+    /// The lists shown the same way on the admin pages: heading, how many in all,
+    /// and the first [`LISTED`] of them.
+    pub fn sections(&self) -> [(&'static str, usize, Listed<'_, SkillChange>); 4] {
         [
             ("Added", &self.added),
             ("Updated (title, text or badges)", &self.updated),
             ("Moved", &self.moved),
             ("Revived", &self.revived),
         ]
+        .map(|(heading, items)| (heading, items.len(), Listed::new(items.iter(), items.len())))
+    }
+
+    /// The retired skills a page lists: those with progress first, since they are
+    /// the ones to confirm.
+    pub fn retired_listed(&self) -> Listed<'_, SkillChange> {
+        let with_progress = self.retired.iter().filter(|s| s.learners > 0);
+        let without = self.retired.iter().filter(|s| s.learners == 0);
+        Listed::new(with_progress.chain(without), self.retired.len())
+    }
+
+    /// The renames a page lists.
+    pub fn renamed_listed(&self) -> Listed<'_, Rename> {
+        Listed::new(self.renamed.iter(), self.renamed.len())
     }
 
     /// One line of counts, for logs and the audit log.
