@@ -458,6 +458,35 @@ async fn check(
             stray
         );
     }
+    // The per-stage tallies the triggers keep equal a recount from the progress rows.
+    let drift: Vec<(i64, String, String)> = sqlx::query_as(
+        "with recount as (
+             select p.user_id, s.roadmap_id, s.stage_id,
+                    count(*) filter (where p.state = 'done' and not s.optional) as done,
+                    count(*) filter (where p.state = 'done' and s.optional) as optional_done,
+                    count(*) filter (where p.state = 'in_progress') as in_progress,
+                    count(*) filter (where p.state = 'skipped' and not s.optional) as skipped,
+                    count(*) filter (where p.state = 'done' and not s.optional and p.verified_by is not null) as verified
+             from skill_progress p join skills s on s.id = p.skill_id
+             where s.retired_at is null and p.state <> 'not_started'
+             group by 1, 2, 3
+         ), kept as (
+             select user_id, roadmap_id, stage_id, done::bigint, optional_done::bigint, in_progress::bigint,
+                    skipped::bigint, verified::bigint
+             from stage_tallies where done + optional_done + in_progress + skipped + verified > 0
+         )
+         select user_id, roadmap_id, stage_id from ((table recount except table kept) union all
+                                                    (table kept except table recount)) d",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    prop_assert!(
+        drift.is_empty(),
+        "{}: stage tallies drifted on {:?}",
+        context,
+        drift
+    );
     Ok(())
 }
 

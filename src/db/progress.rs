@@ -759,24 +759,19 @@ pub struct StageCounts {
 }
 
 /// Each user's counts per (roadmap, stage) of live skills, optionally on one
-/// roadmap only: one statement that returns a row per stage touched rather
-/// than a row per skill, for pages that show many learners at once.
+/// roadmap only: a row per stage touched from `stage_tallies`, which triggers
+/// keep current (migration 0020), so the cost follows the number of learners
+/// and stages, not how much progress they have.
 pub async fn stage_counts(
     db: impl PgExecutor<'_>,
     user_ids: &[i64],
     roadmap_id: Option<&str>,
 ) -> sqlx::Result<HashMap<(i64, String, String), StageCounts>> {
     let rows = sqlx::query!(
-        r#"select p.user_id, s.roadmap_id, s.stage_id,
-                  count(*) filter (where p.state = 'done' and not s.optional) as "done!",
-                  count(*) filter (where p.state = 'done' and s.optional) as "optional_done!",
-                  count(*) filter (where p.state = 'in_progress') as "in_progress!",
-                  count(*) filter (where p.state = 'skipped' and not s.optional) as "skipped!",
-                  count(*) filter (where p.state = 'done' and not s.optional and p.verified_by is not null) as "verified!"
-           from skill_progress p join skills s on s.id = p.skill_id
-           where p.user_id = any($1) and p.state <> 'not_started' and s.retired_at is null
-             and ($2::text is null or s.roadmap_id = $2)
-           group by p.user_id, s.roadmap_id, s.stage_id"#,
+        r#"select user_id, roadmap_id, stage_id, done as "done!", optional_done as "optional_done!",
+                  in_progress as "in_progress!", skipped as "skipped!", verified as "verified!"
+           from stage_tallies
+           where user_id = any($1) and ($2::text is null or roadmap_id = $2)"#,
         user_ids,
         roadmap_id
     )
