@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,7 +13,6 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -21,13 +20,13 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::csrf::CsrfLayer;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+pub use crate::assets::Assets;
 use crate::auth;
 use crate::config::{Config, Settings};
 use crate::content::Catalog;
@@ -50,37 +49,6 @@ pub struct AppState {
     pub notifier: Arc<dyn Notifier>,
     /// Counters and timings for `/metrics` on `--metrics-address`.
     pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-/// The static directory and a fingerprint of its files, for cache-busting URLs.
-#[derive(Debug)]
-pub struct Assets {
-    pub dir: PathBuf,
-    pub version: String,
-}
-
-impl Assets {
-    /// Hashes every file in `dir`, so changed assets get new URLs.
-    pub fn new(dir: &Path) -> Self {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        let mut hasher = Sha256::new();
-        for file in files {
-            hasher.update(file.to_string_lossy().as_bytes());
-            hasher.update(std::fs::read(&file).unwrap_or_default());
-        }
-        let version = hex::encode(hasher.finalize())[..12].to_string();
-        Self {
-            dir: dir.to_path_buf(),
-            version,
-        }
-    }
 }
 
 impl AppState {
@@ -214,13 +182,8 @@ pub fn router(state: AppState) -> Router {
 
 /// The application with chosen limits.
 pub fn router_with(state: AppState, limits: Limits) -> Router {
-    let static_files = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            // URLs carry the asset fingerprint, so a file never changes under one.
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        ))
-        .service(ServeDir::new(&state.assets.dir));
+    // From memory, with its own ETag, encoding and Cache-Control handling (`assets`).
+    let static_files = axum::routing::get(crate::assets::serve).with_state(state.assets.clone());
 
     let sessions = SessionManagerLayer::new(crate::db::sessions::Sessions::new(state.db.clone()))
         .with_name("pathway_session")

@@ -1,6 +1,7 @@
 //! Pathway: a self-hosted, server-rendered learning-path tracker.
 
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod backup;
 pub mod charts;
