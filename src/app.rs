@@ -182,8 +182,14 @@ pub fn router(state: AppState) -> Router {
 
 /// The application with chosen limits.
 pub fn router_with(state: AppState, limits: Limits) -> Router {
-    // From memory, with its own ETag, encoding and Cache-Control handling (`assets`).
-    let static_files = axum::routing::get(crate::assets::serve).with_state(state.assets.clone());
+    // From memory, with its own ETag, encoding and Cache-Control handling (`assets`); a
+    // missing file or another method is still the designed error page.
+    let static_files = axum::routing::get(crate::assets::serve)
+        .with_state(state.assets.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_error_pages,
+        ));
 
     let sessions = SessionManagerLayer::new(crate::db::sessions::Sessions::new(state.db.clone()))
         .with_name("pathway_session")
@@ -202,7 +208,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .starts_with("https://")
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
 
-    let app = Router::new()
+    let pages = Router::new()
         .merge(routes::public::router())
         .merge(routes::account::router())
         .merge(routes::progress::router())
@@ -216,7 +222,6 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::admin_content::router())
         .merge(routes::admin_users::router())
         .merge(routes::health::router())
-        .nest_service("/static", static_files)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         // Imports lift this for their own route.
@@ -236,7 +241,12 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             state.clone(),
             error::render_error_pages,
         ))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_read))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read));
+    // Static files skip the layers above: no session, user, CSRF check or request body.
+    // They keep those below (request id, trace, metrics, security headers).
+    let app = Router::new()
+        .nest_service("/static", static_files)
+        .merge(pages)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
