@@ -455,10 +455,13 @@ pub async fn mentee_overview(
                from mentorships m where m.mentor_id = $1 and m.status = 'active'
            ), summary as (
                select l.id as link_id, l.mentee_id, u.username, u.display_name, l.all_roadmaps, l.roadmaps,
-                      w.waiting, w.oldest, a.at as last_at, n.fresh,
+                      w.waiting, w.oldest, a.at as last_at,
                       coalesce(a.at >= $2, false) as active
                from links l
-               join users u on u.id = l.mentee_id
+               -- A probe per mentee, never a scan of every user (`offset 0` keeps it a probe).
+               cross join lateral (
+                   select username, display_name from users where id = l.mentee_id offset 0
+               ) u
                cross join lateral (
                    select count(*) as waiting, min(q.requested_at) as oldest
                    from review_requests q join skills s on s.id = q.skill_id
@@ -473,23 +476,28 @@ pub async fn mentee_overview(
                                  where en.user_id = l.mentee_id and en.roadmap_id = s.roadmap_id)
                    order by e.at desc limit 1
                ) a on true
-               cross join lateral (
-                   select count(*) as fresh from (
-                       select 1 from progress_events e
-                       where e.user_id = l.mentee_id
-                         and e.at > coalesce((select v.seen_at from mentor_visits v
-                                              where v.mentor_id = $1 and v.mentee_id = l.mentee_id),
-                                             '-infinity'::timestamptz)
-                       order by e.at desc limit $5
-                   ) recent
-               ) n
+           ), page as (
+               select summary.*, count(*) over () as total from summary
+               order by waiting = 0, oldest, active, lower(display_name), mentee_id
+               limit $3 offset $4
            )
-           select link_id as "link_id!", mentee_id as "mentee_id!", username as "username!",
-                  display_name as "display_name!", all_roadmaps as "all_roadmaps!", roadmaps as "roadmaps!",
-                  waiting as "waiting!", oldest as "oldest?", last_at as "last_at?", fresh as "fresh!", count(*) over () as "total!"
-           from summary
-           order by waiting = 0, oldest, active, lower(display_name), mentee_id
-           limit $3 offset $4"#,
+           -- Changes since the last visit are only shown, never sorted on: counted for this page only.
+           select p.link_id as "link_id!", p.mentee_id as "mentee_id!", p.username as "username!",
+                  p.display_name as "display_name!", p.all_roadmaps as "all_roadmaps!", p.roadmaps as "roadmaps!",
+                  p.waiting as "waiting!", p.oldest as "oldest?", p.last_at as "last_at?", n.fresh as "fresh!",
+                  p.total as "total!"
+           from page p
+           cross join lateral (
+               select count(*) as fresh from (
+                   select 1 from progress_events e
+                   where e.user_id = p.mentee_id
+                     and e.at > coalesce((select v.seen_at from mentor_visits v
+                                          where v.mentor_id = $1 and v.mentee_id = p.mentee_id),
+                                         '-infinity'::timestamptz)
+                   order by e.at desc limit $5
+               ) recent
+           ) n
+           order by p.waiting = 0, p.oldest, p.active, lower(p.display_name), p.mentee_id"#,
         mentor_id,
         stalled_before,
         limit,
