@@ -172,10 +172,16 @@ async fn new_since_visit_is_counted_up_to_a_cap_whatever_the_history() {
     .execute(&app.db.pool)
     .await
     .unwrap();
-    let counts = pathway::db::mentorships::new_since_visit(&app.db.pool, mentor_id, &[mentee_id])
-        .await
-        .unwrap();
-    assert_eq!(counts[&mentee_id], pathway::db::mentorships::NEW_SINCE_VISIT_CAP);
+    let stalled_before = time::OffsetDateTime::now_utc() - time::Duration::days(14);
+    let (mentees, _) =
+        pathway::db::mentorships::mentee_overview(&app.db.pool, mentor_id, stalled_before, 50, 0)
+            .await
+            .unwrap();
+    let mentee = mentees.iter().find(|m| m.mentee_id == mentee_id).unwrap();
+    assert_eq!(
+        mentee.new_since_visit,
+        pathway::db::mentorships::NEW_SINCE_VISIT_CAP
+    );
     let (_, _, page) = app.get_as("/mentoring", &mentor).await;
     assert!(page.contains("99+ new changes since your last visit"), "{page}");
 }

@@ -71,7 +71,7 @@ async fn per_learner_queries_read_indexes_not_every_event() {
         .await
         .unwrap();
     let hot = [
-        // The dashboard's weekly chart (db::progress::completions_per_week).
+        // The dashboard's weekly chart (db::learner_view::dashboard).
         format!(
             "select date_trunc('week', e.at at time zone 'UTC')::date, count(*) from progress_events e
              where e.user_id = {learner} and e.to_state = 'done' and e.kind <> 'undo' and e.at >= now() - interval '26 weeks'
@@ -83,7 +83,7 @@ async fn per_learner_queries_read_indexes_not_every_event() {
             "select e.id, exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
              from progress_events e where e.user_id = {learner} order by e.at desc, e.id desc limit 50"
         ),
-        // New since the mentor's visit (db::mentorships::new_since_visit).
+        // New since the mentor's visit (db::mentorships::mentee_overview).
         format!(
             "select m.id, (select count(*) from (select 1 from progress_events e where e.user_id = m.id
                  and e.at > '-infinity'::timestamptz order by e.at desc limit 100) recent)

@@ -192,8 +192,8 @@ pub struct DashboardRows {
     pub activity_per_day: Vec<(time::Date, u32)>,
 }
 
-/// Loads [`DashboardRows`]: the same queries as `progress::enrollments`,
-/// `for_user`, `completions_per_week` and `activity_per_day`, as one statement.
+/// Loads [`DashboardRows`]: the learner's enrollments, every progress row,
+/// completions per week (undone ones left out) and changes per day, as one statement.
 pub async fn dashboard(
     db: impl PgExecutor<'_>,
     user_id: i64,

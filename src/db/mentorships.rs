@@ -365,58 +365,8 @@ pub async fn record_visit(db: impl PgExecutor<'_>, mentor_id: i64, mentee_id: i6
     Ok(())
 }
 
-/// Events of each mentee since the mentor's last visit: one query for all mentees.
-pub async fn new_since_visit(
-    db: impl PgExecutor<'_>,
-    mentor_id: i64,
-    mentee_ids: &[i64],
-) -> sqlx::Result<std::collections::HashMap<i64, i64>> {
-    // Counted up to NEW_SINCE_VISIT_CAP per mentee, from the (user_id, at desc)
-    // index, so a long absence costs the same as a short one.
-    let rows = sqlx::query!(
-        r#"select m.id as "user_id!", (
-               select count(*) from (
-                   select 1 from progress_events e
-                   where e.user_id = m.id and e.at > coalesce(v.seen_at, '-infinity'::timestamptz)
-                   order by e.at desc
-                   limit $3
-               ) recent
-           ) as "count!"
-           from unnest($2::bigint[]) as m(id)
-           left join mentor_visits v on v.mentor_id = $1 and v.mentee_id = m.id"#,
-        mentor_id,
-        mentee_ids,
-        NEW_SINCE_VISIT_CAP
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.count > 0)
-        .map(|r| (r.user_id, r.count))
-        .collect())
-}
-
 /// "New since your last visit" counts stop here; the page shows "99+".
 pub const NEW_SINCE_VISIT_CAP: i64 = 100;
-
-/// Pending review requests of the given mentees: (mentee id, skill id, requested at), one query.
-pub async fn pending_reviews_of(
-    db: impl PgExecutor<'_>,
-    mentee_ids: &[i64],
-) -> sqlx::Result<Vec<(i64, String, OffsetDateTime)>> {
-    let rows = sqlx::query!(
-        "select mentee_id, skill_id, requested_at from review_requests
-         where mentee_id = any($1) and status = 'pending' order by requested_at",
-        mentee_ids
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.mentee_id, r.skill_id, r.requested_at))
-        .collect())
-}
 
 /// One active mentee on a mentor's page, with what decides their place in the list.
 #[derive(Debug, Clone)]

@@ -584,49 +584,6 @@ pub async fn undoable_action(
     .await
 }
 
-/// Skills marked done per week (weeks start on Monday) since `since`, not counting undone changes.
-pub async fn completions_per_week(
-    db: impl PgExecutor<'_>,
-    user_id: i64,
-    since: time::Date,
-) -> sqlx::Result<Vec<(time::Date, u32)>> {
-    let rows = sqlx::query!(
-        r#"select date_trunc('week', e.at at time zone 'UTC')::date as "week!", count(*) as "count!"
-           from progress_events e
-           where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo' and e.at >= $2::date
-             and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
-           group by 1"#,
-        user_id,
-        since
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.week, u32::try_from(r.count).unwrap_or(u32::MAX)))
-        .collect())
-}
-
-/// Number of changes per day since `since`.
-pub async fn activity_per_day(
-    db: impl PgExecutor<'_>,
-    user_id: i64,
-    since: time::Date,
-) -> sqlx::Result<Vec<(time::Date, u32)>> {
-    let rows = sqlx::query!(
-        r#"select (at at time zone 'UTC')::date as "day!", count(*) as "count!"
-           from progress_events where user_id = $1 and at >= $2::date group by 1"#,
-        user_id,
-        since
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.day, u32::try_from(r.count).unwrap_or(u32::MAX)))
-        .collect())
-}
-
 /// Roadmaps the user started, with whether each shows on their public profile.
 pub async fn profile_choices(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<(String, bool)>> {
     let rows = sqlx::query!(
@@ -698,40 +655,6 @@ pub async fn enrollments_of(
         .into_iter()
         .map(|r| (r.user_id, r.roadmap_id, r.started_at))
         .collect())
-}
-
-/// Progress of each of `user_ids`: one query for any number of users.
-pub async fn progress_of(
-    db: impl PgExecutor<'_>,
-    user_ids: &[i64],
-) -> sqlx::Result<HashMap<i64, ProgressMap>> {
-    let rows = sqlx::query!(
-        r#"select p.user_id, p.skill_id, p.state, p.started_at, p.done_at, p.updated_at, p.version,
-                  p.done_content_hash, v.display_name as "verified_by?", p.verified_at
-           from skill_progress p left join users v on v.id = p.verified_by
-           where p.user_id = any($1)"#,
-        user_ids
-    )
-    .fetch_all(db)
-    .await?;
-    let mut maps: HashMap<i64, ProgressMap> = HashMap::new();
-    for r in rows {
-        maps.entry(r.user_id).or_default().0.insert(
-            r.skill_id.clone(),
-            ProgressRow {
-                skill_id: r.skill_id,
-                state: parse_state(&r.state),
-                started_at: r.started_at,
-                done_at: r.done_at,
-                updated_at: r.updated_at,
-                version: r.version,
-                done_content_hash: r.done_content_hash,
-                verified_by: r.verified_by,
-                verified_at: r.verified_at,
-            },
-        );
-    }
-    Ok(maps)
 }
 
 /// "Still done": accepts the skill's current text as the one completed.

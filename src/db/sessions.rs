@@ -58,30 +58,20 @@ async fn upsert(
 ) -> session_store::Result<bool> {
     let (data, user_id) = encode(record)?;
     let id = record.id.to_string();
-    let written = if insert_only {
-        sqlx::query!(
-            "insert into tower_sessions.session (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
-             on conflict (id) do nothing",
-            id,
-            data,
-            record.expiry_date,
-            user_id
-        )
-        .execute(db)
-        .await
-    } else {
-        sqlx::query!(
-            "insert into tower_sessions.session (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
-             on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date,
-                 user_id = excluded.user_id",
-            id,
-            data,
-            record.expiry_date,
-            user_id
-        )
-        .execute(db)
-        .await
-    }
+    // Creating never overwrites: an existing id leaves the row alone and reports 0 rows.
+    let written = sqlx::query!(
+        "insert into tower_sessions.session (id, data, expiry_date, user_id) values ($1, $2, $3, $4)
+         on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date,
+             user_id = excluded.user_id
+         where not $5",
+        id,
+        data,
+        record.expiry_date,
+        user_id,
+        insert_only
+    )
+    .execute(db)
+    .await
     .map_err(backend)?;
     Ok(written.rows_affected() == 1)
 }
