@@ -91,6 +91,11 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         .bind(days_ago as i32)
         .execute(pool)
         .await?;
+        // Backdating moved "last activity" back in time, which the triggers only move forward.
+        sqlx::query("select recount_learner_activity(array[$1::bigint])")
+            .bind(id)
+            .execute(pool)
+            .await?;
         mentorships::link(pool, mentor_id, id)
             .await?
             .map_err(|refusal| anyhow::anyhow!(refusal.0))?;

@@ -615,3 +615,126 @@ async fn the_dashboard_charts_completions_and_active_days() {
     assert!(page.contains(r#"<svg class="chart chart-heatmap""#));
     assert!(page.contains("1 active day, longest streak 1 day"));
 }
+
+/// The dashboard's counters (migration 0022) against the figures the event log gives:
+/// changes per day, completions per week with undone ones left out, last activity.
+async fn assert_counters_match_the_log(l: &Learner, step: &str) {
+    let pool = &l.app.db.pool;
+    let from_counters: Vec<(time::Date, i64)> = sqlx::query_as(
+        "select w.week + (d.i - 1), w.changes[d.i]::bigint
+         from learner_weeks w, generate_series(1, 7) d(i)
+         where w.user_id = $1 and w.changes[d.i] > 0 order by 1",
+    )
+    .bind(l.user_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let from_log: Vec<(time::Date, i64)> = sqlx::query_as(
+        "select (at at time zone 'UTC')::date, count(*) from progress_events
+         where user_id = $1 group by 1 order by 1",
+    )
+    .bind(l.user_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(from_counters, from_log, "changes per day after {step}");
+    let weekly_counters: Vec<(time::Date, i64)> = sqlx::query_as(
+        "select week, completions::bigint from learner_weeks
+         where user_id = $1 and completions <> 0 order by 1",
+    )
+    .bind(l.user_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let weekly_log: Vec<(time::Date, i64)> = sqlx::query_as(
+        "select date_trunc('week', e.at at time zone 'UTC')::date, count(*) from progress_events e
+         where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo'
+           and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
+         group by 1 order by 1",
+    )
+    .bind(l.user_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(weekly_counters, weekly_log, "completions per week after {step}");
+    let (kept, latest): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) = sqlx::query_as(
+        "select en.last_activity_at,
+                (select max(p.updated_at) from skill_progress p join skills s on s.id = p.skill_id
+                 where p.user_id = en.user_id and s.roadmap_id = en.roadmap_id)
+         from enrollments en where en.user_id = $1 and en.roadmap_id = 'web'",
+    )
+    .bind(l.user_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, latest, "last activity after {step}");
+}
+
+#[tokio::test]
+async fn dashboard_counters_follow_changes_undos_stages_resets_and_rewritten_history() {
+    let l = learner().await;
+    // Progress before the roadmap is started counts from the moment it is.
+    l.set("http-methods", "in_progress").await;
+    l.start().await;
+    assert_counters_match_the_log(&l, "starting with progress").await;
+    l.set("http-methods", "done").await;
+    l.set("dns-records", "done").await;
+    assert_counters_match_the_log(&l, "two completions").await;
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(page.contains(": 2 in all."), "{page}");
+
+    // Undo the last completion: the week loses it, the day keeps both changes.
+    let (_, headers, _) = l.set("dns-records", "skipped").await;
+    let action = common::changed_action(&headers);
+    l.app
+        .post_form("/progress/undo", &[("action", &action)], Some(&l.cookie))
+        .await;
+    assert_counters_match_the_log(&l, "an undo").await;
+    l.set("http-methods", "in_progress").await;
+    l.set("http-methods", "done").await;
+    let (_, headers, _) = l.set("status-codes", "done").await;
+    let optional_done = common::changed_action(&headers);
+    l.app
+        .post_form("/progress/undo", &[("action", &optional_done)], Some(&l.cookie))
+        .await;
+    assert_counters_match_the_log(&l, "undoing a completion").await;
+
+    // A whole stage at once, then a reset, then the log backdated across weeks.
+    l.app
+        .post_form("/progress/web/http/complete", &[], Some(&l.cookie))
+        .await;
+    l.app.post_form("/progress/web/reset", &[], Some(&l.cookie)).await;
+    assert_counters_match_the_log(&l, "a stage and a reset").await;
+    sqlx::query(
+        "update progress_events set at = at - make_interval(days => (id % 20)::int) where user_id = $1",
+    )
+    .bind(l.user_id)
+    .execute(&l.app.db.pool)
+    .await
+    .unwrap();
+    assert_counters_match_the_log(&l, "backdating").await;
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(page.contains("Last activity"), "{page}");
+}
+
+#[tokio::test]
+async fn continue_skips_stages_whose_required_skills_are_all_done_or_skipped() {
+    let l = learner().await;
+    l.start().await;
+    l.set("http-methods", "done").await;
+    // status-codes is optional: the http stage is complete, so "Continue" goes to dns.
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(
+        page.contains(r##"href="/roadmaps/web/dns#dns-records">Continue"##),
+        "{page}"
+    );
+    l.set("dns-records", "skipped").await;
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(page.contains("Every required skill is done or skipped"), "{page}");
+    l.set("http-methods", "in_progress").await;
+    let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
+    assert!(
+        page.contains(r##"href="/roadmaps/web/http#http-methods">Continue"##),
+        "{page}"
+    );
+}

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::comments::Comment;
 use super::notes::{Evidence, Note};
-use super::progress::{ProgressMap, ProgressRow};
+use super::progress::{ProgressMap, ProgressRow, StageCounts};
 use super::reviews::Review;
 
 /// One learner's rows for the skills of one stage.
@@ -180,20 +180,35 @@ fn progress_map(rows: Vec<ProgressJson>) -> ProgressMap {
     )
 }
 
-/// One learner's rows for the dashboard.
+/// One roadmap a learner started, for the dashboard.
+#[derive(Debug)]
+pub struct Enrollment {
+    pub roadmap_id: String,
+    pub started_at: OffsetDateTime,
+    /// The latest change to any of the roadmap's skills (kept by a trigger, migration 0022).
+    pub last_activity_at: Option<OffsetDateTime>,
+    /// The first stage, in order, with a required skill neither done nor skipped.
+    pub next_stage: Option<String>,
+}
+
+/// One learner's rows for the dashboard. Every part is a counter or bounded by the
+/// content, never by how much history the learner has.
 #[derive(Debug, Default)]
 pub struct DashboardRows {
-    /// Roadmaps started, oldest first, with when.
-    pub enrollments: Vec<(String, OffsetDateTime)>,
-    pub progress: ProgressMap,
+    /// Roadmaps started, oldest first.
+    pub enrollments: Vec<Enrollment>,
+    /// Counts per (roadmap, stage) from `stage_tallies`.
+    pub stage_counts: HashMap<(String, String), StageCounts>,
+    /// Progress rows of each enrollment's next stage only.
+    pub next_stage_progress: ProgressMap,
     /// Skills done per week since `weeks_since`, not counting undone changes.
     pub completions_per_week: Vec<(time::Date, u32)>,
     /// Changes per day since `days_since`.
     pub activity_per_day: Vec<(time::Date, u32)>,
 }
 
-/// Loads [`DashboardRows`]: the learner's enrollments, every progress row,
-/// completions per week (undone ones left out) and changes per day, as one statement.
+/// Loads [`DashboardRows`] in one statement: enrollments with their next stage,
+/// stage tallies, the next stages' progress rows, and weekly counters (migration 0022).
 pub async fn dashboard(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -201,26 +216,42 @@ pub async fn dashboard(
     days_since: time::Date,
 ) -> sqlx::Result<DashboardRows> {
     let row = sqlx::query!(
-        r#"select
-             (select coalesce(json_agg(json_build_array(en.roadmap_id, en.started_at) order by en.started_at), '[]')
-              from enrollments en where en.user_id = $1) as "enrollments!: Json<Vec<(String, String)>>",
+        r#"with started as (
+               select en.roadmap_id, en.started_at, en.last_activity_at, nx.stage_id
+               from enrollments en
+               left join lateral (
+                   select st.id as stage_id from stages st
+                   left join stage_tallies t
+                          on t.user_id = $1 and t.roadmap_id = st.roadmap_id and t.stage_id = st.id
+                   where st.roadmap_id = en.roadmap_id and st.retired_at is null
+                     and coalesce(t.done + t.skipped, 0) < (
+                         select count(*) from skills s
+                         where s.roadmap_id = st.roadmap_id and s.stage_id = st.id
+                           and not s.optional and s.retired_at is null)
+                   order by st.position limit 1) nx on true
+               where en.user_id = $1)
+           select
+             (select coalesce(json_agg(json_build_object(
+                  'roadmap_id', roadmap_id, 'started_at', started_at,
+                  'last_activity_at', last_activity_at, 'next_stage', stage_id) order by started_at), '[]')
+              from started) as "enrollments!: Json<Vec<EnrollmentJson>>",
+             (select coalesce(json_agg(json_build_array(t.roadmap_id, t.stage_id, t.done, t.optional_done,
+                                                        t.in_progress, t.skipped, t.verified)), '[]')
+              from stage_tallies t where t.user_id = $1)
+               as "tallies!: Json<Vec<(String, String, u32, u32, u32, u32, u32)>>",
              (select coalesce(json_agg(json_build_object(
                   'skill_id', p.skill_id, 'state', p.state, 'started_at', p.started_at,
                   'done_at', p.done_at, 'updated_at', p.updated_at, 'version', p.version,
                   'done_content_hash', p.done_content_hash, 'verified_by', v.display_name,
                   'verified_at', p.verified_at)), '[]')
-              from skill_progress p left join users v on v.id = p.verified_by
-              where p.user_id = $1) as "progress!: Json<Vec<ProgressJson>>",
-             (select coalesce(json_agg(json_build_array(w.week, w.n)), '[]') from (
-                  select date_trunc('week', e.at at time zone 'UTC')::date as week, count(*) as n
-                  from progress_events e
-                  where e.user_id = $1 and e.to_state = 'done' and e.kind <> 'undo' and e.at >= $2::date
-                    and not exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id)
-                  group by 1) w) as "weekly!: Json<Vec<(String, u32)>>",
-             (select coalesce(json_agg(json_build_array(d.day, d.n)), '[]') from (
-                  select (at at time zone 'UTC')::date as day, count(*) as n
-                  from progress_events where user_id = $1 and at >= $3::date group by 1) d)
-               as "daily!: Json<Vec<(String, u32)>>""#,
+              from started
+              join skills s on s.roadmap_id = started.roadmap_id and s.stage_id = started.stage_id
+              join skill_progress p on p.user_id = $1 and p.skill_id = s.id
+              left join users v on v.id = p.verified_by) as "progress!: Json<Vec<ProgressJson>>",
+             (select coalesce(json_agg(json_build_array(w.week, w.changes, w.completions)), '[]')
+              from learner_weeks w
+              where w.user_id = $1 and w.week >= date_trunc('week', least($2::date, $3::date))::date)
+               as "weeks!: Json<Vec<(String, Vec<u32>, i32)>>""#,
         user_id,
         weeks_since,
         days_since
@@ -229,29 +260,66 @@ pub async fn dashboard(
     .await?;
     let date =
         |text: &str| time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"));
-    let rfc3339 = |text: &str| OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339);
     let decode = |e: time::error::Parse| sqlx::Error::Decode(Box::new(e));
+    let mut completions_per_week = Vec::new();
+    let mut activity_per_day = Vec::new();
+    for (week, changes, completions) in row.weeks.0 {
+        let monday = date(&week).map_err(decode)?;
+        if monday >= weeks_since && completions > 0 {
+            completions_per_week.push((monday, completions as u32));
+        }
+        for (offset, n) in changes.into_iter().enumerate() {
+            let day = monday + time::Duration::days(offset as i64);
+            if day >= days_since && n > 0 {
+                activity_per_day.push((day, n));
+            }
+        }
+    }
     Ok(DashboardRows {
         enrollments: row
             .enrollments
             .0
             .into_iter()
-            .map(|(id, at)| Ok((id, rfc3339(&at).map_err(decode)?)))
-            .collect::<sqlx::Result<_>>()?,
-        progress: progress_map(row.progress.0),
-        completions_per_week: row
-            .weekly
+            .map(|e| Enrollment {
+                roadmap_id: e.roadmap_id,
+                started_at: e.started_at,
+                last_activity_at: e.last_activity_at,
+                next_stage: e.next_stage,
+            })
+            .collect(),
+        stage_counts: row
+            .tallies
             .0
             .into_iter()
-            .map(|(week, n)| Ok((date(&week).map_err(decode)?, n)))
-            .collect::<sqlx::Result<_>>()?,
-        activity_per_day: row
-            .daily
-            .0
-            .into_iter()
-            .map(|(day, n)| Ok((date(&day).map_err(decode)?, n)))
-            .collect::<sqlx::Result<_>>()?,
+            .map(
+                |(roadmap, stage, done, optional_done, in_progress, skipped, verified)| {
+                    (
+                        (roadmap, stage),
+                        StageCounts {
+                            done,
+                            optional_done,
+                            in_progress,
+                            skipped,
+                            verified,
+                        },
+                    )
+                },
+            )
+            .collect(),
+        next_stage_progress: progress_map(row.progress.0),
+        completions_per_week,
+        activity_per_day,
     })
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrollmentJson {
+    roadmap_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_activity_at: Option<OffsetDateTime>,
+    next_stage: Option<String>,
 }
 
 // PostgreSQL writes timestamps in JSON as ISO 8601 with an offset, which RFC 3339 reads.

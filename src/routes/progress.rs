@@ -390,41 +390,58 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         today - time::Duration::weeks(53),
     )
     .await?;
-    let (enrollments, map) = (rows.enrollments, rows.progress);
+    let map = &rows.next_stage_progress;
     let mut roadmaps = Vec::new();
-    for (roadmap_id, started) in &enrollments {
-        let Some(roadmap) = catalog.roadmap(roadmap_id) else {
+    for enrollment in &rows.enrollments {
+        let Some(roadmap) = catalog.roadmap(&enrollment.roadmap_id) else {
             continue;
         };
-        let skills = roadmap
+        let tally = roadmap
             .stages
             .iter()
-            .flat_map(|s| s.skills.iter().map(move |k| (s, k)));
-        let next = skills.clone().find(|(_, k)| {
-            !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped)
-        });
+            .map(|stage| {
+                let counts = rows
+                    .stage_counts
+                    .get(&(roadmap.id.clone(), stage.id.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                Tally::from_counts(stage, counts)
+            })
+            .fold(Tally::default(), |sum, stage| sum + stage);
+        // Only the next stage's rows were read: earlier stages are complete by their tallies.
+        let next = enrollment
+            .next_stage
+            .as_deref()
+            .and_then(|id| roadmap.stage(id))
+            .and_then(|(_, stage)| {
+                stage
+                    .skills
+                    .iter()
+                    .find(|k| {
+                        !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped)
+                    })
+                    .map(|skill| (stage, skill))
+            });
         roadmaps.push(DashboardRoadmap {
             roadmap,
-            tally: map.roadmap_tally(roadmap),
-            started: format_date(*started),
-            last_activity: map
-                .last_change(skills.map(|(_, k)| k.id.as_str()))
-                .map(format_date),
+            tally,
+            started: format_date(enrollment.started_at),
+            last_activity: enrollment.last_activity_at.map(format_date),
             next,
         });
     }
     let others = catalog
         .roadmaps
         .iter()
-        .filter(|r| !enrollments.iter().any(|(id, _)| *id == r.id))
+        .filter(|r| !rows.enrollments.iter().any(|e| e.roadmap_id == r.id))
         .collect();
-    let (weekly_rows, daily_rows) = (rows.completions_per_week, rows.activity_per_day);
+    let (weekly_rows, daily_rows) = (&rows.completions_per_week, &rows.activity_per_day);
     Ok(render(&DashboardPage {
         layout: Layout::new(&state, Some(&user), "Dashboard"),
         roadmaps,
         others,
-        weekly: WeeklyChart::new(today, CHART_WEEKS, &weekly_rows),
-        heatmap: YearHeatmap::new(today, &daily_rows),
+        weekly: WeeklyChart::new(today, CHART_WEEKS, weekly_rows),
+        heatmap: YearHeatmap::new(today, daily_rows),
     })?
     .into_response())
 }
