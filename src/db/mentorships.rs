@@ -517,3 +517,23 @@ pub async fn invitations_for(db: &PgPool, mentor_id: i64) -> sqlx::Result<Vec<Me
     links.retain(|m| m.mentor_id == Some(mentor_id) && m.is_pending());
     Ok(links)
 }
+
+/// How many active mentees `mentor_id` has, on `roadmap_id` if given: for sending
+/// a request for a page past the end to the last page.
+pub async fn active_mentee_count(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    roadmap_id: Option<&str>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from mentorships m
+           where m.mentor_id = $1 and m.status = 'active'
+             and ($2::text is null or m.all_roadmaps
+                  or exists (select 1 from mentorship_roadmaps r
+                             where r.mentorship_id = m.id and r.roadmap_id = $2))"#,
+        mentor_id,
+        roadmap_id
+    )
+    .fetch_one(db)
+    .await
+}

@@ -416,6 +416,11 @@ async fn mentoring(
         (page - 1) * MENTEES_PER_PAGE,
     )
     .await?;
+    // A page past the end (a bookmark from when there were more mentees) shows the last one.
+    if summaries.is_empty() && page > 1 {
+        let total = mentorships::active_mentee_count(&state.db, user.id, None).await?;
+        return Ok(Redirect::to(&format!("/mentoring?page={}", page_count(total))).into_response());
+    }
     let mentee_ids: Vec<i64> = summaries.iter().map(|m| m.mentee_id).collect();
     let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
     let counts = progress::stage_counts(&state.db, &mentee_ids, None).await?;
@@ -931,6 +936,11 @@ async fn matrix(
         (page - 1) * MENTEES_PER_PAGE,
     )
     .await?;
+    if mentees.is_empty() && page > 1 {
+        let total = mentorships::active_mentee_count(&state.db, user.id, Some(&roadmap.id)).await?;
+        let last = format!("/mentoring/matrix/{}?page={}", roadmap.id, page_count(total));
+        return Ok(Redirect::to(&last).into_response());
+    }
     let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
     let counts = progress::stage_counts(&state.db, &ids, Some(&roadmap.id)).await?;
     let rows = mentees
