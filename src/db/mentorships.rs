@@ -418,14 +418,12 @@ pub async fn mentee_overview(
                    where q.mentee_id = l.mentee_id and q.status = 'pending'
                      and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
                ) w
-               left join lateral (
-                   select e.at from progress_events e join skills s on s.id = e.skill_id
-                   where e.user_id = l.mentee_id and s.retired_at is null
-                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
-                     and exists (select 1 from enrollments en
-                                 where en.user_id = l.mentee_id and en.roadmap_id = s.roadmap_id)
-                   order by e.at desc limit 1
-               ) a on true
+               -- Last activity on the roadmaps in scope, kept per enrollment by a trigger
+               -- (migration 0022): a probe of a few rows, however long the history.
+               cross join lateral (
+                   select max(en.last_activity_at) as at from enrollments en
+                   where en.user_id = l.mentee_id and (l.all_roadmaps or en.roadmap_id = any(l.roadmaps))
+               ) a
            ), page as (
                select summary.*, count(*) over () as total from summary
                order by waiting = 0, oldest, active, lower(display_name), mentee_id
