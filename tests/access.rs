@@ -42,6 +42,7 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("GET",  "/about",                                [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/roadmaps/{roadmap}",                   [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/roadmaps/{roadmap}/{stage}",           [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("GET",  "/roadmaps/{roadmap}/{stage}/{skill}",   [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/u/{username}",                         [N,       N,       N,       N,       N,       N,       N]),
     ("GET",  "/search",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/healthz",                              [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),

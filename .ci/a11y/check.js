@@ -43,7 +43,7 @@ function fail(message) { process.exitCode = 1; console.log(message); }
   // Signed out, then a new learner who signs up and makes some progress.
   async function newcomer() {
     const page = await visitor();
-    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await page.audit(p, n);
+    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await page.audit(p, n);
     // Error pages, signed out: 404, and 405 (GET on a POST-only route).
     await page.audit('/nope', 'notfound', 404);
     await page.audit('/signout', 'method-not-allowed', 405);
@@ -58,7 +58,7 @@ function fail(message) { process.exitCode = 1; console.log(message); }
     await page.goto(base + '/roadmaps/backend/portfolio-projects');
     await page.click('#project-todo-api .step-toggle >> nth=0');
     await page.audit('/roadmaps/backend/portfolio-projects', 'stage-steps');
-    for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
+    for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
     // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
     await page.audit('/admin', 'forbidden-in', 403);
     await page.audit('/roadmaps/nope', 'notfound-in', 404);

@@ -56,6 +56,8 @@ pub struct Thread {
     pub comments: Vec<CommentView>,
     /// What a new comment may refer to: (form value, label).
     pub refs: Vec<(String, String)>,
+    /// Where its forms come back to (see `public::back_to`).
+    pub back: &'static str,
 }
 
 /// Threads for `skills`, seen by `viewer_id`; built from rows loaded once per page.
@@ -121,6 +123,7 @@ pub fn threads(
                     skill_title: skill.title.clone(),
                     comments,
                     refs,
+                    back: "",
                 },
             )
         })
@@ -157,13 +160,13 @@ struct MessagePage {
 }
 
 /// The thread's page for the viewer: their own stage page, or the mentor's view of it.
-fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str) -> String {
+fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str, back: &str) -> String {
     let catalog = state.catalog.load();
-    let Some((roadmap, stage, _)) = catalog.skill(skill_id) else {
+    let Some((roadmap, stage, skill)) = catalog.skill(skill_id) else {
         return "/".into();
     };
     if viewer.id == mentee.id {
-        format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill_id)
+        super::public::back_to(roadmap, stage, skill, back)
     } else {
         format!(
             "/mentees/{}/{}/{}#{}",
@@ -218,6 +221,8 @@ struct CommentForm {
     body: String,
     #[serde(default, rename = "ref")]
     reference: String,
+    #[serde(default)]
+    back: String,
 }
 
 async fn add(
@@ -230,7 +235,7 @@ async fn add(
         .await?
         .ok_or(AppError::NotFound)?;
     let mentee = thread_access(&state, &user, owner.id, &skill_id).await?;
-    let back = back_url(&state, &user, &mentee, &skill_id);
+    let back = back_url(&state, &user, &mentee, &skill_id, &form.back);
     let body = form.body.trim();
     if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
         let text = format!("Write a comment of 1 to {MAX_COMMENT_CHARS} characters.");
@@ -289,6 +294,8 @@ async fn add(
 struct EditForm {
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    back: String,
 }
 
 async fn edit(
@@ -303,7 +310,7 @@ async fn edit(
         return Err(AppError::NotFound);
     }
     let mentee = thread_access(&state, &user, mentee_id, &skill_id).await?;
-    let back = back_url(&state, &user, &mentee, &skill_id);
+    let back = back_url(&state, &user, &mentee, &skill_id, &form.back);
     let body = form.body.trim();
     if !editable {
         let text = format!(
@@ -323,6 +330,7 @@ async fn delete(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
+    Form(form): Form<super::notes::BackForm>,
 ) -> Result<Response, AppError> {
     let (mentee_id, skill_id, author, _, deleted) =
         comments::locate(&state.db, id).await?.ok_or(AppError::NotFound)?;
@@ -333,5 +341,5 @@ async fn delete(
         .await?
         .ok_or(AppError::NotFound)?;
     comments::delete(&state.db, id, user.id).await?;
-    Ok(Redirect::to(&back_url(&state, &user, &mentee, &skill_id)).into_response())
+    Ok(Redirect::to(&back_url(&state, &user, &mentee, &skill_id, &form.back)).into_response())
 }

@@ -744,6 +744,8 @@ async fn mentee_stage(
 struct ReviewForm {
     #[serde(default)]
     message: String,
+    #[serde(default)]
+    back: String,
 }
 
 /// Longest message or comment on a review.
@@ -775,7 +777,7 @@ async fn request_review(
                 user.username, roadmap.id, stage.id, skill.id
             );
             tell(&state, mentors, &user, "review_requested", summary, target).await;
-            Ok(Redirect::to(&format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)).into_response())
+            Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, &form.back)).into_response())
         }
         Some(message) => {
             let conflict = Some((skill.id.clone(), message.to_string()));

@@ -52,6 +52,8 @@ pub struct Workspace {
     pub evidence_title: String,
     pub evidence_error: Option<String>,
     pub saved: Option<&'static str>,
+    /// Where its forms come back to (see `public::back_to`).
+    pub back: &'static str,
 }
 
 impl Workspace {
@@ -79,6 +81,7 @@ impl Workspace {
             evidence_title: String::new(),
             evidence_error: None,
             saved: None,
+            back: "",
         }
     }
 
@@ -129,6 +132,7 @@ async fn respond(
     user: &crate::db::users::User,
     skill: &Skill,
     headers: &HeaderMap,
+    back: &str,
     edit: impl FnOnce(&mut Workspace) + Send + 'static,
     status: StatusCode,
 ) -> Result<Response, AppError> {
@@ -141,11 +145,23 @@ async fn respond(
         return Ok((status, render(&WorkspaceFragment { w })?).into_response());
     }
     if status.is_success() {
-        return Ok(
-            Redirect::to(&format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)).into_response(),
-        );
+        return Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, back)).into_response());
     }
     let edit: super::public::WorkspaceEdit = (skill.id.clone(), Box::new(edit));
+    if back == "skill" {
+        return super::public::render_skill_with(
+            state,
+            Some(user),
+            &roadmap.id,
+            &stage.id,
+            &skill.id,
+            None,
+            None,
+            Some(edit),
+            status,
+        )
+        .await;
+    }
     super::public::render_stage_with(
         state,
         Some(user),
@@ -165,6 +181,8 @@ struct NoteForm {
     body: String,
     /// A checkbox: present when ticked.
     shared: Option<String>,
+    #[serde(default)]
+    back: String,
 }
 
 async fn save_note(
@@ -184,6 +202,7 @@ async fn save_note(
             &user,
             skill,
             &headers,
+            &form.back,
             move |w| {
                 w.note_md = body;
                 w.shared = shared;
@@ -201,6 +220,7 @@ async fn save_note(
         &user,
         skill,
         &headers,
+        &form.back,
         |w| w.saved = Some("Note saved."),
         StatusCode::OK,
     )
@@ -213,6 +233,8 @@ struct EvidenceForm {
     url: String,
     #[serde(default)]
     title: String,
+    #[serde(default)]
+    back: String,
 }
 
 /// A link a learner may attach: http or https, with a host.
@@ -268,6 +290,7 @@ async fn add_evidence(
             &user,
             skill,
             &headers,
+            &form.back,
             move |w| {
                 w.evidence_url = url;
                 w.evidence_title = title;
@@ -282,10 +305,18 @@ async fn add_evidence(
         &user,
         skill,
         &headers,
+        &form.back,
         |w| w.saved = Some("Link added."),
         StatusCode::OK,
     )
     .await
+}
+
+/// Where a form without other fields comes back to (see `public::back_to`).
+#[derive(Deserialize)]
+pub struct BackForm {
+    #[serde(default)]
+    pub back: String,
 }
 
 async fn delete_evidence(
@@ -293,6 +324,7 @@ async fn delete_evidence(
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
     headers: HeaderMap,
+    Form(form): Form<BackForm>,
 ) -> Result<Response, AppError> {
     // Someone else's link is "not found": its existence is not revealed.
     let skill_id = notes::delete_evidence(&state.db, user.id, id)
@@ -306,6 +338,7 @@ async fn delete_evidence(
                 &user,
                 skill,
                 &headers,
+                &form.back,
                 |w| w.saved = Some("Link removed."),
                 StatusCode::OK,
             )

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::public::{SkillProgress, render_stage, skill_ids};
+use super::public::{SkillProgress, back_to, render_skill_with, render_stage, skill_ids};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
@@ -70,6 +70,9 @@ struct StateForm {
     state: String,
     #[serde(default)]
     version: i32,
+    /// "skill" when sent from the skill's own page, "next" from its "Done, next skill" button.
+    #[serde(default)]
+    back: String,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +80,8 @@ struct StepForm {
     /// "on" ticks the sub-step, anything else unticks it.
     #[serde(default)]
     done: String,
+    #[serde(default)]
+    back: String,
 }
 
 /// What the sub-steps fragment needs: named like the stage page's `view`, so both render
@@ -84,6 +89,7 @@ struct StepForm {
 struct StepsView<'a> {
     skill: &'a Skill,
     ticked: Option<std::collections::HashSet<String>>,
+    back: &'static str,
 }
 
 #[derive(Template)]
@@ -115,11 +121,12 @@ async fn tick_step(
             view: StepsView {
                 skill,
                 ticked: Some(ticked.remove(&skill.id).unwrap_or_default()),
+                back: "",
             },
         };
         return Ok(render(&fragment)?.into_response());
     }
-    Ok(Redirect::to(&format!("{}#{}", stage_url(roadmap, stage), skill.id)).into_response())
+    Ok(Redirect::to(&back_to(roadmap, stage, skill, &form.back)).into_response())
 }
 
 async fn set_state(
@@ -158,7 +165,7 @@ async fn set_state(
         return skill_fragment(&state, user.id, skill, action, conflict, status).await;
     }
     match conflict {
-        Some(message) => {
+        Some(message) if form.back.is_empty() => {
             render_stage(
                 &state,
                 Some(&user),
@@ -169,9 +176,46 @@ async fn set_state(
             )
             .await
         }
+        Some(message) => {
+            let conflict = Some((skill.id.clone(), message));
+            let status = StatusCode::CONFLICT;
+            render_skill_with(
+                &state,
+                Some(&user),
+                &roadmap.id,
+                &stage.id,
+                &skill.id,
+                None,
+                conflict,
+                None,
+                status,
+            )
+            .await
+        }
+        None if form.back == "next" => {
+            // "Done, next skill": on to the next skill of the roadmap, across stages.
+            let mut in_order = roadmap
+                .stages
+                .iter()
+                .flat_map(|s| s.skills.iter().map(move |k| (s, k)));
+            let next = in_order
+                .by_ref()
+                .find(|(_, k)| k.id == skill.id)
+                .and(in_order.next());
+            let target = match next {
+                Some((next_stage, next_skill)) => back_to(roadmap, next_stage, next_skill, "skill"),
+                None => back_to(roadmap, stage, skill, "skill"),
+            };
+            Ok(Redirect::to(&target).into_response())
+        }
         None => {
             let query = action.map(|a| format!("?changed={a}")).unwrap_or_default();
-            Ok(Redirect::to(&format!("{}{query}#{}", stage_url(roadmap, stage), skill.id)).into_response())
+            let target = if form.back == "skill" {
+                format!("{}{query}", back_to(roadmap, stage, skill, "skill"))
+            } else {
+                format!("{}{query}#{}", stage_url(roadmap, stage), skill.id)
+            };
+            Ok(Redirect::to(&target).into_response())
         }
     }
 }
@@ -202,6 +246,8 @@ async fn skill_fragment(
 #[derive(Deserialize)]
 struct UndoForm {
     action: i64,
+    #[serde(default)]
+    back: String,
 }
 
 async fn undo(
@@ -245,7 +291,7 @@ async fn undo(
             .await
         }
         (Some((roadmap, stage, skill)), None) => {
-            Ok(Redirect::to(&format!("{}#{}", stage_url(roadmap, stage), skill.id)).into_response())
+            Ok(Redirect::to(&back_to(roadmap, stage, skill, &form.back)).into_response())
         }
         // A retired skill, or an action already undone: the history page explains.
         (None, _) => Ok(Redirect::to("/history").into_response()),

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/u/{username}", get(profile))
         .route("/roadmaps/{roadmap}", get(roadmap))
         .route("/roadmaps/{roadmap}/{stage}", get(stage))
+        .route("/roadmaps/{roadmap}/{stage}/{skill}", get(skill))
 }
 
 #[derive(Template)]
@@ -161,6 +162,8 @@ pub struct SkillProgress {
     pub can_request_review: bool,
     /// Done, and the skill's text changed materially since (whitespace does not count).
     pub changed_since_done: bool,
+    /// Where its forms come back to: "skill" on the skill's own page (see [`back_to`]).
+    pub back: &'static str,
 }
 
 impl SkillProgress {
@@ -195,6 +198,7 @@ impl SkillProgress {
                         .as_ref()
                         .is_some_and(|h| *h != skill.content_hash)
             }),
+            back: "",
         }
     }
 
@@ -256,6 +260,8 @@ pub struct SkillView<'a> {
     pub thread: Option<Thread>,
     /// The sub-steps the learner ticked, when they follow the roadmap.
     pub ticked: Option<HashSet<String>>,
+    /// Where its forms come back to (see [`back_to`]).
+    pub back: &'static str,
 }
 
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
@@ -312,22 +318,25 @@ pub async fn render_stage(
     render_stage_with(state, user, roadmap_id, stage_id, changed, conflict, None, status).await
 }
 
-/// [`render_stage`], also showing `edit` in one skill's note and evidence block.
-#[allow(clippy::too_many_arguments)]
-pub async fn render_stage_with(
+/// One learner's views of some skills of a stage: progress, workspace, thread, sub-steps.
+struct LoadedSkills<'a> {
+    enrolled: bool,
+    map: ProgressMap,
+    views: Vec<SkillView<'a>>,
+    /// A multi-skill action to offer Undo for (mark stage done).
+    undo_all: Option<(i64, usize)>,
+}
+
+/// Loads what `user` sees of `skills` (one statement; see db::learner_view).
+async fn load_skills<'a>(
     state: &AppState,
     user: Option<&User>,
-    roadmap_id: &str,
-    stage_id: &str,
+    roadmap: &Roadmap,
+    skills: &'a [Skill],
     changed: Option<i64>,
     conflict: Option<(String, String)>,
     edit: Option<WorkspaceEdit>,
-    status: StatusCode,
-) -> Result<Response, AppError> {
-    let catalog = state.catalog.load();
-    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
-    let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
-
+) -> Result<LoadedSkills<'a>, AppError> {
     let mut enrolled = false;
     let mut map = ProgressMap::default();
     let mut undo_skills = HashSet::new();
@@ -338,18 +347,17 @@ pub async fn render_stage_with(
     let mut threads = HashMap::new();
     let mut ticked = HashMap::new();
     if let Some(user) = user {
-        // One statement for all of it; see db::learner_view.
-        let ids = skill_ids(&stage.skills);
+        let ids = skill_ids(skills);
         let rows = crate::db::learner_view::stage(&state.db, user.id, &roadmap.id, &ids).await?;
         enrolled = rows.enrolled;
         if enrolled {
             map = rows.progress;
-            workspaces = notes::workspaces_from(&stage.skills, &rows.notes, &rows.evidence);
+            workspaces = notes::workspaces_from(skills, &rows.notes, &rows.evidence);
             stage_reviews = rows.reviews;
             has_mentor = rows.has_mentor;
             ticked = rows.ticked;
             threads = comments::threads(
-                &stage.skills,
+                skills,
                 &user.username,
                 user.id,
                 &rows.comments,
@@ -371,8 +379,7 @@ pub async fn render_stage_with(
         }
     }
     let single_undo = undo_skills.len() == 1;
-    let skills = stage
-        .skills
+    let views = skills
         .iter()
         .map(|skill| SkillView {
             skill,
@@ -393,9 +400,37 @@ pub async fn render_stage_with(
                 .remove(&skill.id)
                 .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
             ticked: enrolled.then(|| ticked.remove(&skill.id).unwrap_or_default()),
+            back: "",
         })
         .collect();
-    let tally = enrolled.then(|| map.stage_tally(stage));
+    Ok(LoadedSkills {
+        enrolled,
+        map,
+        views,
+        undo_all: undo_action
+            .filter(|_| !single_undo)
+            .map(|a| (a, undo_skills.len())),
+    })
+}
+
+/// [`render_stage`], also showing `edit` in one skill's note and evidence block.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_stage_with(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+    edit: Option<WorkspaceEdit>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
+    let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
+    let loaded = load_skills(state, user, roadmap, &stage.skills, changed, conflict, edit).await?;
+    let map = &loaded.map;
+    let tally = loaded.enrolled.then(|| map.stage_tally(stage));
     let started = stage
         .skills
         .iter()
@@ -417,15 +452,120 @@ pub async fn render_stage_with(
         previous: index.checked_sub(1).and_then(|i| roadmap.stages.get(i)),
         next: roadmap.stages.get(index + 1),
         signed_in: user.is_some(),
-        skills,
+        skills: loaded.views,
         tally,
         started: started.map(format_date),
         finished: finished.map(format_date),
-        undo_all: undo_action
-            .filter(|_| !single_undo)
-            .map(|a| (a, undo_skills.len())),
+        undo_all: loaded.undo_all,
     };
     Ok((status, render(&page)?).into_response())
+}
+
+/// One skill on its own page: the whole text, the state controls above and below it,
+/// notes, evidence, reviews and the mentor thread, and the skills before and after it.
+#[derive(Template)]
+#[template(path = "public/skill.html")]
+pub struct SkillPage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    /// 1-based position of the stage in its roadmap, and of the skill in its stage.
+    number: usize,
+    skill_number: usize,
+    view: SkillView<'a>,
+    signed_in: bool,
+    /// The skills before and after this one, across stage boundaries: (stage, skill).
+    previous: Option<(&'a Stage, &'a Skill)>,
+    next: Option<(&'a Stage, &'a Skill)>,
+}
+
+async fn skill(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path((roadmap_id, stage_id, skill_id)): Path<(String, String, String)>,
+    Query(query): Query<StageQuery>,
+) -> Result<Response, AppError> {
+    let conflict = None;
+    render_skill_with(
+        &state,
+        user.as_ref(),
+        &roadmap_id,
+        &stage_id,
+        &skill_id,
+        query.changed,
+        conflict,
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Renders a skill's page; `conflict` marks a refused stale change, `edit` a refused workspace form.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_skill_with(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    skill_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+    edit: Option<WorkspaceEdit>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
+    let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
+    let position = stage
+        .skills
+        .iter()
+        .position(|k| k.id == skill_id)
+        .ok_or(AppError::NotFound)?;
+    let skills = &stage.skills[position..=position];
+    let mut loaded = load_skills(state, user, roadmap, skills, changed, conflict, edit).await?;
+    let in_order: Vec<(&Stage, &Skill)> = roadmap
+        .stages
+        .iter()
+        .flat_map(|s| s.skills.iter().map(move |k| (s, k)))
+        .collect();
+    let at = in_order
+        .iter()
+        .position(|(_, k)| k.id == skill_id)
+        .ok_or(AppError::NotFound)?;
+    let mut view = loaded.views.remove(0);
+    // Every form on this page comes back to it.
+    view.back = "skill";
+    if let Some(p) = view.progress.as_mut() {
+        p.back = "skill";
+    }
+    if let Some(w) = view.workspace.as_mut() {
+        w.back = "skill";
+    }
+    if let Some(t) = view.thread.as_mut() {
+        t.back = "skill";
+    }
+    let page = SkillPage {
+        layout: Layout::new(state, user, format!("{} · {}", view.skill.title, roadmap.title)),
+        roadmap,
+        stage,
+        number: index + 1,
+        skill_number: position + 1,
+        view,
+        signed_in: user.is_some(),
+        previous: at.checked_sub(1).map(|i| in_order[i]),
+        next: in_order.get(at + 1).copied(),
+    };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// Where a per-skill form goes back to: the skill's own page when it was sent from
+/// there (`back=skill`), else the skill on its stage page.
+pub fn back_to(roadmap: &Roadmap, stage: &Stage, skill: &Skill, back: &str) -> String {
+    if back == "skill" {
+        format!("/roadmaps/{}/{}/{}", roadmap.id, stage.id, skill.id)
+    } else {
+        format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)
+    }
 }
 
 /// A roadmap on a public profile, its progress, and each stage's.
