@@ -31,6 +31,14 @@ document.addEventListener("submit", async (event) => {
     const replacement = template.content.firstElementChild;
     if (!replacement) throw new Error("empty fragment");
     container.replaceWith(replacement);
+    // Other forms of the same skill (the skill page's "Done, next skill") follow the new version.
+    const version = replacement.querySelector("input[name='version']");
+    if (version && replacement.id.startsWith("progress_")) {
+      const skill = replacement.id.slice("progress_".length);
+      for (const other of document.querySelectorAll(`form[data-version-of="${CSS.escape(skill)}"] input[name='version']`)) {
+        other.value = version.value;
+      }
+    }
     // A sub-step checklist also updates the "2/5" badge in its skill's heading.
     const badge = document.getElementById(replacement.getAttribute("data-steps-badge") || "");
     const count = replacement.getAttribute("data-steps-count");

@@ -1170,3 +1170,65 @@ async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_
 
     browser.close().await;
 }
+
+/// On a skill's own page, "Done, next skill" at the end of the text marks it done and
+/// moves on, with JavaScript (after the buttons above changed the state in place) and without.
+async fn finish_a_skill_on_its_own_page(javascript: bool) {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(javascript).await;
+    let c = browser.client();
+    sign_up(
+        c,
+        &server,
+        &username(if javascript { "skilljs" } else { "skillnojs" }),
+    )
+    .await;
+    start_backend_and_open_first_stage(c, &server).await;
+    click_xpath(
+        c,
+        "the link to the first skill's own page",
+        &format!("//section[@id='{SKILL}']//a[contains(normalize-space(), 'on its own page')]"),
+    )
+    .await;
+    let page = server.url(&format!("{STAGE}/{SKILL}"));
+    wait_for_url(c, "the skill's page", |u| u == page).await;
+    let heading = wait_for_text(c, "h1", "Client and server").await;
+    assert!(heading.contains("Client and server"));
+
+    // The buttons above the text: in place with JavaScript, a redirect back here without.
+    c.find(Locator::Css(&state_button(SKILL, "in_progress")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(c, SKILL, "in_progress").await;
+    if !javascript {
+        let now = url(c).await;
+        assert!(now.starts_with(&format!("{page}?changed=")), "{now}");
+    }
+
+    // The end of the text: done, and on to the next skill.
+    click_xpath(
+        c,
+        "the Done, next skill button",
+        "//button[starts-with(normalize-space(), 'Done, next skill')]",
+    )
+    .await;
+    let next = server.url(&format!("{STAGE}/tcp-ip"));
+    wait_for_url(c, "the next skill's page", |u| u == next).await;
+    c.goto(&page).await.unwrap();
+    wait_for_state(c, SKILL, "done").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_javascript_done_next_skill_follows_a_change_made_in_place() {
+    finish_a_skill_on_its_own_page(true).await;
+}
+
+#[tokio::test]
+async fn without_javascript_a_skill_page_ticks_and_moves_on() {
+    finish_a_skill_on_its_own_page(false).await;
+}
