@@ -703,8 +703,8 @@ async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus
     wait_for_state(c, SKILL, "done").await;
     assert_eq!(url(c).await, stage);
 
-    // A sub-step ticks in place, and its skill's "n/m" badge follows.
-    let projects = server.url("/roadmaps/backend/portfolio-projects");
+    // A sub-step ticks in place on its skill's page, and the "n/m" badge follows.
+    let projects = server.url("/roadmaps/backend/portfolio-projects/project-todo-api");
     c.goto(&projects).await.unwrap();
     let badge = "#steps_badge_project-todo-api";
     wait_for_text(c, badge, "0/4").await;
@@ -965,8 +965,8 @@ async fn the_mentor_loop_from_invitation_to_verified() {
         ),
     )
     .await;
-    wait_for_url(lea, "the stage after requesting a review", |u| {
-        u == format!("{stage}#{SKILL}")
+    wait_for_url(lea, "the skill's page after requesting a review", |u| {
+        u == format!("{stage}/{SKILL}")
     })
     .await;
     wait_for_text(lea, &block, "Review requested").await;
@@ -1160,8 +1160,12 @@ async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_
     )
     .await;
     wait_for_url(c, "the page after signing in", |u| !u.contains("/signin")).await;
-    c.goto(&server.url(STAGE)).await.unwrap();
+    c.goto(&server.url(&format!("{STAGE}/clients-and-servers")))
+        .await
+        .unwrap();
     wait_for_text(c, "#clients-and-servers", "Renamed in the browser test.").await;
+    wait_for_state(c, "clients-and-servers", "done").await;
+    c.goto(&server.url(STAGE)).await.unwrap();
     wait_for_state(c, "clients-and-servers", "done").await;
     assert!(
         text_of(c, "#tcp-ip").await.is_none(),
@@ -1188,7 +1192,7 @@ async fn finish_a_skill_on_its_own_page(javascript: bool) {
     click_xpath(
         c,
         "the link to the first skill's own page",
-        &format!("//section[@id='{SKILL}']//a[contains(normalize-space(), 'on its own page')]"),
+        &format!("//li[@id='{SKILL}']//a[normalize-space()='Client and server']"),
     )
     .await;
     let page = server.url(&format!("{STAGE}/{SKILL}"));

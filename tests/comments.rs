@@ -54,7 +54,7 @@ async fn learner_and_mentor_discuss_a_skill() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers["location"], "/roadmaps/web/http#http-methods");
+    assert_eq!(headers["location"], "/roadmaps/web/http/http-methods");
     let (status, headers, _) = w
         .app
         .post_form(
@@ -66,7 +66,10 @@ async fn learner_and_mentor_discuss_a_skill() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/mentees/lea/web/http#http-methods");
 
-    for (cookie, path) in [(&w.lea, "/roadmaps/web/http"), (&w.max, "/mentees/lea/web/http")] {
+    for (cookie, path) in [
+        (&w.lea, "/roadmaps/web/http/http-methods"),
+        (&w.max, "/mentees/lea/web/http"),
+    ] {
         let (_, _, page) = w.app.get_as(path, cookie).await;
         let first = page
             .find("Is <strong>PUT</strong> idempotent?")
@@ -148,7 +151,7 @@ async fn comments_can_refer_to_reviews_and_evidence() {
             Some(&w.max),
         )
         .await;
-    let (_, _, page) = w.app.get_as("/roadmaps/web/http", &w.lea).await;
+    let (_, _, page) = w.app.get_as("/roadmaps/web/http/http-methods", &w.lea).await;
     assert!(page.contains("about evidence “My repo”"));
     assert!(page.contains("about the review request of"));
     let refs: Vec<(Option<i64>, Option<i64>)> =

@@ -22,9 +22,9 @@ async fn a_note_is_saved_rendered_sanitized_and_private_by_default() {
         .post_form("/skills/http-methods/note", &[("body", body)], Some(&cookie))
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http#http-methods");
+    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http/http-methods");
 
-    let (_, _, page) = app.get_as("/roadmaps/web/http", &cookie).await;
+    let (_, _, page) = app.get_as("/roadmaps/web/http/http-methods", &cookie).await;
     assert!(page.contains("<strong>idempotency</strong>"));
     assert!(page.contains("Private: only you can see it"));
     let lower = page.to_lowercase();
@@ -42,7 +42,7 @@ async fn a_note_is_saved_rendered_sanitized_and_private_by_default() {
         Some(&cookie),
     )
     .await;
-    let (_, _, page) = app.get_as("/roadmaps/web/http", &cookie).await;
+    let (_, _, page) = app.get_as("/roadmaps/web/http/http-methods", &cookie).await;
     assert!(page.contains("Shared with your mentors"));
     let shared: bool = sqlx::query_scalar("select shared_with_mentors from notes")
         .fetch_one(&app.db.pool)
@@ -105,7 +105,7 @@ async fn evidence_links_must_be_http_and_default_their_title() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, _, page) = app.get_as("/roadmaps/web/http", &cookie).await;
+    let (_, _, page) = app.get_as("/roadmaps/web/http/http-methods", &cookie).await;
     assert!(
         page.contains(
             r#"<a href="https://github.com/ada/http-demo" rel="noopener noreferrer nofollow">github.com</a>"#
@@ -167,7 +167,7 @@ async fn another_learner_never_sees_my_note_or_links() {
     .await;
     let other = app.sign_up("eve").await;
     app.post_form("/progress/web/start", &[], Some(&other)).await;
-    let (_, _, page) = app.get_as("/roadmaps/web/http", &other).await;
+    let (_, _, page) = app.get_as("/roadmaps/web/http/http-methods", &other).await;
     assert!(!page.contains("my secret plan"));
     assert!(!page.contains("example.com/mine"));
     let (_, _, anonymous) = app.get("/roadmaps/web/http").await;

@@ -68,7 +68,12 @@ async fn every_stage_page_renders_each_skill_with_an_anchor() {
             assert_html(&headers);
             assert!(body.contains(&format!("Stage {} of {}", index + 1, roadmap.stages.len())));
             for skill in &stage.skills {
-                assert!(body.contains(&format!(r#"<section class="skill" id="{}""#, skill.id)));
+                // Old `#skill-id` links still land on the skill's row, which links to its own page.
+                assert!(body.contains(&format!(r#"<li class="skill skill-summary" id="{}""#, skill.id)));
+                assert!(body.contains(&format!(
+                    r#"<a href="/roadmaps/{}/{}/{}">"#,
+                    roadmap.id, stage.id, skill.id
+                )));
             }
             let has_previous = body.contains(r#"rel="prev""#);
             let has_next = body.contains(r#"rel="next""#);

@@ -50,12 +50,17 @@ async fn each_skill_has_a_page_with_its_text_and_neighbours() {
     );
     assert!(last_of_stage.contains(r#"href="/roadmaps/web/http/http-methods" rel="prev""#));
 
-    // The stage page links to each skill's page.
+    // The stage page lists the skills, linking to each one's page; the text is there.
     let (_, _, stage) = app.get("/roadmaps/web/http").await;
     assert!(
-        stage.contains(r#"href="/roadmaps/web/http/http-methods">Open"#),
+        stage.contains(r#"<a href="/roadmaps/web/http/http-methods">Methods</a>"#),
         "{stage}"
     );
+    assert!(
+        !stage.contains("GET and POST."),
+        "the text is on the skill's page: {stage}"
+    );
+    assert!(page.contains("GET and POST."), "{page}");
 
     for missing in [
         "/roadmaps/web/http/nope",
@@ -167,15 +172,20 @@ async fn forms_on_a_skill_page_come_back_to_it_and_done_moves_on() {
     );
     assert!(page.contains(&long), "the text is kept");
 
-    // Without `back`, forms still come back to the stage page as before.
+    // Without `back`, a state change from the stage page's list comes back to the list.
+    let v = version(&app, "http-methods").await;
     let (_, headers, _) = app
         .post_form(
-            "/skills/http-methods/note",
-            &[("body", "GET is safe.")],
+            "/skills/http-methods/state",
+            &[("state", "in_progress"), ("version", &v)],
             Some(&ada),
         )
         .await;
-    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http#http-methods");
+    let location = headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with("/roadmaps/web/http?changed=") && location.ends_with("#http-methods"),
+        "{location}"
+    );
 
     // Evidence added and removed from the skill page comes back to it.
     let (_, headers, _) = app

@@ -55,8 +55,9 @@ function fail(message) { process.exitCode = 1; console.log(message); }
     await page.click('#progress_client-server button[value=done]');
     await page.waitForTimeout(300);
     // Sub-steps: tick the first stretch goal of a portfolio project.
-    await page.goto(base + '/roadmaps/backend/portfolio-projects');
+    await page.goto(base + '/roadmaps/backend/portfolio-projects/project-todo-api');
     await page.click('#project-todo-api .step-toggle >> nth=0');
+    await page.audit('/roadmaps/backend/portfolio-projects/project-todo-api', 'skill-steps');
     await page.audit('/roadmaps/backend/portfolio-projects', 'stage-steps');
     for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
     // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
@@ -69,7 +70,7 @@ function fail(message) { process.exitCode = 1; console.log(message); }
   async function demoAccounts() {
     for (const [who, paths] of [
       ['mentor', ['/mentoring', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/notifications']],
-      ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/history', '/dashboard']],
+      ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/roadmaps/backend/how-the-web-works/client-server', '/history', '/dashboard']],
     ]) {
       const page = await visitor();
       await page.signIn(who, 'pathway demo password');

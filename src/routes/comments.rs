@@ -56,8 +56,6 @@ pub struct Thread {
     pub comments: Vec<CommentView>,
     /// What a new comment may refer to: (form value, label).
     pub refs: Vec<(String, String)>,
-    /// Where its forms come back to (see `public::back_to`).
-    pub back: &'static str,
 }
 
 /// Threads for `skills`, seen by `viewer_id`; built from rows loaded once per page.
@@ -123,7 +121,6 @@ pub fn threads(
                     skill_title: skill.title.clone(),
                     comments,
                     refs,
-                    back: "",
                 },
             )
         })
@@ -160,13 +157,13 @@ struct MessagePage {
 }
 
 /// The thread's page for the viewer: their own stage page, or the mentor's view of it.
-fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str, back: &str) -> String {
+fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str) -> String {
     let catalog = state.catalog.load();
     let Some((roadmap, stage, skill)) = catalog.skill(skill_id) else {
         return "/".into();
     };
     if viewer.id == mentee.id {
-        super::public::back_to(roadmap, stage, skill, back)
+        super::public::back_to(roadmap, stage, skill, "skill")
     } else {
         format!(
             "/mentees/{}/{}/{}#{}",
@@ -221,8 +218,6 @@ struct CommentForm {
     body: String,
     #[serde(default, rename = "ref")]
     reference: String,
-    #[serde(default)]
-    back: String,
 }
 
 async fn add(
@@ -235,7 +230,7 @@ async fn add(
         .await?
         .ok_or(AppError::NotFound)?;
     let mentee = thread_access(&state, &user, owner.id, &skill_id).await?;
-    let back = back_url(&state, &user, &mentee, &skill_id, &form.back);
+    let back = back_url(&state, &user, &mentee, &skill_id);
     let body = form.body.trim();
     if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
         let text = format!("Write a comment of 1 to {MAX_COMMENT_CHARS} characters.");
@@ -294,8 +289,6 @@ async fn add(
 struct EditForm {
     #[serde(default)]
     body: String,
-    #[serde(default)]
-    back: String,
 }
 
 async fn edit(
@@ -310,7 +303,7 @@ async fn edit(
         return Err(AppError::NotFound);
     }
     let mentee = thread_access(&state, &user, mentee_id, &skill_id).await?;
-    let back = back_url(&state, &user, &mentee, &skill_id, &form.back);
+    let back = back_url(&state, &user, &mentee, &skill_id);
     let body = form.body.trim();
     if !editable {
         let text = format!(
@@ -330,7 +323,6 @@ async fn delete(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
-    Form(form): Form<super::notes::BackForm>,
 ) -> Result<Response, AppError> {
     let (mentee_id, skill_id, author, _, deleted) =
         comments::locate(&state.db, id).await?.ok_or(AppError::NotFound)?;
@@ -341,5 +333,5 @@ async fn delete(
         .await?
         .ok_or(AppError::NotFound)?;
     comments::delete(&state.db, id, user.id).await?;
-    Ok(Redirect::to(&back_url(&state, &user, &mentee, &skill_id, &form.back)).into_response())
+    Ok(Redirect::to(&back_url(&state, &user, &mentee, &skill_id)).into_response())
 }

@@ -744,8 +744,6 @@ async fn mentee_stage(
 struct ReviewForm {
     #[serde(default)]
     message: String,
-    #[serde(default)]
-    back: String,
 }
 
 /// Longest message or comment on a review.
@@ -777,7 +775,7 @@ async fn request_review(
                 user.username, roadmap.id, stage.id, skill.id
             );
             tell(&state, mentors, &user, "review_requested", summary, target).await;
-            Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, &form.back)).into_response())
+            Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, "skill")).into_response())
         }
         Some(message) => {
             let conflict = Some((skill.id.clone(), message.to_string()));

@@ -52,8 +52,6 @@ pub struct Workspace {
     pub evidence_title: String,
     pub evidence_error: Option<String>,
     pub saved: Option<&'static str>,
-    /// Where its forms come back to (see `public::back_to`).
-    pub back: &'static str,
 }
 
 impl Workspace {
@@ -81,7 +79,6 @@ impl Workspace {
             evidence_title: String::new(),
             evidence_error: None,
             saved: None,
-            back: "",
         }
     }
 
@@ -132,7 +129,6 @@ async fn respond(
     user: &crate::db::users::User,
     skill: &Skill,
     headers: &HeaderMap,
-    back: &str,
     edit: impl FnOnce(&mut Workspace) + Send + 'static,
     status: StatusCode,
 ) -> Result<Response, AppError> {
@@ -144,29 +140,17 @@ async fn respond(
         edit(&mut w);
         return Ok((status, render(&WorkspaceFragment { w })?).into_response());
     }
+    // Notes and evidence live on the skill's own page.
     if status.is_success() {
-        return Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, back)).into_response());
+        return Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, "skill")).into_response());
     }
     let edit: super::public::WorkspaceEdit = (skill.id.clone(), Box::new(edit));
-    if back == "skill" {
-        return super::public::render_skill_with(
-            state,
-            Some(user),
-            &roadmap.id,
-            &stage.id,
-            &skill.id,
-            None,
-            None,
-            Some(edit),
-            status,
-        )
-        .await;
-    }
-    super::public::render_stage_with(
+    super::public::render_skill_with(
         state,
         Some(user),
         &roadmap.id,
         &stage.id,
+        &skill.id,
         None,
         None,
         Some(edit),
@@ -181,8 +165,6 @@ struct NoteForm {
     body: String,
     /// A checkbox: present when ticked.
     shared: Option<String>,
-    #[serde(default)]
-    back: String,
 }
 
 async fn save_note(
@@ -202,7 +184,6 @@ async fn save_note(
             &user,
             skill,
             &headers,
-            &form.back,
             move |w| {
                 w.note_md = body;
                 w.shared = shared;
@@ -220,7 +201,6 @@ async fn save_note(
         &user,
         skill,
         &headers,
-        &form.back,
         |w| w.saved = Some("Note saved."),
         StatusCode::OK,
     )
@@ -233,8 +213,6 @@ struct EvidenceForm {
     url: String,
     #[serde(default)]
     title: String,
-    #[serde(default)]
-    back: String,
 }
 
 /// A link a learner may attach: http or https, with a host.
@@ -290,7 +268,6 @@ async fn add_evidence(
             &user,
             skill,
             &headers,
-            &form.back,
             move |w| {
                 w.evidence_url = url;
                 w.evidence_title = title;
@@ -305,18 +282,10 @@ async fn add_evidence(
         &user,
         skill,
         &headers,
-        &form.back,
         |w| w.saved = Some("Link added."),
         StatusCode::OK,
     )
     .await
-}
-
-/// Where a form without other fields comes back to (see `public::back_to`).
-#[derive(Deserialize)]
-pub struct BackForm {
-    #[serde(default)]
-    pub back: String,
 }
 
 async fn delete_evidence(
@@ -324,7 +293,6 @@ async fn delete_evidence(
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    Form(form): Form<BackForm>,
 ) -> Result<Response, AppError> {
     // Someone else's link is "not found": its existence is not revealed.
     let skill_id = notes::delete_evidence(&state.db, user.id, id)
@@ -338,7 +306,6 @@ async fn delete_evidence(
                 &user,
                 skill,
                 &headers,
-                &form.back,
                 |w| w.saved = Some("Link removed."),
                 StatusCode::OK,
             )

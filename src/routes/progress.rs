@@ -80,8 +80,6 @@ struct StepForm {
     /// "on" ticks the sub-step, anything else unticks it.
     #[serde(default)]
     done: String,
-    #[serde(default)]
-    back: String,
 }
 
 /// What the sub-steps fragment needs: named like the stage page's `view`, so both render
@@ -89,7 +87,6 @@ struct StepForm {
 struct StepsView<'a> {
     skill: &'a Skill,
     ticked: Option<std::collections::HashSet<String>>,
-    back: &'static str,
 }
 
 #[derive(Template)]
@@ -121,12 +118,12 @@ async fn tick_step(
             view: StepsView {
                 skill,
                 ticked: Some(ticked.remove(&skill.id).unwrap_or_default()),
-                back: "",
             },
         };
         return Ok(render(&fragment)?.into_response());
     }
-    Ok(Redirect::to(&back_to(roadmap, stage, skill, &form.back)).into_response())
+    // The checklist lives on the skill's own page.
+    Ok(Redirect::to(&back_to(roadmap, stage, skill, "skill")).into_response())
 }
 
 async fn set_state(

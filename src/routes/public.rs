@@ -260,8 +260,6 @@ pub struct SkillView<'a> {
     pub thread: Option<Thread>,
     /// The sub-steps the learner ticked, when they follow the roadmap.
     pub ticked: Option<HashSet<String>>,
-    /// Where its forms come back to (see [`back_to`]).
-    pub back: &'static str,
 }
 
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
@@ -400,7 +398,6 @@ async fn load_skills<'a>(
                 .remove(&skill.id)
                 .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
             ticked: enrolled.then(|| ticked.remove(&skill.id).unwrap_or_default()),
-            back: "",
         })
         .collect();
     Ok(LoadedSkills {
@@ -533,16 +530,9 @@ pub async fn render_skill_with(
         .position(|(_, k)| k.id == skill_id)
         .ok_or(AppError::NotFound)?;
     let mut view = loaded.views.remove(0);
-    // Every form on this page comes back to it.
-    view.back = "skill";
+    // The state buttons come back to this page (the other forms always do).
     if let Some(p) = view.progress.as_mut() {
         p.back = "skill";
-    }
-    if let Some(w) = view.workspace.as_mut() {
-        w.back = "skill";
-    }
-    if let Some(t) = view.thread.as_mut() {
-        t.back = "skill";
     }
     let page = SkillPage {
         layout: Layout::new(state, user, format!("{} · {}", view.skill.title, roadmap.title)),
