@@ -57,6 +57,17 @@ pub enum SourceFile {
     TooLarge(u64),
 }
 
+impl StagePlan {
+    /// The stage's key in the map: its folder, with `#N` for part N of a split folder.
+    fn source_key(&self) -> String {
+        if self.part == 1 {
+            self.folder.clone()
+        } else {
+            format!("{}#{}", self.folder, self.part)
+        }
+    }
+}
+
 impl SourceTree {
     /// Builds a tree from `(path, contents)` pairs; `None` marks a file that is not read.
     pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
@@ -1087,6 +1098,8 @@ pub struct Options<'a> {
 /// A stage being assembled: its folder, introduction file and lessons in order.
 struct StagePlan {
     folder: String,
+    /// 1, or the part number of a folder too long for one stage file.
+    part: usize,
     title: String,
     intro: Option<Lesson>,
     lessons: Vec<Lesson>,
@@ -1115,6 +1128,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
             None => {
                 let mut stage = StagePlan {
                     folder: name.clone(),
+                    part: 1,
                     title: humanize(&name),
                     intro: None,
                     lessons: Vec::new(),
@@ -1129,6 +1143,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
             0,
             StagePlan {
                 folder: String::new(),
+                part: 1,
                 title: "Introduction".to_string(),
                 intro: None,
                 lessons: root_lessons,
@@ -1152,6 +1167,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
         }
         !stage.lessons.is_empty()
     });
+    let stages = split_large_stages(stages, &mut warnings);
 
     let previous = options.previous.cloned().unwrap_or_default();
     let skill_ids = assign_skill_ids(&stages, &previous, options.taken, &mut warnings);
@@ -1170,7 +1186,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
         if let Some(intro) = &stage.intro {
             pages.insert(intro.path.clone(), stage_url.clone());
         }
-        if !stage.folder.is_empty() {
+        if !stage.folder.is_empty() && stage.part == 1 {
             pages.insert(stage.folder.clone(), stage_url);
         }
     }
@@ -1283,7 +1299,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
         let slug = stage_id.clone();
         files.push((format!("{:0width$}-{slug}.md", number + 1), text));
         map.stages.push(MapStage {
-            source: stage.folder.clone(),
+            source: stage.source_key(),
             id: stage_id.clone(),
             title: stage.title.clone(),
         });
@@ -1369,6 +1385,63 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
         warnings,
         gone,
     }
+}
+
+/// What a stage file may hold of its lessons' text, leaving room for headings and changes.
+const STAGE_BUDGET: usize = MAX_FILE_BYTES as usize * 9 / 10;
+
+/// Splits a stage whose lessons would not fit one stage file into parts of consecutive
+/// lessons: "Title (part 2)" and so on, each a stage of its own.
+fn split_large_stages(stages: Vec<StagePlan>, warnings: &mut Vec<Warning>) -> Vec<StagePlan> {
+    let size = |lesson: &Lesson| lesson.body.len() + lesson.title.len() + 80;
+    let mut out = Vec::with_capacity(stages.len());
+    for stage in stages {
+        let intro = stage.intro.as_ref().map_or(0, |i| i.body.len());
+        if intro + stage.lessons.iter().map(size).sum::<usize>() <= STAGE_BUDGET {
+            out.push(stage);
+            continue;
+        }
+        let mut parts: Vec<Vec<Lesson>> = vec![Vec::new()];
+        let mut used = intro;
+        for lesson in stage.lessons {
+            if parts.last().is_some_and(|part| !part.is_empty()) && used + size(&lesson) > STAGE_BUDGET {
+                parts.push(Vec::new());
+                used = 0;
+            }
+            used += size(&lesson);
+            parts.last_mut().expect("one part at least").push(lesson);
+        }
+        warnings.push(Warning::new(
+            &stage.folder,
+            0,
+            format!(
+                "too long for one stage file ({} KiB at most); split into {} stages of consecutive lessons",
+                MAX_FILE_BYTES / 1024,
+                parts.len()
+            ),
+        ));
+        let StagePlan {
+            folder,
+            title,
+            mut intro,
+            ..
+        } = stage;
+        for (index, lessons) in parts.into_iter().enumerate() {
+            let part = index + 1;
+            out.push(StagePlan {
+                folder: folder.clone(),
+                part,
+                title: if part == 1 {
+                    title.clone()
+                } else {
+                    format!("{title} (part {part})")
+                },
+                intro: intro.take(),
+                lessons,
+            });
+        }
+    }
+    out
 }
 
 /// Adds the lessons under folder `dir` (deeper folders flattened, in order) to `stage`.
@@ -1584,7 +1657,7 @@ fn assign_stage_ids(
     skill_ids: &HashMap<String, Assigned>,
     previous: &ImportMap,
 ) -> Vec<String> {
-    let folders: HashSet<&str> = stages.iter().map(|s| s.folder.as_str()).collect();
+    let folders: HashSet<String> = stages.iter().map(StagePlan::source_key).collect();
     let mut used: HashSet<String> = HashSet::new();
     let mut ids: Vec<Option<String>> = vec![None; stages.len()];
     for (index, stage) in stages.iter().enumerate() {
@@ -1602,7 +1675,7 @@ fn assign_stage_ids(
         let from_map = previous
             .stages
             .iter()
-            .find(|s| s.source == stage.folder)
+            .find(|s| s.source == stage.source_key())
             .map(|s| s.id.clone());
         let renamed = || {
             let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -1612,7 +1685,7 @@ fn assign_stage_ids(
                     && previous
                         .stages
                         .iter()
-                        .any(|s| s.id == old.stage && !folders.contains(s.source.as_str()))
+                        .any(|s| s.id == old.stage && !folders.contains(&s.source))
                 {
                     *counts.entry(old.stage.as_str()).or_default() += 1;
                 }
@@ -1636,7 +1709,12 @@ fn assign_stage_ids(
             } else {
                 split_prefix(file_name(&stage.folder)).1
             };
-            ids[index] = Some(unique_id(&[slugify(name)], &mut used));
+            let name = if stage.part == 1 {
+                name.to_string()
+            } else {
+                format!("{name} {}", stage.part)
+            };
+            ids[index] = Some(unique_id(&[slugify(&name)], &mut used));
         }
     }
     ids.into_iter().flatten().collect()
@@ -2446,6 +2524,46 @@ mod tests {
             c.warnings.iter().any(|w| w.path == "02-b/unused.png"),
             "{:?}",
             c.warnings
+        );
+    }
+
+    #[test]
+    fn a_folder_too_long_for_one_stage_file_is_split_into_parts() {
+        let lesson = format!("# Long\n\n{}\n", "word ".repeat(20_000));
+        let files: Vec<(String, String)> = (1..=5)
+            .map(|n| (format!("01-big/{n:02}-l{n}.md"), lesson.clone()))
+            .collect();
+        let c = import(
+            &files
+                .iter()
+                .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+                .collect::<Vec<_>>(),
+            None,
+        );
+        let stages: Vec<(&str, &str)> = c
+            .map
+            .stages
+            .iter()
+            .map(|s| (s.source.as_str(), s.id.as_str()))
+            .collect();
+        assert_eq!(
+            stages,
+            [("01-big", "big"), ("01-big#2", "big-2"), ("01-big#3", "big-3")]
+        );
+        assert!(
+            c.files[2].1.contains("title = \"Big (part 2)\""),
+            "{}",
+            c.files[2].1
+        );
+        assert!(
+            c.files
+                .iter()
+                .all(|(_, text)| text.len() as u64 <= MAX_FILE_BYTES)
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.message.contains("split into 3 stages"))
         );
     }
 
