@@ -185,6 +185,23 @@ async fn a_lesson_tree_imports_checks_loads_and_keeps_its_ids_on_reimport() {
             .any(|s| s.source == "02_tools" && s.id == "tools")
     );
 
+    // Importing unchanged lessons again changes nothing.
+    let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = snapshot(&dest);
+    let (ok, report) = import(&src, &dest, &[]);
+    assert!(ok, "{report}");
+    assert_eq!(snapshot(&dest), before);
+
     // The result loads into a real database.
     let app = TestApp::with_content(&content_dir).await;
     let catalog = Catalog::load(&app.db.pool).await.unwrap();

@@ -19,7 +19,7 @@ use super::Diagnostic;
 use super::parse::{
     MAX_FILE_BYTES, MAX_ID_LEN, is_valid_id, line_at, scan_headings, slugify, split_front_matter,
 };
-use super::render::{markdown_options, markdown_to_html};
+use super::render::{markdown_options, skill_body_to_html};
 
 /// The map file kept in each imported roadmap folder.
 pub const MAP_FILE: &str = ".import-map.toml";
@@ -590,6 +590,8 @@ pub enum LinkTarget {
     Keep,
     /// A new URL: another skill's or stage's page, or a copied asset.
     Rewrite(String),
+    /// Another skill's page, without the `#section` the link named (headings get new anchors).
+    RewriteWithoutFragment(String),
     /// A path on the old site (`/lessons/x`): kept, but it will point at this server.
     SiteAbsolute,
     /// A relative target that is not in the import: the link is removed, its text kept.
@@ -668,10 +670,21 @@ fn convert_body(
                     continue;
                 }
                 let end = matching_end(&events, index);
-                let target = resolve(dest_url);
+                let mut target = resolve(dest_url);
                 let what = if is_image { "image" } else { "link" };
+                if let LinkTarget::RewriteWithoutFragment(url) = target {
+                    warnings.push(Warning::new(
+                        path,
+                        line(range.start),
+                        format!(
+                            "link to \"{dest_url}\" now leads to the top of that skill: its #section cannot \
+                             be kept"
+                        ),
+                    ));
+                    target = LinkTarget::Rewrite(url);
+                }
                 match target {
-                    LinkTarget::Keep => {}
+                    LinkTarget::Keep | LinkTarget::RewriteWithoutFragment(_) => {}
                     LinkTarget::SiteAbsolute => warnings.push(Warning::new(
                         path,
                         line(range.start),
@@ -971,7 +984,7 @@ fn check_html(
     if input.is_empty() {
         return;
     }
-    let output = html_tags(&markdown_to_html(html));
+    let output = html_tags(&skill_body_to_html(html));
     for tag in &input {
         let line = body_line + line_at(body, range.start + tag.start);
         let kept: Vec<&HtmlTag> = output.iter().filter(|t| t.name == tag.name).collect();
@@ -1010,7 +1023,7 @@ fn check_html(
             }
             match resolve(value) {
                 LinkTarget::Keep => {}
-                LinkTarget::Rewrite(url) => {
+                LinkTarget::Rewrite(url) | LinkTarget::RewriteWithoutFragment(url) => {
                     let start = range.start + value_range.start;
                     edits.push((start..range.start + value_range.end, url));
                 }
@@ -1175,6 +1188,11 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
 
     // Where each lesson and stage folder is published, for links between them.
     let mut pages: HashMap<String, String> = HashMap::new();
+    let roadmap_url = format!("/roadmaps/{}", options.roadmap_id);
+    pages.insert(String::new(), roadmap_url.clone());
+    if let Some(intro) = &roadmap_intro {
+        pages.insert(intro.path.clone(), roadmap_url);
+    }
     for (stage, stage_id) in stages.iter().zip(&stage_ids) {
         let stage_url = format!("/roadmaps/{}/{stage_id}", options.roadmap_id);
         for lesson in &stage.lessons {
@@ -1749,7 +1767,10 @@ fn resolve_link(
     };
     let target = target.trim_end_matches('/').to_string();
     if let Some(page) = pages.get(&target) {
-        return LinkTarget::Rewrite(page.clone());
+        return match url.split_once('#') {
+            Some((_, fragment)) if !fragment.is_empty() => LinkTarget::RewriteWithoutFragment(page.clone()),
+            _ => LinkTarget::Rewrite(page.clone()),
+        };
     }
     match tree.files.get(&target) {
         Some(SourceFile::Other) => {
@@ -1804,14 +1825,17 @@ fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// A title safe to put in a `## … {#id}` heading: one line, no trailing attribute braces.
+/// A title safe to put in a `## … {#id}` heading: one line, and no trailing ` #` run that
+/// would read as a closing sequence (`C#` stays).
 fn heading_title(title: &str) -> String {
-    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    let title = title.trim_end_matches(['{', '}', '#']).trim_end();
-    if title.is_empty() {
+    let mut words: Vec<&str> = title.split_whitespace().collect();
+    while words.last().is_some_and(|w| w.bytes().all(|b| b == b'#')) {
+        words.pop();
+    }
+    if words.is_empty() {
         "Untitled".to_string()
     } else {
-        title.to_string()
+        words.join(" ")
     }
 }
 
@@ -2071,11 +2095,12 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
     }
     let gone: usize = conversions.iter().map(|(c, ..)| c.gone.len()).sum();
     report.push_str(&format!(
-        "Imported {} roadmap{} into {}: {stages} stages, {skills} skills, {warning_count} warning{}{}.\n",
-        conversions.len(),
-        if conversions.len() == 1 { "" } else { "s" },
+        "Imported {} into {}: {}, {}, {}{}.\n",
+        count(conversions.len(), "roadmap"),
         content_dir.display(),
-        if warning_count == 1 { "" } else { "s" },
+        count(stages, "stage"),
+        count(skills, "skill"),
+        count(warning_count, "warning"),
         if gone > 0 {
             format!(", {gone} gone upstream")
         } else {
@@ -2114,13 +2139,7 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
     let checked = if whole_dir {
         super::parse_dir(&content_dir)
     } else {
-        let sources =
-            super::parse::read_sources(&content_dir).map_err(|i| anyhow::anyhow!("{:?}", i.diagnostics))?;
-        let ours = sources
-            .into_iter()
-            .filter(|f| folders.iter().any(|d| same_path(d, &f.path)))
-            .collect();
-        super::parse::parse_folders(&content_dir, ours)
+        super::parse::parse_folders(&content_dir, folders.iter().map(|f| read_folder(f)).collect())
     };
     let ok = match checked {
         Ok(content) => {
@@ -2148,6 +2167,11 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
     Ok((report, ok))
 }
 
+/// "1 stage", "2 stages".
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Every top-level folder holds folders and no lessons: probably one roadmap per folder.
 fn looks_like_several_roadmaps(tree: &SourceTree) -> bool {
     let mut tops: HashMap<&str, (bool, bool)> = HashMap::new();
@@ -2165,6 +2189,30 @@ fn looks_like_several_roadmaps(tree: &SourceTree) -> bool {
         }
     }
     tops.len() > 1 && tops.values().all(|(lessons, nested)| !lessons && *nested)
+}
+
+/// One written roadmap folder, read as `content check` reads it.
+fn read_folder(folder: &Path) -> super::parse::SourceFolder {
+    use super::parse::{Contents, SourceFile, SourceFolder};
+    let mut paths: Vec<PathBuf> = fs::read_dir(folder)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    let files = paths
+        .into_iter()
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "md"))
+        .map(|path| SourceFile {
+            contents: match fs::read(&path) {
+                Ok(bytes) => Contents::Bytes(bytes),
+                Err(error) => Contents::Unreadable(error.to_string()),
+            },
+            path,
+        })
+        .collect();
+    SourceFolder {
+        path: folder.to_path_buf(),
+        files,
+    }
 }
 
 fn read_map(folder: &Path) -> anyhow::Result<Option<ImportMap>> {
@@ -2288,6 +2336,13 @@ mod tests {
         assert_eq!(split_prefix("3d-graphics"), (None, "3d-graphics"));
         assert_eq!(split_prefix("42"), (Some(42), "42"));
         assert_eq!(humanize("02_getting-started"), "Getting started");
+    }
+
+    #[test]
+    fn titles_keep_their_hashes_but_not_a_closing_sequence() {
+        assert_eq!(heading_title("C#"), "C#");
+        assert_eq!(heading_title("  Intro\n to it ## "), "Intro to it");
+        assert_eq!(heading_title("#"), "Untitled");
     }
 
     #[test]
@@ -2522,6 +2577,13 @@ mod tests {
         );
         assert!(
             c.warnings.iter().any(|w| w.path == "02-b/unused.png"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings.iter().any(|w| w.path == "01-a/01-one.md"
+                && w.line == 1
+                && w.message.contains("#section cannot be kept")),
             "{:?}",
             c.warnings
         );
