@@ -1391,8 +1391,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
     }
     copies.sort();
     copies.dedup();
-    warnings.sort();
-    warnings.dedup();
+    let warnings = group_repeats(warnings);
     Conversion {
         roadmap_id: options.roadmap_id.to_string(),
         stages: stages.len(),
@@ -1460,6 +1459,39 @@ fn split_large_stages(stages: Vec<StagePlan>, warnings: &mut Vec<Warning>) -> Ve
         }
     }
     out
+}
+
+/// One warning per file and message, at its first line, saying how often it recurs:
+/// a lesson full of `class=` attributes gives one line, not forty.
+fn group_repeats(mut warnings: Vec<Warning>) -> Vec<Warning> {
+    warnings.sort();
+    let mut grouped: Vec<(Warning, usize)> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for warning in warnings {
+        match index.get(&(warning.path.clone(), warning.message.clone())) {
+            Some(&at) => {
+                if grouped[at].0.line != warning.line {
+                    grouped[at].1 += 1;
+                }
+            }
+            None => {
+                index.insert((warning.path.clone(), warning.message.clone()), grouped.len());
+                grouped.push((warning, 0));
+            }
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(mut warning, more)| {
+            if more > 0 {
+                warning.message.push_str(&format!(
+                    " (and on {more} more line{} of this file)",
+                    if more == 1 { "" } else { "s" }
+                ));
+            }
+            warning
+        })
+        .collect()
 }
 
 /// Adds the lessons under folder `dir` (deeper folders flattened, in order) to `stage`.
@@ -2418,6 +2450,29 @@ mod tests {
                 .iter()
                 .any(|(l, m)| *l == 5 && m.contains("style of <span>")),
             "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn repeated_warnings_are_grouped_per_file_at_their_first_line() {
+        let grouped = group_repeats(vec![
+            Warning::new("b.md", 9, "drops class"),
+            Warning::new("a.md", 5, "drops class"),
+            Warning::new("a.md", 2, "drops class"),
+            Warning::new("a.md", 2, "drops class"),
+            Warning::new("a.md", 3, "other"),
+        ]);
+        let text: Vec<String> = grouped
+            .iter()
+            .map(|w| format!("{}:{}: {}", w.path, w.line, w.message))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "a.md:2: drops class (and on 1 more line of this file)",
+                "a.md:3: other",
+                "b.md:9: drops class",
+            ]
         );
     }
 
