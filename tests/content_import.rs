@@ -296,6 +296,7 @@ fn several_roadmaps_import_into_a_content_directory_with_unique_ids() {
     write_files(
         &src,
         &[
+            ("LICENSE", "MIT\n"),
             ("01-frontend/01-basics/intro.md", "# Intro to the frontend\n"),
             ("02-backend/01-basics/intro.md", "# Intro to the backend\n"),
             ("02-backend/02-data/sql.md", "# SQL\n"),
@@ -318,6 +319,17 @@ fn several_roadmaps_import_into_a_content_directory_with_unique_ids() {
     let (ok, text) = import(&src, &content_dir, &["--roadmaps"]);
     assert!(ok, "{text}");
     assert!(text.contains("Check: OK, 3 roadmaps"), "{text}");
+    for roadmap in ["frontend", "backend"] {
+        assert!(
+            content_dir.join(roadmap).join("LICENSE").is_file(),
+            "{roadmap}: {text}"
+        );
+        let map = std::fs::read_to_string(content_dir.join(roadmap).join(".import-map.toml")).unwrap();
+        assert!(
+            map.contains(&format!("source = \"{}", src.join("0").display())),
+            "{map}"
+        );
+    }
     let content = parse_dir(&content_dir).unwrap();
     let ids: Vec<(String, Vec<String>)> = content
         .roadmaps

@@ -1985,18 +1985,9 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
             position += 1;
             let (number, bare) = split_prefix(&name);
             let id = slugify(bare);
-            let mut subtree = tree.subtree(&name);
-            for license in LICENSE_FILES {
-                if let Some(file) = tree.files.get(*license) {
-                    subtree
-                        .files
-                        .entry(license.to_string())
-                        .or_insert_with(|| file.clone());
-                }
-            }
             jobs.push((
                 id,
-                subtree,
+                tree.subtree(&name),
                 src.join(&name),
                 humanize(&name),
                 Some(number.unwrap_or(position)),
@@ -2117,13 +2108,23 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
         warning_count += conversion.warnings.len();
         stages += conversion.stages;
         skills += conversion.skills;
-        licences.extend(
-            conversion
-                .copies
-                .iter()
-                .filter(|(from, _)| is_license(from))
-                .map(|(_, to)| folder.join(to)),
-        );
+        let mut copied: Vec<PathBuf> = conversion
+            .copies
+            .iter()
+            .filter(|(from, _)| is_license(from))
+            .map(|(_, to)| folder.join(to))
+            .collect();
+        // A roadmap of a --roadmaps import without a licence of its own gets the top one.
+        if copied.is_empty() && source != &src {
+            for license in LICENSE_FILES {
+                if src.join(license).is_file() {
+                    fs::copy(src.join(license), folder.join(license))
+                        .with_context(|| format!("cannot copy {license} into {}", folder.display()))?;
+                    copied.push(folder.join(license));
+                }
+            }
+        }
+        licences.extend(copied);
     }
     let gone: usize = conversions.iter().map(|(c, ..)| c.gone.len()).sum();
     report.push_str(&format!(
