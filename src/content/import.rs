@@ -968,6 +968,28 @@ fn html_tags(html: &str) -> Vec<HtmlTag> {
     tags
 }
 
+/// Tag names, each with its attribute names.
+type KeptTags = Vec<(String, Vec<String>)>;
+
+/// The tags and attribute names the sanitizer keeps of `html`. Lessons repeat the same
+/// fragments (`<span class="x">`, `</div>`) thousands of times: each is rendered once.
+fn sanitized_tags(html: &str) -> KeptTags {
+    thread_local! {
+        static KEPT: std::cell::RefCell<HashMap<String, KeptTags>> = std::cell::RefCell::new(HashMap::new());
+    }
+    KEPT.with(|kept| {
+        kept.borrow_mut()
+            .entry(html.to_string())
+            .or_insert_with(|| {
+                html_tags(&skill_body_to_html(html))
+                    .into_iter()
+                    .map(|tag| (tag.name, tag.attrs.into_iter().map(|(name, ..)| name).collect()))
+                    .collect()
+            })
+            .clone()
+    })
+}
+
 /// Reports what the sanitizer would drop from raw HTML at `range`, and maps its relative
 /// `src`/`href` values like markdown links.
 fn check_html(
@@ -984,10 +1006,14 @@ fn check_html(
     if input.is_empty() {
         return;
     }
-    let output = html_tags(&skill_body_to_html(html));
+    let output = sanitized_tags(html);
     for tag in &input {
         let line = body_line + line_at(body, range.start + tag.start);
-        let kept: Vec<&HtmlTag> = output.iter().filter(|t| t.name == tag.name).collect();
+        let kept: Vec<&Vec<String>> = output
+            .iter()
+            .filter(|(name, _)| *name == tag.name)
+            .map(|(_, attrs)| attrs)
+            .collect();
         if kept.is_empty() {
             warnings.push(Warning::new(
                 path,
@@ -1003,7 +1029,7 @@ fn check_html(
             .attrs
             .iter()
             .map(|(name, _, _)| name.as_str())
-            .filter(|name| !kept.iter().any(|t| t.attrs.iter().any(|(n, _, _)| n == name)))
+            .filter(|name| !kept.iter().any(|attrs| attrs.iter().any(|n| n == name)))
             .collect();
         if !dropped.is_empty() {
             warnings.push(Warning::new(
@@ -1612,24 +1638,37 @@ fn assign_skill_ids(
             );
         }
     }
-    // 3. Renamed files: a vanished lesson with the same text, else the same title.
+    // 3. Renamed files: a vanished lesson with the same text, else the same title. `used`
+    // holds the ids taken elsewhere and those assigned so far, and none of the vanished.
+    let fold = |title: &str| {
+        title
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let mut by_hash: HashMap<&str, Vec<&MapSkill>> = HashMap::new();
+    let mut by_title: HashMap<String, Vec<&MapSkill>> = HashMap::new();
+    for old in &vanished {
+        by_hash.entry(old.hash.as_str()).or_default().push(old);
+        by_title.entry(fold(&old.title)).or_default().push(old);
+    }
     let mut claimed: HashSet<&str> = HashSet::new();
     for pass in [true, false] {
         for lesson in &lessons {
             if assigned.contains_key(&lesson.path) {
                 continue;
             }
-            let matches: Vec<&&MapSkill> = vanished
-                .iter()
-                .filter(|v| !claimed.contains(v.source.as_str()) && !taken.contains(&v.id))
-                .filter(|v| !assigned.values().any(|a| a.id == v.id))
-                .filter(|v| {
-                    if pass {
-                        v.hash == lesson.hash
-                    } else {
-                        same_words(&v.title, &lesson.title)
-                    }
-                })
+            let candidates = if pass {
+                by_hash.get(lesson.hash.as_str())
+            } else {
+                by_title.get(&fold(&lesson.title))
+            };
+            let matches: Vec<&MapSkill> = candidates
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|v| !claimed.contains(v.source.as_str()) && !used.contains(&v.id))
                 .collect();
             if let [old] = matches[..] {
                 claimed.insert(old.source.as_str());
@@ -1710,6 +1749,17 @@ fn assign_stage_ids(
     let folders: HashSet<String> = stages.iter().map(StagePlan::source_key).collect();
     let mut used: HashSet<String> = HashSet::new();
     let mut ids: Vec<Option<String>> = vec![None; stages.len()];
+    let old_stage_of: HashMap<&str, &str> = previous
+        .skills
+        .iter()
+        .map(|s| (s.id.as_str(), s.stage.as_str()))
+        .collect();
+    let vanished_stages: HashSet<&str> = previous
+        .stages
+        .iter()
+        .filter(|s| !folders.contains(&s.source))
+        .map(|s| s.id.as_str())
+        .collect();
     for (index, stage) in stages.iter().enumerate() {
         let from_front = stage
             .intro
@@ -1730,14 +1780,10 @@ fn assign_stage_ids(
         let renamed = || {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for lesson in &stage.lessons {
-                let id = &skill_ids[&lesson.path].id;
-                if let Some(old) = previous.skills.iter().find(|s| &s.id == id)
-                    && previous
-                        .stages
-                        .iter()
-                        .any(|s| s.id == old.stage && !folders.contains(&s.source))
+                if let Some(old_stage) = old_stage_of.get(skill_ids[&lesson.path].id.as_str())
+                    && vanished_stages.contains(old_stage)
                 {
-                    *counts.entry(old.stage.as_str()).or_default() += 1;
+                    *counts.entry(old_stage).or_default() += 1;
                 }
             }
             counts
@@ -2592,6 +2638,36 @@ mod tests {
             ids(&third)
         );
         assert!(third.gone.iter().all(|g| g.id != "old"));
+    }
+
+    #[test]
+    fn a_renamed_folder_keeps_its_stage_id() {
+        let first = import(
+            &[("01-basics/a.md", Some("a")), ("01-basics/b.md", Some("b"))],
+            None,
+        );
+        let second = import(
+            &[
+                ("01-fundamentals/a.md", Some("a")),
+                ("01-fundamentals/b.md", Some("b")),
+                ("02-basics-two/c.md", Some("c")),
+            ],
+            Some(&first.map),
+        );
+        let stages: Vec<(&str, &str)> = second
+            .map
+            .stages
+            .iter()
+            .map(|s| (s.source.as_str(), s.id.as_str()))
+            .collect();
+        assert_eq!(
+            stages,
+            [("01-fundamentals", "basics"), ("02-basics-two", "basics-two")]
+        );
+        assert_eq!(
+            ids(&second)[..2],
+            [("01-fundamentals/a.md", "a"), ("01-fundamentals/b.md", "b")]
+        );
     }
 
     #[test]
