@@ -44,11 +44,11 @@ const MAX_LESSON_BYTES: u64 = MAX_FILE_BYTES;
 #[derive(Debug, Clone, Default)]
 pub struct SourceTree {
     /// Paths relative to the source folder, `/`-separated.
-    pub files: BTreeMap<String, SourceFile>,
+    pub files: BTreeMap<String, TreeFile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceFile {
+pub enum TreeFile {
     /// A markdown lesson, an ordering file or a licence: its bytes.
     Text(Vec<u8>),
     /// Any other file (images, PDFs, code): only copied if a lesson links to it.
@@ -75,8 +75,8 @@ impl SourceTree {
             .into_iter()
             .map(|(path, text)| {
                 let entry = match text {
-                    Some(text) => SourceFile::Text(text.as_bytes().to_vec()),
-                    None => SourceFile::Other,
+                    Some(text) => TreeFile::Text(text.as_bytes().to_vec()),
+                    None => TreeFile::Other,
                 };
                 (path.to_string(), entry)
             })
@@ -123,12 +123,12 @@ fn read_into(dir: &Path, prefix: &str, tree: &mut SourceTree) -> io::Result<()> 
             let file = if is_markdown(&name) || is_order_file(&name) || is_license(&name) {
                 let size = entry.metadata()?.len();
                 if size > MAX_LESSON_BYTES {
-                    SourceFile::TooLarge(size)
+                    TreeFile::TooLarge(size)
                 } else {
-                    SourceFile::Text(fs::read(entry.path())?)
+                    TreeFile::Text(fs::read(entry.path())?)
                 }
             } else {
-                SourceFile::Other
+                TreeFile::Other
             };
             tree.files.insert(relative, file);
         }
@@ -252,7 +252,7 @@ fn ordered_children(tree: &SourceTree, dir: &str, warnings: &mut Vec<Warning>) -
     let mut listed: Vec<String> = Vec::new();
     for order_name in ORDER_FILES {
         let order_path = join(dir, order_name);
-        let Some(SourceFile::Text(bytes)) = tree.files.get(&order_path) else {
+        let Some(TreeFile::Text(bytes)) = tree.files.get(&order_path) else {
             continue;
         };
         let text = String::from_utf8_lossy(bytes);
@@ -1155,11 +1155,11 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
 
     for name in ordered_children(tree, "", &mut warnings) {
         match tree.files.get(&name) {
-            Some(SourceFile::Text(bytes)) if is_intro_file(&name) => {
+            Some(TreeFile::Text(bytes)) if is_intro_file(&name) => {
                 roadmap_intro = Some(read_lesson(&name, bytes, &mut warnings));
                 used_files.insert(name);
             }
-            Some(SourceFile::Text(bytes)) if is_markdown(&name) => {
+            Some(TreeFile::Text(bytes)) if is_markdown(&name) => {
                 root_lessons.push(read_lesson(&name, bytes, &mut warnings));
                 used_files.insert(name);
             }
@@ -1405,12 +1405,12 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
             continue;
         }
         let message = match file {
-            SourceFile::TooLarge(size) => format!(
+            TreeFile::TooLarge(size) => format!(
                 "lesson is too large ({} KiB; the limit is {} KiB) and was skipped; split it upstream",
                 size / 1024,
                 MAX_LESSON_BYTES / 1024
             ),
-            SourceFile::Text(_) if is_markdown(path) => "markdown file was not imported".to_string(),
+            TreeFile::Text(_) if is_markdown(path) => "markdown file was not imported".to_string(),
             _ => "not a markdown lesson and no lesson links to it; skipped".to_string(),
         };
         warnings.push(Warning::new(path, 0, message));
@@ -1531,11 +1531,11 @@ fn collect_lessons(
     for name in ordered_children(tree, dir, warnings) {
         let path = join(dir, &name);
         match tree.files.get(&path) {
-            Some(SourceFile::Text(bytes)) if is_intro_file(&name) && dir == stage.folder => {
+            Some(TreeFile::Text(bytes)) if is_intro_file(&name) && dir == stage.folder => {
                 stage.intro = Some(read_lesson(&path, bytes, warnings));
                 used.insert(path);
             }
-            Some(SourceFile::Text(bytes)) if is_markdown(&name) => {
+            Some(TreeFile::Text(bytes)) if is_markdown(&name) => {
                 stage.lessons.push(read_lesson(&path, bytes, warnings));
                 used.insert(path);
             }
@@ -1851,7 +1851,7 @@ fn resolve_link(
         };
     }
     match tree.files.get(&target) {
-        Some(SourceFile::Other) => {
+        Some(TreeFile::Other) => {
             let destination = if target.starts_with("assets/") {
                 target.clone()
             } else {
@@ -2036,7 +2036,8 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
                 tree.subtree(&name),
                 src.join(&name),
                 humanize(&name),
-                Some(number.unwrap_or(position)),
+                // `order` is an i32: a date-like prefix (20240101) falls back to the position.
+                Some(number.filter(|n| *n < 1_000_000).unwrap_or(position)),
             ));
         }
         let mut seen = HashSet::new();
@@ -2203,7 +2204,14 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
         ));
     }
 
-    // The same validation as `pathway content check`, on what the server would load.
+    let (check, ok) = check_written(&content_dir, &folders);
+    report.push_str(&check);
+    Ok((report, ok))
+}
+
+/// The same validation as `pathway content check`, on what the server would load: the whole
+/// content directory when DEST is in one, else the written roadmap folders alone.
+fn check_written(content_dir: &Path, folders: &[PathBuf]) -> (String, bool) {
     let whole_dir = content_dir
         .read_dir()
         .map(|entries| {
@@ -2216,22 +2224,23 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
         })
         .unwrap_or(false);
     let checked = if whole_dir {
-        super::parse_dir(&content_dir)
+        super::parse_dir(content_dir)
     } else {
-        super::parse::parse_folders(&content_dir, folders.iter().map(|f| read_folder(f)).collect())
+        super::parse::parse_folders(content_dir, folders.iter().map(|f| read_folder(f)).collect())
     };
-    let ok = match checked {
-        Ok(content) => {
-            report.push_str(&format!(
+    match checked {
+        Ok(content) => (
+            format!(
                 "Check: OK, {} roadmaps, {} stages, {} skills. Next: review the plan on /admin/content (or \
                  `pathway content plan`) before you load it.\n",
                 content.roadmaps.len(),
                 content.stage_count(),
                 content.skill_count()
-            ));
-            true
-        }
+            ),
+            true,
+        ),
         Err(invalid) => {
+            let mut report = String::new();
             for diagnostic in &invalid.diagnostics {
                 report.push_str(&format!("{diagnostic}\n"));
             }
@@ -2240,10 +2249,9 @@ pub fn run(request: &Request) -> anyhow::Result<(String, bool)> {
                  that the next import keeps the fix)\n",
                 invalid.diagnostics.len()
             ));
-            false
+            (report, false)
         }
-    };
-    Ok((report, ok))
+    }
 }
 
 /// "1 stage", "2 stages".
