@@ -1,8 +1,4 @@
 //! `pathway content import`: turn a plain tree of markdown lessons into Pathway's content format.
-//!
-//! The conversion itself ([`convert`]) is pure: an in-memory [`SourceTree`] and the previous
-//! [`ImportMap`] in, the files to write, the new map and the warnings out. [`command`] reads
-//! and writes the disk around it and runs the same validation as `pathway content check`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -34,8 +30,10 @@ const LICENSE_FILES: &[&str] = &[
     "LICENSE.txt",
     "LICENCE",
     "LICENCE.md",
+    "LICENCE.txt",
     "COPYING",
     "COPYING.md",
+    "COPYING.txt",
 ];
 /// Lessons larger than this are not read (a stage file may not exceed [`MAX_FILE_BYTES`]).
 const MAX_LESSON_BYTES: u64 = MAX_FILE_BYTES;
@@ -55,17 +53,6 @@ pub enum TreeFile {
     Other,
     /// A markdown file too large to read (its size).
     TooLarge(u64),
-}
-
-impl StagePlan {
-    /// The stage's key in the map: its folder, with `#N` for part N of a split folder.
-    fn source_key(&self) -> String {
-        if self.part == 1 {
-            self.folder.clone()
-        } else {
-            format!("{}#{}", self.folder, self.part)
-        }
-    }
 }
 
 impl SourceTree {
@@ -736,6 +723,18 @@ fn convert_body(
             Event::Start(Tag::HtmlBlock) => html_block = Some(range.clone()),
             Event::End(TagEnd::HtmlBlock) => {
                 if let Some(block) = html_block.take() {
+                    if let Some(closing) = unclosed_html(&body[block.clone()])
+                        && block.end >= body.trim_end().len()
+                    {
+                        warnings.push(Warning::new(
+                            path,
+                            line(block.start),
+                            format!(
+                                "HTML block is never closed; {closing} was added at the end of the lesson"
+                            ),
+                        ));
+                        edits.push((body.len()..body.len(), format!("\n{closing}\n")));
+                    }
                     check_html(path, body, block, body_line, resolve, &mut edits, warnings);
                 }
             }
@@ -871,6 +870,25 @@ fn unclosed_fence(body: &str, range: Range<usize>) -> Option<String> {
         last.len() >= fence_len && last.chars().all(|c| c == fence_char)
     };
     (!closed && range.end >= body.trim_end().len()).then(|| fence_char.to_string().repeat(fence_len))
+}
+
+/// What closes an HTML block that runs to the end of its text (a comment, `<pre>`,
+/// `<script>`, `<style>`, `<textarea>`), if it is never closed: such a block would
+/// otherwise swallow the skills after it.
+fn unclosed_html(block: &str) -> Option<String> {
+    let lower = block.trim_start().to_ascii_lowercase();
+    if lower.starts_with("<!--") {
+        return (!lower.contains("-->")).then(|| "-->".to_string());
+    }
+    ["pre", "script", "style", "textarea"]
+        .into_iter()
+        .find_map(|tag| {
+            let opens = lower
+                .strip_prefix('<')
+                .and_then(|rest| rest.strip_prefix(tag))
+                .is_some_and(|rest| rest.starts_with(['>', ' ', '\t', '\n']) || rest.is_empty());
+            (opens && !lower.contains(&format!("</{tag}>"))).then(|| format!("</{tag}>"))
+        })
 }
 
 /// Applies non-overlapping edits (sorted here); an edit overlapping an earlier one is skipped.
@@ -1144,7 +1162,19 @@ struct StagePlan {
     lessons: Vec<Lesson>,
 }
 
-/// Converts one roadmap's source tree. Pure: no file system.
+impl StagePlan {
+    /// The stage's key in the map: its folder, with `#N` for part N of a split folder.
+    fn source_key(&self) -> String {
+        if self.part == 1 {
+            self.folder.clone()
+        } else {
+            format!("{}#{}", self.folder, self.part)
+        }
+    }
+}
+
+/// Converts one roadmap's source tree. Pure: the tree and the previous map in, the files to
+/// write, the new map and the warnings out; [`run`] reads and writes the disk around it.
 pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
     let mut warnings = Vec::new();
     let mut copies: Vec<(String, String)> = Vec::new();
@@ -2536,6 +2566,33 @@ mod tests {
         let (out, warnings) = body("Text\n\n```js\nlet a;\n");
         assert!(out.ends_with("```\n"), "{out:?}");
         assert_eq!(warnings[0].line, 3);
+    }
+
+    #[test]
+    fn an_unclosed_comment_or_pre_is_closed_too() {
+        let (out, warnings) = body("Text\n\n<!-- a note\n\nmore\n");
+        assert!(out.ends_with("-->\n"), "{out:?}");
+        assert_eq!((warnings[0].line, warnings[0].message.contains("-->")), (3, true));
+        let (out, _) = body("<pre>\nx\n");
+        assert!(out.ends_with("</pre>\n"), "{out:?}");
+        let (out, warnings) = body("<!-- closed -->\n\n<pre>x</pre>\n");
+        assert!(
+            !out.contains("\n-->") && !out.ends_with("</pre>\n</pre>\n"),
+            "{out:?}"
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // Two lessons in one stage: the second survives the first's open comment.
+        let c = import(
+            &[("a/1.md", Some("x\n\n<!-- open\n")), ("a/2.md", Some("y"))],
+            None,
+        );
+        let files: Vec<(PathBuf, Vec<u8>)> = c
+            .files
+            .iter()
+            .map(|(name, text)| (PathBuf::from("course").join(name), text.as_bytes().to_vec()))
+            .collect();
+        let content = super::super::parse::parse_sources(Path::new("content"), &files).unwrap();
+        assert_eq!(content.skill_count(), 2);
     }
 
     #[test]
