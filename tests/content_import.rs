@@ -5,6 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use axum::http::StatusCode;
 use common::{TestApp, write_files};
 use pathway::content::import::ImportMap;
 use pathway::content::sync;
@@ -152,7 +153,7 @@ async fn a_lesson_tree_imports_checks_loads_and_keeps_its_ids_on_reimport() {
         "{welcome}"
     );
     assert!(
-        welcome.contains("[Git](/roadmaps/open-web/tools#git)"),
+        welcome.contains("[Git](/roadmaps/open-web/tools/git)"),
         "{welcome}"
     );
     assert!(dest.join("assets/01-foundations/images/diagram.png").is_file());
@@ -206,6 +207,13 @@ async fn a_lesson_tree_imports_checks_loads_and_keeps_its_ids_on_reimport() {
     let app = TestApp::with_content(&content_dir).await;
     let catalog = Catalog::load(&app.db.pool).await.unwrap();
     assert!(catalog.skill("terminal").is_some() && catalog.skill("web-basics").is_some());
+    // The link the import wrote between two lessons leads to the other skill's page.
+    let (status, _, page) = app.get("/roadmaps/open-web/tools/git").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Commit early."), "{page}");
+    let (status, _, page) = app.get("/roadmaps/open-web/foundations/welcome").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"href="/roadmaps/open-web/tools/git""#), "{page}");
 
     // Upstream retitles a lesson and renames two files (one with an id in its front matter).
     write_files(&src, &[("02_tools/git.md", "# Git basics\n\nCommit early.\n")]);

@@ -1254,7 +1254,7 @@ pub fn convert(tree: &SourceTree, options: &Options<'_>) -> Conversion {
         for lesson in &stage.lessons {
             pages.insert(
                 lesson.path.clone(),
-                format!("{stage_url}#{}", skill_ids[&lesson.path].id),
+                format!("{stage_url}/{}", skill_ids[&lesson.path].id),
             );
         }
         if let Some(intro) = &stage.intro {
@@ -2760,7 +2760,7 @@ mod tests {
         );
         let stage = &c.files[1].1;
         assert!(stage.contains("![d](assets/01-a/img/d%20x.png)"), "{stage}");
-        assert!(stage.contains("[two](/roadmaps/course/b#two)"), "{stage}");
+        assert!(stage.contains("[two](/roadmaps/course/b/two)"), "{stage}");
         assert!(stage.contains("[b](/roadmaps/course/b)"), "{stage}");
         assert_eq!(
             c.copies,
