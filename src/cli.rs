@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `content check|plan|apply`, and admin helpers.
+//! The command line: `serve` (the default), `content check|plan|apply|import`, and admin helpers.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,6 +102,20 @@ pub enum ContentCommand {
         #[arg(long)]
         allow_retire: bool,
     },
+    /// Convert a folder of markdown lessons (folders become stages, files skills) into
+    /// roadmap folder DEST, then check it. See docs/import.md.
+    Import {
+        /// The lessons: one roadmap, or with --roadmaps one folder per roadmap.
+        src: PathBuf,
+        /// The roadmap folder to write (its name is the roadmap id), or with --roadmaps the content directory.
+        dest: PathBuf,
+        /// SRC holds several roadmaps, one folder each; DEST is the content directory.
+        #[arg(long)]
+        roadmaps: bool,
+        /// Write over a DEST that is not an earlier import of the same SRC.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -134,6 +148,20 @@ pub async fn run(cli: Cli) -> ExitCode {
             let dir = dir.unwrap_or(cli.config.content_dir.clone());
             report(content_plan(&cli.config, &dir, Some(allow_retire)).await)
         }
+        Command::Content {
+            action:
+                ContentCommand::Import {
+                    src,
+                    dest,
+                    roadmaps,
+                    force,
+                },
+        } => content::import::command(&content::import::Request {
+            src,
+            dest,
+            roadmaps,
+            force,
+        }),
         Command::Admin {
             action: AdminCommand::Create { username },
         } => {

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod fix;
+pub mod import;
 pub mod parse;
 pub mod plan;
 pub mod render;
