@@ -2,6 +2,8 @@
 
 pub mod catalog;
 pub mod fix;
+pub mod highlight;
+pub mod links;
 pub mod parse;
 pub mod plan;
 pub mod render;
