@@ -918,6 +918,18 @@ impl Run<'_> {
                 }
             };
         }
+        if what == "image"
+            && (url_scheme(dest).is_some_and(|s| s == "http" || s == "https") || dest.starts_with("//"))
+        {
+            self.warn(
+                line,
+                format!(
+                    "image {dest} is on another site, and pages show images from this site only \
+                     (their security policy); copy it into the roadmap's assets/ folder"
+                ),
+            );
+            return dest.to_string();
+        }
         if let Some(scheme) = url_scheme(dest) {
             if !self.renderer.policy.url_schemes.contains(scheme.as_str()) {
                 self.warn(
@@ -1547,6 +1559,8 @@ mod tests {
             report.contains("5:W:relative link images/x.png points outside"),
             "{report}"
         );
+        let remote = render("![Logo](https://example.com/logo.png)\n");
+        assert!(messages(&remote).contains("1:W:image https://example.com/logo.png is on another site"));
     }
 
     #[test]
