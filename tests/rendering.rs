@@ -477,3 +477,43 @@ async fn the_admin_content_page_shows_the_live_warnings() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn a_changed_asset_gets_a_new_url_and_the_old_one_keeps_working() {
+    let dir = broken_copy(&[]);
+    let app = TestApp::with_content(dir.path()).await;
+    let before = parse_dir(dir.path()).unwrap();
+    let old = before
+        .assets
+        .iter()
+        .find(|a| a.name == "cheat-sheet.txt")
+        .unwrap();
+
+    std::fs::write(
+        dir.path().join("webdev/assets/cheat-sheet.txt"),
+        "pwd  where am I\n",
+    )
+    .unwrap();
+    let outcome = pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, pathway::content::sync::LoadOutcome::Applied(_)),
+        "{outcome:?}"
+    );
+    app.state.refresh_catalog().await.unwrap();
+
+    let after = parse_dir(dir.path()).unwrap();
+    let new = after.assets.iter().find(|a| a.name == "cheat-sheet.txt").unwrap();
+    assert_ne!(old.url(), new.url());
+    let (status, _, body) = app.get(&new.url()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "pwd  where am I\n"));
+    // Pages (and caches) from before the load still name the old file.
+    let (status, _, body) = app.get(&old.url()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "ls  list files\ncd  change directory\n")
+    );
+    let (_, _, page) = app.get("/roadmaps/webdev/tools").await;
+    assert!(page.contains(&new.url()) && !page.contains(&old.url()), "{page}");
+}
