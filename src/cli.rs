@@ -326,6 +326,12 @@ async fn content_plan(
         };
         let plan = sync::plan(&database.pool, &content).await?;
         let mut text = plan.report();
+        if !content.warnings.is_empty() {
+            text.push_str(&format!(
+                "\nThe files have {} warning(s); `pathway content check` lists them.\n",
+                content.warnings.len()
+            ));
+        }
         let ok = match apply {
             None => true,
             Some(allow_retire) => {

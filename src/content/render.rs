@@ -663,8 +663,8 @@ impl Run<'_> {
         });
     }
 
-    /// The prefixed id for `local`, made unique in the scope with `-1`, `-2`… as GitHub does.
-    fn claim(&mut self, local: &str) -> String {
+    /// `local` made unique in the scope with `-1`, `-2`… as GitHub does, and its prefixed id.
+    fn claim(&mut self, local: &str) -> (String, String) {
         let mut candidate = local.to_string();
         let mut n = 0;
         while self.used.contains(&candidate) {
@@ -672,7 +672,8 @@ impl Run<'_> {
             candidate = format!("{local}-{n}");
         }
         self.used.insert(candidate.clone());
-        format!("{}--{candidate}", self.scope.prefix)
+        let id = format!("{}--{candidate}", self.scope.prefix);
+        (candidate, id)
     }
 
     fn footnote_id(&self, name: &str) -> String {
@@ -698,14 +699,11 @@ impl Run<'_> {
                         let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
                         let slug = heading_slug(&title);
                         let local = explicit.as_deref().map_or_else(|| slug.clone(), local_id);
-                        let id = self.claim(&local);
-                        if let Some(explicit) = explicit {
-                            self.anchors.entry(explicit).or_insert_with(|| id.clone());
+                        let (unique, id) = self.claim(&local);
+                        // Links may name the heading by its id, its slug, or its `-1` form.
+                        for key in explicit.into_iter().chain([slug, unique]) {
+                            self.anchors.entry(key).or_insert_with(|| id.clone());
                         }
-                        self.anchors.entry(slug).or_insert_with(|| id.clone());
-                        self.anchors
-                            .entry(id.rsplit_once("--").map_or(local, |(_, l)| l.to_string()))
-                            .or_insert_with(|| id.clone());
                         self.headings.push((id, title));
                     }
                 }
@@ -736,7 +734,7 @@ impl Run<'_> {
                                 );
                                 continue;
                             }
-                            let id = self.claim(&local_id(&value));
+                            let (_, id) = self.claim(&local_id(&value));
                             self.anchors.insert(value, id);
                         }
                     }
