@@ -137,10 +137,24 @@ impl AppState {
 
 /// Strict by default: no inline script or style, no framing, forms post only
 /// here, and images only from this instance (user markdown keeps no remote
-/// images, so a shared note cannot carry a tracking pixel).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+/// images, so a shared note cannot carry a tracking pixel). Frames come only from
+/// the embed hosts content may use (`--embed-hosts`), or from nowhere.
+pub fn content_security_policy(embed_hosts: &[String]) -> String {
+    let frames = if embed_hosts.is_empty() {
+        "'none'".to_string()
+    } else {
+        embed_hosts
+            .iter()
+            .map(|host| format!("https://{host}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-src {frames}; \
+         frame-ancestors 'none'"
+    )
+}
 
 /// Pathway uses none of these browser features; deny them to any page.
 const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
@@ -186,6 +200,17 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
     // missing file or another method is still the designed error page.
     let static_files = axum::routing::get(crate::assets::serve)
         .with_state(state.assets.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_error_pages,
+        ));
+
+    // Roadmaps' assets/ files, from the database: like static files, no session or CSRF check.
+    let content_assets = Router::new()
+        .route(
+            "/assets/{hash}/{name}",
+            axum::routing::get(routes::content_assets::serve),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_error_pages,
@@ -246,10 +271,13 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
     // They keep those below (request id, trace, metrics, security headers).
     let app = Router::new()
         .nest_service("/static", static_files)
+        .merge(content_assets)
         .merge(pages)
-        .layer(SetResponseHeaderLayer::overriding(
+        // A response with a policy of its own (a content asset's) keeps it.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            HeaderValue::from_str(&content_security_policy(&state.settings.embed_hosts))
+                .expect("host names are valid header characters"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("permissions-policy"),

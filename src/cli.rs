@@ -86,6 +86,10 @@ pub enum ContentCommand {
         /// Add missing stage and skill ids, derived from their titles, in place.
         #[arg(long)]
         fix: bool,
+        /// Treat warnings (HTML the sanitizer removes, images without alt text, in-page
+        /// links to nothing…) as errors: exit non-zero if there are any.
+        #[arg(long)]
+        strict: bool,
     },
     /// Show what loading the content would change in the database (a dry run):
     /// skills added, updated, moved, renamed and retired, with learner counts.
@@ -119,6 +123,8 @@ pub enum ContentCommand {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // Before any content is read: the embed hosts decide what HTML it renders to.
+    content::render::configure(cli.config.render_options());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             init_logging(&cli.config.log, cli.config.log_format);
@@ -132,8 +138,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Content {
-            action: ContentCommand::Check { dir, fix },
-        } => content_check(&dir.unwrap_or(cli.config.content_dir), fix),
+            action: ContentCommand::Check { dir, fix, strict },
+        } => content_check(&dir.unwrap_or(cli.config.content_dir), fix, strict),
         Command::Content {
             action: ContentCommand::Plan { dir },
         } => {
@@ -348,6 +354,12 @@ async fn content_plan(
         };
         let plan = sync::plan(&database.pool, &content).await?;
         let mut text = plan.report();
+        if !content.warnings.is_empty() {
+            text.push_str(&format!(
+                "\nThe files have {} warning(s); `pathway content check` lists them.\n",
+                content.warnings.len()
+            ));
+        }
         let ok = match apply {
             None => true,
             Some(allow_retire) => {
@@ -454,8 +466,8 @@ fn init_logging(filter: &str, format: LogFormat) {
     };
 }
 
-/// `pathway content check [DIR] [--fix]`.
-fn content_check(dir: &std::path::Path, fix: bool) -> ExitCode {
+/// `pathway content check [DIR] [--fix] [--strict]`.
+fn content_check(dir: &std::path::Path, fix: bool, strict: bool) -> ExitCode {
     if fix {
         match content::fix::add_missing_ids(dir) {
             Ok(added) => {
@@ -469,28 +481,68 @@ fn content_check(dir: &std::path::Path, fix: bool) -> ExitCode {
             }
         }
     }
+    let plural = |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+    let print_warnings = |warnings: &[content::Diagnostic]| {
+        for warning in warnings {
+            eprintln!("{}", warning_line(warning));
+        }
+    };
     match parse_dir(dir) {
         Ok(content) => {
+            print_warnings(&content.warnings);
+            let warnings = content.warnings.len();
+            if strict && warnings > 0 {
+                eprintln!(
+                    "{} in {} (--strict makes them errors)",
+                    plural(warnings, "warning"),
+                    dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
             println!(
-                "{}: OK, {} roadmaps, {} stages, {} skills",
+                "{}: OK, {} roadmaps, {} stages, {} skills{}",
                 dir.display(),
                 content.roadmaps.len(),
                 content.stage_count(),
-                content.skill_count()
+                content.skill_count(),
+                if warnings > 0 {
+                    format!(", {}", plural(warnings, "warning"))
+                } else {
+                    String::new()
+                }
             );
             ExitCode::SUCCESS
         }
         Err(invalid) => {
-            for diagnostic in &invalid.diagnostics {
-                eprintln!("{diagnostic}");
+            let mut all: Vec<(&content::Diagnostic, bool)> = invalid
+                .diagnostics
+                .iter()
+                .map(|d| (d, true))
+                .chain(invalid.warnings.iter().map(|w| (w, false)))
+                .collect();
+            all.sort_by(|a, b| (&a.0.path, a.0.line).cmp(&(&b.0.path, b.0.line)));
+            for (diagnostic, error) in all {
+                if error {
+                    eprintln!("{diagnostic}");
+                } else {
+                    eprintln!("{}", warning_line(diagnostic));
+                }
             }
             let count = invalid.diagnostics.len();
-            eprintln!(
-                "{count} error{} in {}",
-                if count == 1 { "" } else { "s" },
-                dir.display()
-            );
+            let warnings = if invalid.warnings.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", plural(invalid.warnings.len(), "warning"))
+            };
+            eprintln!("{}{warnings} in {}", plural(count, "error"), dir.display());
             ExitCode::FAILURE
         }
     }
+}
+
+/// `path:line: warning: message`, so warnings read apart from errors.
+fn warning_line(warning: &content::Diagnostic) -> String {
+    let mut marked = warning.clone();
+    marked.message = format!("warning: {}", warning.message);
+    marked.to_string()
 }

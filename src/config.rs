@@ -56,6 +56,19 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_WATCH_CONTENT", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub watch_content: bool,
 
+    /// Hosts whose https:// iframes (video embeds) content may keep, comma-separated;
+    /// the Content-Security-Policy's frame-src allows exactly these. `none` (or an
+    /// empty value) keeps no embeds. Other iframes are dropped with a warning.
+    #[arg(
+        long,
+        env = "PATHWAY_EMBED_HOSTS",
+        value_delimiter = ',',
+        default_value = "www.youtube-nocookie.com,player.vimeo.com",
+        value_parser = parse_embed_host,
+        global = true
+    )]
+    pub embed_hosts: Vec<String>,
+
     /// Directory of the stylesheet and other static files.
     #[arg(long, env = "PATHWAY_STATIC_DIR", default_value = "static", global = true)]
     pub static_dir: PathBuf,
@@ -117,6 +130,23 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// One `--embed-hosts` entry: a bare host name such as `www.youtube-nocookie.com`.
+fn parse_embed_host(value: &str) -> Result<String, String> {
+    let host = value.trim().to_ascii_lowercase();
+    if host.is_empty() || host == "none" {
+        return Ok(String::new());
+    }
+    let valid = host
+        .split('.')
+        .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !valid {
+        return Err(format!(
+            "\"{value}\" is not a host name; give bare hosts such as www.youtube-nocookie.com, without https:// or a path"
+        ));
+    }
+    Ok(host)
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
@@ -149,6 +179,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Comments one person may post per minute.
     pub comments_per_minute: i64,
+    /// Hosts content may embed iframes from; the CSP's frame-src lists exactly these.
+    pub embed_hosts: Vec<String>,
 }
 
 impl Default for Settings {
@@ -163,6 +195,7 @@ impl Default for Settings {
             watch_content: false,
             trusted_proxies: Vec::new(),
             comments_per_minute: 10,
+            embed_hosts: crate::content::render::RenderOptions::default().embed_hosts,
         }
     }
 }
@@ -188,6 +221,18 @@ impl Config {
             watch_content: self.watch_content,
             trusted_proxies: self.trusted_proxies.clone(),
             comments_per_minute: self.comments_per_minute.max(1),
+            embed_hosts: self.render_options().embed_hosts,
         }
+    }
+
+    /// How content renders in this process: the embed hosts, without blanks or repeats.
+    pub fn render_options(&self) -> crate::content::render::RenderOptions {
+        let mut hosts: Vec<String> = Vec::new();
+        for host in &self.embed_hosts {
+            if !host.is_empty() && !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
+        }
+        crate::content::render::RenderOptions { embed_hosts: hosts }
     }
 }

@@ -112,7 +112,13 @@ fn a_heading_inside_a_code_block_is_not_a_skill() {
     let dns = &content.roadmaps[0].stages[1];
     assert_eq!(dns.skills.len(), 1);
     assert!(dns.skills[0].body_md.contains("## Not a skill"));
-    assert!(dns.skills[0].body_html.contains("<h3>Deeper heading</h3>"));
+    assert!(
+        dns.skills[0]
+            .body_html
+            .contains(r#"<h3 id="dns-records--deeper-heading">Deeper heading</h3>"#),
+        "{}",
+        dns.skills[0].body_html
+    );
 }
 
 #[test]

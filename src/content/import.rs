@@ -2308,28 +2308,9 @@ fn looks_like_several_roadmaps(tree: &SourceTree) -> bool {
     tops.len() > 1 && tops.values().all(|(lessons, nested)| !lessons && *nested)
 }
 
-/// One written roadmap folder, read as `content check` reads it.
+/// One written roadmap folder, read as `content check` reads it (assets included).
 fn read_folder(folder: &Path) -> super::parse::SourceFolder {
-    use super::parse::{Contents, SourceFile, SourceFolder};
-    let mut paths: Vec<PathBuf> = fs::read_dir(folder)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.sort();
-    let files = paths
-        .into_iter()
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "md"))
-        .map(|path| SourceFile {
-            contents: match fs::read(&path) {
-                Ok(bytes) => Contents::Bytes(bytes),
-                Err(error) => Contents::Unreadable(error.to_string()),
-            },
-            path,
-        })
-        .collect();
-    SourceFolder {
-        path: folder.to_path_buf(),
-        files,
-    }
+    super::parse::read_folder(folder.to_path_buf())
 }
 
 fn read_map(folder: &Path) -> anyhow::Result<Option<ImportMap>> {

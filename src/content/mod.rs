@@ -2,7 +2,9 @@
 
 pub mod catalog;
 pub mod fix;
+pub mod highlight;
 pub mod import;
+pub mod links;
 pub mod parse;
 pub mod plan;
 pub mod render;

@@ -9,7 +9,11 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Diagnostic;
-use super::render::{RENDER_VERSION, markdown_options, markdown_to_html, skill_body_to_html};
+use super::links::{self, AssetDef, MAX_ASSET_BYTES};
+use super::render::{
+    RENDER_VERSION, RenderOptions, Renderer, configured, markdown_options, markdown_to_html,
+    skill_body_to_html,
+};
 
 /// Files above this size are refused: a stage this long should be split.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -26,6 +30,10 @@ pub struct Content {
     pub roadmaps: Vec<RoadmapDef>,
     /// Hash of every file read (and of the renderer version).
     pub hash: String,
+    /// What the author should know but that does not stop a load (`content check --strict` refuses them).
+    pub warnings: Vec<Diagnostic>,
+    /// The files of every roadmap's `assets/` folder.
+    pub assets: Vec<AssetDef>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +44,8 @@ pub struct RoadmapDef {
     pub order: i32,
     pub intro_md: String,
     pub intro_html: String,
+    /// Line of the file where the introduction starts.
+    pub intro_line: usize,
     pub path: PathBuf,
     pub stages: Vec<StageDef>,
 }
@@ -48,6 +58,8 @@ pub struct StageDef {
     pub number: u32,
     pub intro_md: String,
     pub intro_html: String,
+    /// Line of the file where the introduction starts.
+    pub intro_line: usize,
     pub path: PathBuf,
     pub skills: Vec<SkillDef>,
 }
@@ -62,6 +74,8 @@ pub struct SkillDef {
     pub project: bool,
     pub path: PathBuf,
     pub line: usize,
+    /// Line of the file where the body starts.
+    pub body_line: usize,
     /// Hash of the body with whitespace folded: a whitespace-only edit keeps it.
     pub content_hash: String,
     /// Ids of earlier skills this one takes over (`replaces=a,b`): their progress moves here.
@@ -243,6 +257,8 @@ pub struct SourceFolder {
     pub path: PathBuf,
     /// Every regular file directly in the folder; only `*.md` files are looked at.
     pub files: Vec<SourceFile>,
+    /// Every file under its `assets/` folder, sorted by path.
+    pub assets: Vec<SourceFile>,
 }
 
 /// Checks a file's size and encoding; hashes what was read.
@@ -295,11 +311,11 @@ fn too_large(path: &Path, size: u64) -> Diagnostic {
     )
 }
 
-/// Reads a file from disk without reading more than the size limit allows.
-fn read_file(path: PathBuf) -> SourceFile {
+/// Reads a file from disk without reading more than `limit` bytes.
+fn read_file(path: PathBuf, limit: u64) -> SourceFile {
     let contents = match fs::metadata(&path) {
         Err(error) => Contents::Unreadable(error.to_string()),
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => Contents::TooLarge(meta.len()),
+        Ok(meta) if meta.len() > limit => Contents::TooLarge(meta.len()),
         Ok(_) => match fs::read(&path) {
             Ok(bytes) => Contents::Bytes(bytes),
             Err(error) => Contents::Unreadable(error.to_string()),
@@ -332,6 +348,8 @@ pub struct Invalid {
     /// Hash of the files read, so an unchanged broken directory is not recorded twice.
     pub hash: String,
     pub diagnostics: Vec<Diagnostic>,
+    /// Warnings found in what could be read (see [`Content::warnings`]).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Parses and validates every roadmap under `dir`. Returns all problems, not just the first.
@@ -356,39 +374,72 @@ pub fn read_sources(dir: &Path) -> Result<Vec<SourceFolder>, Invalid> {
                     0,
                     format!("cannot read the content directory: {error}; check the path (--content-dir)"),
                 )],
+                warnings: Vec::new(),
             });
         }
     };
     roadmap_dirs.sort();
-    let folders = roadmap_dirs
-        .into_iter()
-        .map(|path| {
-            let mut entries: Vec<PathBuf> = fs::read_dir(&path)
-                .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
-                .unwrap_or_default();
-            entries.sort();
-            let files = entries
-                .into_iter()
-                .filter(|p| {
-                    p.is_file()
-                        && p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().ends_with(".md"))
-                })
-                .map(read_file)
-                .collect();
-            SourceFolder { path, files }
-        })
-        .collect();
+    let folders = roadmap_dirs.into_iter().map(read_folder).collect();
     Ok(folders)
 }
 
-/// The content version of files read: a hash of every file's path and bytes, and
-/// of the renderer's version. Cheap next to parsing, so an unchanged directory is
-/// recognised before any markdown is rendered.
+/// Reads one roadmap folder: its `.md` files and its `assets/` folder, each sorted by path.
+pub fn read_folder(path: PathBuf) -> SourceFolder {
+    let mut entries: Vec<PathBuf> = fs::read_dir(&path)
+        .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    let files = entries
+        .into_iter()
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(".md"))
+        })
+        .map(|p| read_file(p, MAX_FILE_BYTES))
+        .collect();
+    let mut asset_paths = Vec::new();
+    collect_asset_paths(&path.join(links::ASSETS_FOLDER), &mut asset_paths);
+    asset_paths.sort();
+    let assets = asset_paths
+        .into_iter()
+        .map(|p| read_file(p, MAX_ASSET_BYTES))
+        .collect();
+    SourceFolder { path, files, assets }
+}
+
+/// Every regular file under `dir`, sub-folders included (hidden ones and symbolic
+/// links to folders left out).
+fn collect_asset_paths(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => collect_asset_paths(&path, out),
+            _ if path.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+/// The content version of files read: a hash of every file's path and bytes (assets
+/// too), of the renderer's version and of its settings. Cheap next to parsing, so an
+/// unchanged directory is recognised before any markdown is rendered.
 pub fn source_hash(folders: &[SourceFolder]) -> String {
+    source_hash_with(folders, configured())
+}
+
+/// [`source_hash`] for content rendered with `options`.
+pub fn source_hash_with(folders: &[SourceFolder], options: &RenderOptions) -> String {
     let mut hasher = Sha256::new();
     hasher.update(RENDER_VERSION.as_bytes());
-    for file in folders.iter().flat_map(|f| &f.files) {
+    hasher.update(options.fingerprint().as_bytes());
+    for file in folders.iter().flat_map(|f| f.files.iter().chain(&f.assets)) {
         hasher.update(file.path.to_string_lossy().as_bytes());
         hasher.update([0]);
         match &file.contents {
@@ -415,8 +466,20 @@ pub fn source_hash(folders: &[SourceFolder]) -> String {
 /// `parse_dir` ignores such files. A later file with the same path replaces an earlier one.
 pub fn parse_sources(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Content, Invalid> {
     let mut by_folder: BTreeMap<PathBuf, BTreeMap<PathBuf, &[u8]>> = BTreeMap::new();
+    let mut assets: BTreeMap<PathBuf, BTreeMap<PathBuf, &[u8]>> = BTreeMap::new();
     for (relative, bytes) in files {
         let parts: Vec<_> = relative.components().collect();
+        if let [Component::Normal(folder), Component::Normal(assets_dir), _, ..] = parts[..]
+            && assets_dir == links::ASSETS_FOLDER
+            && parts[2..].iter().all(|c| matches!(c, Component::Normal(_)))
+            && !folder.to_string_lossy().starts_with('.')
+        {
+            assets
+                .entry(root.join(folder))
+                .or_default()
+                .insert(root.join(relative), bytes);
+            continue;
+        }
         let [Component::Normal(folder), Component::Normal(name)] = parts[..] else {
             continue;
         };
@@ -427,17 +490,21 @@ pub fn parse_sources(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Conten
         let path = folder.join(name);
         by_folder.entry(folder).or_default().insert(path, bytes);
     }
+    let as_sources = |files: BTreeMap<PathBuf, &[u8]>| -> Vec<SourceFile> {
+        files
+            .into_iter()
+            .map(|(path, bytes)| SourceFile {
+                path,
+                contents: Contents::Bytes(bytes.to_vec()),
+            })
+            .collect()
+    };
     let folders = by_folder
         .into_iter()
         .map(|(path, files)| SourceFolder {
+            assets: as_sources(assets.remove(&path).unwrap_or_default()),
             path,
-            files: files
-                .into_iter()
-                .map(|(path, bytes)| SourceFile {
-                    path,
-                    contents: Contents::Bytes(bytes.to_vec()),
-                })
-                .collect(),
+            files: as_sources(files),
         })
         .collect();
     parse_folders(root, folders)
@@ -511,7 +578,17 @@ pub fn fuzz_content(data: &[u8]) -> Result<Content, Invalid> {
 
 /// Parses and validates roadmap folders already read (sorted by path, their files
 /// too); `root` names the content directory in diagnostics. Pure: no file system.
+/// Renders with this process's settings ([`configured`]).
 pub fn parse_folders(root: &Path, folders: Vec<SourceFolder>) -> Result<Content, Invalid> {
+    parse_folders_with(root, folders, &Renderer::new(configured().clone()))
+}
+
+/// [`parse_folders`] rendering with `renderer`.
+pub fn parse_folders_with(
+    root: &Path,
+    folders: Vec<SourceFolder>,
+    renderer: &Renderer,
+) -> Result<Content, Invalid> {
     if folders.is_empty() {
         return Err(Invalid {
             hash: String::new(),
@@ -520,27 +597,43 @@ pub fn parse_folders(root: &Path, folders: Vec<SourceFolder>) -> Result<Content,
                 0,
                 "no roadmaps found: add a folder per roadmap, each with a roadmap.md and stage files",
             )],
+            warnings: Vec::new(),
         });
     }
     let mut diagnostics = Vec::new();
-    let hash = source_hash(&folders);
+    let mut warnings = Vec::new();
+    let hash = source_hash_with(&folders, renderer.options());
 
     let mut skill_ids = Seen::new();
     let mut roadmaps = Vec::new();
+    let mut assets = Vec::new();
     for folder in &folders {
         if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics) {
+            assets.extend(links::read_assets(&roadmap.id, folder, &mut diagnostics));
             roadmaps.push(roadmap);
         }
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
+    // Once every file is read, so links can point anywhere.
+    links::render_all(&mut roadmaps, &assets, renderer, &mut diagnostics, &mut warnings);
+    warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
 
     if diagnostics.is_empty() {
         roadmaps.sort_by(|a, b| (a.order, &a.title, &a.id).cmp(&(b.order, &b.title, &b.id)));
-        Ok(Content { roadmaps, hash })
+        Ok(Content {
+            roadmaps,
+            hash,
+            warnings,
+            assets,
+        })
     } else {
         diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
-        Err(Invalid { hash, diagnostics })
+        Err(Invalid {
+            hash,
+            diagnostics,
+            warnings,
+        })
     }
 }
 
@@ -678,7 +771,7 @@ fn parse_roadmap(
         }
     }
 
-    let ((title, summary, order, intro_md), _) = front?;
+    let ((title, summary, order, intro_md, intro_line), _) = front?;
     if diagnostics.len() > errors_before {
         return None;
     }
@@ -687,14 +780,21 @@ fn parse_roadmap(
         title,
         summary,
         order,
-        intro_html: markdown_to_html(&intro_md),
+        // Rendered once every file is parsed (`links::render_all`).
+        intro_html: String::new(),
         intro_md,
+        intro_line,
         path: roadmap_path,
         stages,
     })
 }
 
-type RoadmapFields = (String, String, i32, String);
+type RoadmapFields = (String, String, i32, String, usize);
+
+/// Line in `text` of the first non-blank character of `part`, which starts at byte `offset`.
+fn first_text_line(text: &str, offset: usize, part: &str) -> usize {
+    line_at(text, offset + (part.len() - part.trim_start().len()))
+}
 
 fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<RoadmapFields> {
     let sections = match split_front_matter(text) {
@@ -723,6 +823,7 @@ fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>
         summary?,
         front.order.unwrap_or(DEFAULT_ORDER),
         sections.body.trim().to_string(),
+        first_text_line(text, sections.body_offset, sections.body),
     ))
 }
 
@@ -893,6 +994,7 @@ fn parse_stage(
         .collect();
     let intro_end = headings.first().map_or(sections.body.len(), |h| h.start);
     let intro_md = sections.body[..intro_end].trim().to_string();
+    let intro_line = first_text_line(&text, sections.body_offset, &sections.body[..intro_end]);
 
     let mut skills = Vec::new();
     for (index, heading) in headings.iter().enumerate() {
@@ -923,8 +1025,9 @@ fn parse_stage(
         id: id?,
         title: title?,
         number,
-        intro_html: markdown_to_html(&intro_md),
+        intro_html: String::new(),
         intro_md,
+        intro_line,
         path: path.to_path_buf(),
         skills,
     })
@@ -1010,13 +1113,14 @@ fn check_skill(
     Some(SkillDef {
         id: heading.id.clone()?,
         title: heading.title.clone(),
-        body_html: skill_body_to_html(&body_md),
+        body_html: String::new(),
         content_hash: skill_content_hash(&body_md),
         body_md,
         optional: heading.classes.iter().any(|c| c == "optional"),
         project: heading.classes.iter().any(|c| c == "project"),
         path: path.to_path_buf(),
         line,
+        body_line,
         replaces,
         steps,
     })

@@ -288,6 +288,8 @@ pub async fn apply_with(
     let (skill_upserts, skill_retired) =
         diff(skills, rows.skills, |s| s.id.clone(), |s| s.retired, &mut counts);
 
+    // With the rows that name them, so pages never link to a file not stored yet.
+    crate::db::assets::store(&mut tx, &content.assets).await?;
     // Parents before children, so a skill moved to a new stage finds it.
     db::upsert_roadmaps(&mut *tx, &roadmap_upserts).await?;
     db::upsert_stages(&mut *tx, &stage_upserts).await?;
@@ -339,6 +341,7 @@ pub async fn apply_with(
         &plan_json,
     )
     .await?;
+    crate::db::assets::record_warnings(&mut *tx, id, &content.warnings).await?;
     let details = serde_json::json!({
         "trigger": trigger.name(),
         "plan": plan.summary(),

@@ -1,6 +1,7 @@
 //! Database access: connecting (to DATABASE_URL or the embedded cluster), migrations, and one module per table group.
 
 pub mod admin;
+pub mod assets;
 pub mod comments;
 pub mod content;
 pub mod learner_view;

@@ -47,6 +47,9 @@ struct ContentPage {
     retired: Vec<(RetiredSkill, String)>,
     retired_more: i64,
     notice: Option<&'static str>,
+    /// Warnings recorded with the live content's load (the first [`WARNINGS_SHOWN`]), and how many more.
+    warnings: Vec<Diagnostic>,
+    warnings_more: usize,
     watching: bool,
     /// How the files on disk compare with the live content.
     files: FilesState,
@@ -62,6 +65,8 @@ enum FilesState {
 /// Retired skills listed on the content page; older ones are counted, not listed,
 /// so the page costs the same after years of retirements.
 const RETIRED_SHOWN: i64 = 100;
+/// Warnings listed on the content page; `pathway content check` prints them all.
+const WARNINGS_SHOWN: usize = 100;
 
 /// Who or what started a load, in words.
 fn started_by(load: &ContentLoad) -> String {
@@ -117,6 +122,9 @@ async fn content_page(
             (r, when)
         })
         .collect();
+    let mut warnings = crate::db::assets::live_warnings(&state.db).await?;
+    let warnings_more = warnings.len().saturating_sub(WARNINGS_SHOWN);
+    warnings.truncate(WARNINGS_SHOWN);
     let notice = match query.done.as_deref() {
         Some("applied") => Some("Applied: the new content is live."),
         Some("unchanged") => Some("Nothing to do: the files match the live content."),
@@ -137,6 +145,8 @@ async fn content_page(
         retired,
         retired_more,
         notice,
+        warnings,
+        warnings_more,
         watching: state.settings.watch_content,
         files,
     })?

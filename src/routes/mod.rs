@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_content;
 pub mod admin_users;
 pub mod comments;
+pub mod content_assets;
 pub mod form;
 pub mod health;
 pub mod mentoring;
