@@ -220,6 +220,7 @@ mod tests {
             project: false,
             content_hash: String::new(),
             steps: Vec::new(),
+            meta: Default::default(),
         }
     }
 

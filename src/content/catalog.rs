@@ -43,9 +43,27 @@ pub struct Skill {
     pub content_hash: String,
     /// Optional sub-steps: the task-list items of the text.
     pub steps: Vec<crate::content::parse::Step>,
+    /// Summary, time, level, prerequisites and resources.
+    pub meta: crate::content::meta::SkillMeta,
 }
 
 impl Skill {
+    /// "Beginner", "Intermediate" or "Advanced", when the author set a level.
+    pub fn level_label(&self) -> Option<&'static str> {
+        match self.meta.level.as_deref()? {
+            "beginner" => Some("Beginner"),
+            "intermediate" => Some("Intermediate"),
+            _ => Some("Advanced"),
+        }
+    }
+
+    /// "about 1 h 30 min", when the author estimated the time.
+    pub fn time_label(&self) -> Option<String> {
+        self.meta
+            .minutes
+            .map(|m| format!("about {}", crate::content::meta::format_minutes(m)))
+    }
+
     /// How many of the skill's current sub-steps are in `ticked` (keys of removed steps don't count).
     pub fn steps_done(&self, ticked: &std::collections::HashSet<String>) -> usize {
         self.steps.iter().filter(|s| ticked.contains(&s.key)).count()
@@ -129,6 +147,7 @@ impl Catalog {
                     project: row.project,
                     content_hash: row.content_hash,
                     steps: row.steps.0,
+                    meta: row.meta.0,
                 });
             }
         }

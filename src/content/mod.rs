@@ -5,6 +5,7 @@ pub mod fix;
 pub mod highlight;
 pub mod import;
 pub mod links;
+pub mod meta;
 pub mod parse;
 pub mod plan;
 pub mod render;

@@ -82,6 +82,8 @@ pub struct SkillDef {
     pub replaces: Vec<String>,
     /// The task-list items of the body: optional sub-steps a learner can tick.
     pub steps: Vec<Step>,
+    /// Summary, time, level, prerequisites and resources (content::meta).
+    pub meta: super::meta::SkillMeta,
 }
 
 /// One `- [ ] …` item inside a skill.
@@ -615,6 +617,14 @@ pub fn parse_folders_with(
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
+    super::meta::check_requires(
+        roadmaps
+            .iter()
+            .flat_map(|r| &r.stages)
+            .flat_map(|s| &s.skills)
+            .map(|k| (k.id.as_str(), k.path.as_path(), k.line, &k.meta)),
+        &mut diagnostics,
+    );
     // Once every file is read, so links can point anywhere.
     links::render_all(&mut roadmaps, &assets, renderer, &mut diagnostics, &mut warnings);
     warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -1006,7 +1016,21 @@ fn parse_stage(
         let leading = raw_body.len() - raw_body.trim_start().len();
         let body_line = line_at(&text, sections.body_offset + heading.end + leading);
         let body_md = raw_body.trim().to_string();
-        if let Some(skill) = check_skill(path, (line, body_line), heading, body_md, skill_ids, diagnostics) {
+        // An optional `+++` block of metadata opens the body (content::meta).
+        let (meta, rest, removed) = super::meta::split_meta(path, body_line, &body_md, diagnostics);
+        let (body_md, body_line) = if removed > 0 {
+            let leading = &rest[..rest.len() - rest.trim_start().len()];
+            (
+                rest.trim().to_string(),
+                body_line + removed + leading.matches('\n').count(),
+            )
+        } else {
+            (body_md, body_line)
+        };
+        if let Some(mut skill) =
+            check_skill(path, (line, body_line), heading, body_md, skill_ids, diagnostics)
+        {
+            skill.meta = meta;
             skills.push(skill);
         }
     }
@@ -1123,6 +1147,7 @@ fn check_skill(
         body_line,
         replaces,
         steps,
+        meta: super::meta::SkillMeta::default(),
     })
 }
 

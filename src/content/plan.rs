@@ -320,6 +320,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
                             || old.content_hash != skill.content_hash
                             || old.optional != skill.optional
                             || old.project != skill.project
+                            || old.meta.0 != skill.meta
                         {
                             plan.updated.push(change.clone());
                         }

@@ -405,6 +405,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
                     position: i32::try_from(position).unwrap_or(i32::MAX),
                     content_hash: skill.content_hash.clone(),
                     steps: sqlx::types::Json(skill.steps.clone()),
+                    meta: sqlx::types::Json(skill.meta.clone()),
                     retired: false,
                 });
             }

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::content::Diagnostic;
+use crate::content::meta::SkillMeta;
 use crate::content::parse::Step;
 
 /// The channel an applied load is announced on, so every instance refreshes its cache.
@@ -263,6 +264,7 @@ pub struct SkillRow {
     pub position: i32,
     pub content_hash: String,
     pub steps: Json<Vec<Step>>,
+    pub meta: Json<SkillMeta>,
     pub retired: bool,
 }
 
@@ -290,7 +292,8 @@ pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> 
     sqlx::query_as!(
         SkillRow,
         r#"select id, roadmap_id, stage_id, title, body_md, body_html, optional, project, position,
-                  content_hash, steps as "steps: Json<Vec<Step>>", retired_at is not null as "retired!"
+                  content_hash, steps as "steps: Json<Vec<Step>>", meta as "meta: Json<SkillMeta>",
+                  retired_at is not null as "retired!"
            from skills order by roadmap_id, stage_id, position, id"#
     )
     .fetch_all(db)
@@ -373,17 +376,23 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
         .iter()
         .map(|r| serde_json::to_value(&r.steps.0).unwrap_or_default())
         .collect();
+    let metas: Vec<_> = rows
+        .iter()
+        .map(|r| serde_json::to_value(&r.meta.0).unwrap_or_default())
+        .collect();
+    let summaries: Vec<String> = rows.iter().map(|r| r.meta.0.summary.clone()).collect();
     sqlx::query!(
         "insert into skills (id, roadmap_id, stage_id, title, body_md, body_html, optional, project,
-                             position, content_hash, steps)
+                             position, content_hash, steps, meta, summary)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::bool[], $8::bool[], $9::int[], $10::text[], $11::jsonb[])
+                              $7::bool[], $8::bool[], $9::int[], $10::text[], $11::jsonb[], $12::jsonb[],
+                              $13::text[])
          on conflict (id) do update set
              roadmap_id = excluded.roadmap_id, stage_id = excluded.stage_id, title = excluded.title,
              body_md = excluded.body_md, body_html = excluded.body_html, optional = excluded.optional,
              project = excluded.project, position = excluded.position,
-             content_hash = excluded.content_hash, steps = excluded.steps, retired_at = null,
-             updated_at = now()",
+             content_hash = excluded.content_hash, steps = excluded.steps, meta = excluded.meta,
+             summary = excluded.summary, retired_at = null, updated_at = now()",
         &ids,
         &roadmap_ids,
         &stage_ids,
@@ -394,7 +403,9 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
         &projects,
         &positions,
         &hashes,
-        &steps
+        &steps,
+        &metas,
+        &summaries
     )
     .execute(db)
     .await?;

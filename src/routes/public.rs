@@ -283,6 +283,8 @@ pub struct StagePage<'a> {
     finished: Option<String>,
     /// A multi-skill action to offer Undo for (mark stage done).
     undo_all: Option<(i64, usize)>,
+    /// The authors' estimate for the required skills left, when they gave times.
+    time_left: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -325,12 +327,15 @@ struct LoadedSkills<'a> {
     undo_all: Option<(i64, usize)>,
 }
 
-/// Loads what `user` sees of `skills` (one statement; see db::learner_view).
+/// Loads what `user` sees of `skills`, and the progress of `also_progress_of` (one
+/// statement; see db::learner_view).
+#[allow(clippy::too_many_arguments)]
 async fn load_skills<'a>(
     state: &AppState,
     user: Option<&User>,
     roadmap: &Roadmap,
     skills: &'a [Skill],
+    also_progress_of: &[String],
     changed: Option<i64>,
     conflict: Option<(String, String)>,
     edit: Option<WorkspaceEdit>,
@@ -345,7 +350,8 @@ async fn load_skills<'a>(
     let mut threads = HashMap::new();
     let mut ticked = HashMap::new();
     if let Some(user) = user {
-        let ids = skill_ids(skills);
+        let mut ids = skill_ids(skills);
+        ids.extend(also_progress_of.iter().cloned());
         let rows = crate::db::learner_view::stage(&state.db, user.id, &roadmap.id, &ids).await?;
         enrolled = rows.enrolled;
         if enrolled {
@@ -425,7 +431,7 @@ pub async fn render_stage_with(
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
-    let loaded = load_skills(state, user, roadmap, &stage.skills, changed, conflict, edit).await?;
+    let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
     let map = &loaded.map;
     let tally = loaded.enrolled.then(|| map.stage_tally(stage));
     let started = stage
@@ -441,6 +447,13 @@ pub async fn render_stage_with(
             .max(),
         _ => None,
     };
+    // Estimated time of the required skills not yet done or skipped (all of them for visitors).
+    let minutes_left: u32 = stage
+        .skills
+        .iter()
+        .filter(|k| !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
+        .filter_map(|k| k.meta.minutes)
+        .sum();
     let page = StagePage {
         layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
         roadmap,
@@ -454,6 +467,7 @@ pub async fn render_stage_with(
         started: started.map(format_date),
         finished: finished.map(format_date),
         undo_all: loaded.undo_all,
+        time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -474,6 +488,8 @@ pub struct SkillPage<'a> {
     /// The skills before and after this one, across stage boundaries: (stage, skill).
     previous: Option<(&'a Stage, &'a Skill)>,
     next: Option<(&'a Stage, &'a Skill)>,
+    /// Prerequisites: link, title and the learner's state (when they follow the roadmap).
+    before: Vec<(String, String, Option<SkillState>)>,
 }
 
 async fn skill(
@@ -519,7 +535,21 @@ pub async fn render_skill_with(
         .position(|k| k.id == skill_id)
         .ok_or(AppError::NotFound)?;
     let skills = &stage.skills[position..=position];
-    let mut loaded = load_skills(state, user, roadmap, skills, changed, conflict, edit).await?;
+    let requires = &skills[0].meta.requires;
+    let mut loaded = load_skills(state, user, roadmap, skills, requires, changed, conflict, edit).await?;
+    // "Before this": each prerequisite with the learner's state of it.
+    let before = requires
+        .iter()
+        .filter_map(|id| catalog.skill(id))
+        .map(|(r, s, k)| {
+            let href = format!("/roadmaps/{}/{}/{}", r.id, s.id, k.id);
+            (
+                href,
+                k.title.clone(),
+                loaded.enrolled.then(|| loaded.map.state(&k.id)),
+            )
+        })
+        .collect();
     let in_order: Vec<(&Stage, &Skill)> = roadmap
         .stages
         .iter()
@@ -544,6 +574,7 @@ pub async fn render_skill_with(
         signed_in: user.is_some(),
         previous: at.checked_sub(1).map(|i| in_order[i]),
         next: in_order.get(at + 1).copied(),
+        before,
     };
     Ok((status, render(&page)?).into_response())
 }
