@@ -44,7 +44,7 @@ async fn title_matches_rank_above_body_matches() {
         "the title match comes first despite fewer words"
     );
     assert!(page.contains("2 skills match “cache”."));
-    assert!(page.contains("Ops › Speed"));
+    assert!(page.contains(r#"<a href="/roadmaps/ops">Ops</a> › <a href="/roadmaps/ops/speed">Speed</a>"#));
     assert!(page.contains("<mark>cache</mark>"));
 }
 

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod fix;
 pub mod parse;
+pub mod plain;
 pub mod plan;
 pub mod render;
 pub mod sync;

@@ -58,6 +58,8 @@ pub struct SkillDef {
     pub title: String,
     pub body_md: String,
     pub body_html: String,
+    /// The body without markdown or HTML: search snippets and the search index.
+    pub body_text: String,
     pub optional: bool,
     pub project: bool,
     pub path: PathBuf,
@@ -1011,6 +1013,7 @@ fn check_skill(
         id: heading.id.clone()?,
         title: heading.title.clone(),
         body_html: skill_body_to_html(&body_md),
+        body_text: super::plain::plain_text(&body_md),
         content_hash: skill_content_hash(&body_md),
         body_md,
         optional: heading.classes.iter().any(|c| c == "optional"),

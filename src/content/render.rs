@@ -13,7 +13,7 @@ pub fn markdown_options() -> Options {
 }
 
 /// Bump when rendering changes, so the next load re-renders unchanged files.
-pub const RENDER_VERSION: &str = "render-v2";
+pub const RENDER_VERSION: &str = "render-v3";
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();

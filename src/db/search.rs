@@ -1,4 +1,4 @@
-//! Full-text search over live skills.
+//! Full-text search over live skills: ranked, counted and paged, with snippets for one page only.
 
 use sqlx::PgExecutor;
 
@@ -12,28 +12,98 @@ pub struct Hit {
     pub title: String,
     /// Plain text with matches between [`MATCH_START`] and [`MATCH_END`].
     pub snippet: String,
-    pub title_match: bool,
+    /// 3: the title is the query; 2: the same ignoring punctuation; 1: the title
+    /// matches; 0: only the summary or text does.
+    pub title_rank: i32,
+}
+
+/// One page of hits and how many skills match in all.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub total: i64,
+    pub hits: Vec<Hit>,
 }
 
 /// Skills matching `query` (web-search syntax: words, "phrases", -not, or),
-/// title matches first, then by rank. Hostile input cannot break the query:
-/// `websearch_to_tsquery` accepts any text.
-pub async fn skills(db: impl PgExecutor<'_>, query: &str, limit: i64) -> sqlx::Result<Vec<Hit>> {
-    sqlx::query_as!(
-        Hit,
-        r#"with q as (select websearch_to_tsquery('english', $1) as q)
-           select s.id as skill_id, s.title,
-                  ts_headline('english', s.body_md, q.q,
+/// in `roadmap` when given: a title equal to the query first, then title
+/// matches, then by cover density with the length of the text discounted, so a
+/// long lesson that mentions a word often does not outrank a short one about
+/// it. Only the page's rows get a headline (the costly part); ranking and
+/// counting read the stored vector through its GIN index. Hostile input cannot
+/// break the query: `websearch_to_tsquery` accepts any text.
+pub async fn skills(
+    db: impl PgExecutor<'_> + Copy,
+    query: &str,
+    roadmap: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Found> {
+    let hits = sqlx::query_as!(
+        PageRow,
+        r#"with page as (
+               select s.id, s.title, count(*) over () as total,
+                      case when lower(btrim(s.title)) = lower(btrim($1)) then 3
+                           when s.title_key = lower(regexp_replace($1, '^[[:space:][:punct:]]+|[[:space:][:punct:]]+$', '', 'g')) then 2
+                           when s.title_search @@ websearch_to_tsquery('english', $1) then 1
+                           else 0 end as title_rank,
+                      ts_rank_cd(s.search, websearch_to_tsquery('english', $1), 1) as rank
+               from skills s
+               where s.retired_at is null and s.search @@ websearch_to_tsquery('english', $1)
+                 and ($2::text is null or s.roadmap_id = $2)
+               order by title_rank desc, rank desc, s.title, s.id
+               limit $3 offset $4
+           )
+           select p.id as "skill_id!", p.title as "title!", p.total as "total!", p.title_rank as "title_rank!",
+                  ts_headline('english', coalesce(nullif(s.body_text, ''), s.summary),
+                              websearch_to_tsquery('english', $1),
                               'StartSel=' || chr(1) || ', StopSel=' || chr(2) ||
-                              ', MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') as "snippet!",
-                  to_tsvector('english', s.title) @@ q.q as "title_match!"
-           from skills s, q
-           where s.retired_at is null and s.search @@ q.q
-           order by 4 desc, ts_rank(s.search, q.q) desc, s.title
-           limit $2"#,
+                              ', MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') as "snippet!"
+           from page p join skills s on s.id = p.id
+           order by p.title_rank desc, p.rank desc, p.title, p.id"#,
         query,
-        limit
+        roadmap,
+        limit,
+        offset
     )
     .fetch_all(db)
+    .await?;
+    let total = match hits.first() {
+        Some(first) => first.total,
+        // Past the last page the window has no row to carry the count.
+        None if offset > 0 => count(db, query, roadmap).await?,
+        None => 0,
+    };
+    Ok(Found {
+        total,
+        hits: hits
+            .into_iter()
+            .map(|row| Hit {
+                skill_id: row.skill_id,
+                title: row.title,
+                snippet: row.snippet,
+                title_rank: row.title_rank,
+            })
+            .collect(),
+    })
+}
+
+struct PageRow {
+    skill_id: String,
+    title: String,
+    total: i64,
+    title_rank: i32,
+    snippet: String,
+}
+
+/// How many live skills match `query` (in `roadmap`, when given).
+async fn count(db: impl PgExecutor<'_>, query: &str, roadmap: Option<&str>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from skills s
+           where s.retired_at is null and s.search @@ websearch_to_tsquery('english', $1)
+             and ($2::text is null or s.roadmap_id = $2)"#,
+        query,
+        roadmap
+    )
+    .fetch_one(db)
     .await
 }
