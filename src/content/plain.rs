@@ -4,6 +4,12 @@ use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 use super::render::markdown_options;
 
+/// Put after a `<` that would start a tag in the text. PostgreSQL's text-search
+/// parser reads `<script>` in plain text as a tag and skips everything after it,
+/// so a lesson that mentions `<script>` would lose the rest of its words; this
+/// invisible word joiner keeps the `<` from starting a tag. Snippets drop it.
+pub const TAG_BREAK: char = '\u{2060}';
+
 /// Elements whose content is not text a reader sees.
 const HIDDEN_ELEMENTS: [&str; 4] = ["script", "style", "template", "iframe"];
 
@@ -153,18 +159,33 @@ fn decode_entities(text: &str) -> String {
     out
 }
 
-/// One space between words, one line break between blocks, no empty lines.
+/// One space between words, one line break between blocks, no empty lines, and
+/// no `<` that PostgreSQL would take for the start of a tag.
 fn tidy(text: &str) -> String {
-    text.lines()
+    let text = text
+        .lines()
         .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '<'
+            && chars
+                .peek()
+                .is_some_and(|next| next.is_ascii_alphabetic() || "/!?".contains(*next))
+        {
+            out.push(TAG_BREAK);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::plain_text;
+    use super::{TAG_BREAK, plain_text};
 
     #[test]
     fn markdown_marks_and_link_targets_go_link_text_stays() {
@@ -186,7 +207,10 @@ mod tests {
             "Decouple <b>producers</b> &amp; consumers.\n\n<div class=\"note\">\nA <em>note</em> &lt;here&gt;\n</div>\n\n\
              <script>alert(1)</script>\n\nAfter.\n",
         );
-        assert_eq!(text, "Decouple producers & consumers.\nA note <here>\nAfter.");
+        assert_eq!(
+            text,
+            format!("Decouple producers & consumers.\nA note <{TAG_BREAK}here>\nAfter.")
+        );
     }
 
     #[test]

@@ -26,9 +26,9 @@ pub struct Found {
 
 /// Skills matching `query` (web-search syntax: words, "phrases", -not, or),
 /// in `roadmap` when given: a title equal to the query first, then title
-/// matches, then by cover density with the length of the text discounted, so a
-/// long lesson that mentions a word often does not outrank a short one about
-/// it. Only the page's rows get a headline (the costly part); ranking and
+/// matches, then by cover density divided by the length of the text, so a
+/// long lesson that mentions a word often does not outrank a short one that
+/// mentions it as densely. Only the page's rows get a headline (the costly part); ranking and
 /// counting read the stored vector through its GIN index. Hostile input cannot
 /// break the query: `websearch_to_tsquery` accepts any text.
 pub async fn skills(
@@ -46,7 +46,7 @@ pub async fn skills(
                            when s.title_key = lower(regexp_replace($1, '^[[:space:][:punct:]]+|[[:space:][:punct:]]+$', '', 'g')) then 2
                            when s.title_search @@ websearch_to_tsquery('english', $1) then 1
                            else 0 end as title_rank,
-                      ts_rank_cd(s.search, websearch_to_tsquery('english', $1), 1) as rank
+                      ts_rank_cd(s.search, websearch_to_tsquery('english', $1), 2) as rank
                from skills s
                where s.retired_at is null and s.search @@ websearch_to_tsquery('english', $1)
                  and ($2::text is null or s.roadmap_id = $2)

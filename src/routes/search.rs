@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{Layout, render};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
+use crate::content::plain::TAG_BREAK;
 use crate::db::search::{self, MATCH_END, MATCH_START};
 use crate::db::{progress, users::User};
 use crate::error::AppError;
@@ -102,6 +103,7 @@ fn snippet_html(snippet: &str) -> String {
             '\'' => html.push_str("&#39;"),
             MATCH_START => html.push_str("<mark>"),
             MATCH_END => html.push_str("</mark>"),
+            TAG_BREAK => {}
             c => html.push(c),
         }
     }
@@ -211,7 +213,7 @@ mod tests {
 
     #[test]
     fn snippets_are_escaped_before_marking() {
-        let raw = format!("use {MATCH_START}<script>{MATCH_END} & \"quotes\"");
+        let raw = format!("use {MATCH_START}<{TAG_BREAK}script>{MATCH_END} & \"quotes\"");
         assert_eq!(
             snippet_html(&raw),
             "use <mark>&lt;script&gt;</mark> &amp; &quot;quotes&quot;"
