@@ -40,8 +40,9 @@ pub async fn skills(
 ) -> sqlx::Result<Found> {
     let hits = sqlx::query_as!(
         PageRow,
-        r#"with page as (
-               select s.id, s.title, count(*) over () as total,
+        r#"with matches as materialized (
+               -- Materialized: the window below then buffers ids and ranks, not vectors.
+               select s.id, s.title,
                       case when lower(btrim(s.title)) = lower(btrim($1)) then 3
                            when s.title_key = lower(regexp_replace($1, '^[[:space:][:punct:]]+|[[:space:][:punct:]]+$', '', 'g')) then 2
                            when s.title_search @@ websearch_to_tsquery('english', $1) then 1
@@ -50,7 +51,9 @@ pub async fn skills(
                from skills s
                where s.retired_at is null and s.search @@ websearch_to_tsquery('english', $1)
                  and ($2::text is null or s.roadmap_id = $2)
-               order by title_rank desc, rank desc, s.title, s.id
+           ), page as (
+               select m.*, count(*) over () as total from matches m
+               order by m.title_rank desc, m.rank desc, m.title, m.id
                limit $3 offset $4
            )
            select p.id as "skill_id!", p.title as "title!", p.total as "total!", p.title_rank as "title_rank!",
