@@ -267,13 +267,10 @@ async fn the_real_total_is_shown_and_every_match_is_reachable_by_page() {
         "{past}"
     );
     // Unreadable page numbers are the first page.
-    for page in ["abc", "-4", "0", "99999999999999999999999", "1e3", "%00"] {
+    for page in ["abc", "-4", "0", "99999999999999999999999", "1e3", "%00", "%20"] {
         let (status, _, body) = app.get(&format!("/search?q=git&page={page}")).await;
         assert_eq!(status, StatusCode::OK, "{page}");
-        assert!(
-            body.contains("Page 1 of 3") || body.contains("Page 500"),
-            "{page}"
-        );
+        assert!(body.contains("Page 1 of 3"), "{page}");
     }
 }
 
@@ -389,15 +386,16 @@ async fn search_reads_the_gin_index_on_thousands_of_skills() {
     .await
     .unwrap();
     sqlx::query("analyze skills").execute(pool).await.unwrap();
-    // The predicate and ordering of db::search::skills.
+    // The ranking part of db::search::skills, with the tsquery computed once as it is there.
     let plan: Vec<String> = sqlx::query_scalar(
         "explain (analyze, timing off)
-         select s.id, count(*) over (),
-                case when s.title_key = 'zeppelin' then 2
-                     when s.title_search @@ websearch_to_tsquery('english', 'zeppelin') then 1 else 0 end as title_rank,
-                ts_rank_cd(s.search, websearch_to_tsquery('english', 'zeppelin'), 2) as rank
+         with q as materialized (select websearch_to_tsquery('english', 'zeppelin') as q, 'zeppelin' as bare)
+         select s.id,
+                case when s.title_key = (select bare from q) then 2
+                     when s.title_search @@ (select q from q) then 1 else 0 end as title_rank,
+                ts_rank_cd(s.search, (select q from q), 2) as rank
          from skills s
-         where s.retired_at is null and s.search @@ websearch_to_tsquery('english', 'zeppelin')
+         where s.retired_at is null and s.search @@ (select q from q)
            and (null::text is null or s.roadmap_id = null::text)
          order by title_rank desc, rank desc, s.title, s.id limit 20",
     )

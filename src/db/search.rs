@@ -40,25 +40,29 @@ pub async fn skills(
 ) -> sqlx::Result<Found> {
     let hits = sqlx::query_as!(
         PageRow,
-        r#"with matches as materialized (
-               -- Materialized: the window below then buffers ids and ranks, not vectors.
+        r#"with q as materialized (
+               -- Computed once: in a generic plan a call per row would parse the query per row.
+               select websearch_to_tsquery('english', $1) as q,
+                      lower(regexp_replace($1, '^[[:space:][:punct:]]+|[[:space:][:punct:]]+$', '', 'g')) as bare
+           ), matches as materialized (
+               -- Materialized: sorting and counting then hold ids and ranks, not vectors.
                select s.id, s.title,
-                      case when lower(btrim(s.title)) = lower(btrim($1)) then 3
-                           when s.title_key = lower(regexp_replace($1, '^[[:space:][:punct:]]+|[[:space:][:punct:]]+$', '', 'g')) then 2
-                           when s.title_search @@ websearch_to_tsquery('english', $1) then 1
+                      case when s.title_key = (select bare from q) then
+                               case when lower(btrim(s.title)) = lower(btrim($1)) then 3 else 2 end
+                           when s.title_search @@ (select q from q) then 1
                            else 0 end as title_rank,
-                      ts_rank_cd(s.search, websearch_to_tsquery('english', $1), 2) as rank
+                      ts_rank_cd(s.search, (select q from q), 2) as rank
                from skills s
-               where s.retired_at is null and s.search @@ websearch_to_tsquery('english', $1)
+               where s.retired_at is null and s.search @@ (select q from q)
                  and ($2::text is null or s.roadmap_id = $2)
            ), page as (
-               select m.*, count(*) over () as total from matches m
+               select m.* from matches m
                order by m.title_rank desc, m.rank desc, m.title, m.id
                limit $3 offset $4
            )
-           select p.id as "skill_id!", p.title as "title!", p.total as "total!", p.title_rank as "title_rank!",
-                  ts_headline('english', coalesce(nullif(s.body_text, ''), s.summary),
-                              websearch_to_tsquery('english', $1),
+           select p.id as "skill_id!", p.title as "title!", (select count(*) from matches) as "total!",
+                  p.title_rank as "title_rank!",
+                  ts_headline('english', coalesce(nullif(s.body_text, ''), s.summary), (select q from q),
                               'StartSel=' || chr(1) || ', StopSel=' || chr(2) ||
                               ', MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') as "snippet!"
            from page p join skills s on s.id = p.id

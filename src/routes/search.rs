@@ -148,7 +148,7 @@ async fn search(
     } else {
         find(&state, user.as_ref(), &query_text, roadmap_id, page).await?
     };
-    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).clamp(1, MAX_PAGE);
     let title = match (query_text.is_empty(), page) {
         (true, _) => "Search".to_string(),
         (false, 1) => format!("Search: {query_text}"),
