@@ -470,9 +470,12 @@ fn init_logging(filter: &str, format: LogFormat) {
 fn content_check(dir: &std::path::Path, fix: bool, strict: bool) -> ExitCode {
     if fix {
         match content::fix::add_missing_ids(dir) {
-            Ok(added) => {
-                for item in &added {
+            Ok(fixes) => {
+                for item in &fixes.added {
                     println!("{}:{}: added id \"{}\"", item.path.display(), item.line, item.id);
+                }
+                for note in &fixes.left {
+                    println!("{note}");
                 }
             }
             Err(error) => {

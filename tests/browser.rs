@@ -1236,3 +1236,122 @@ async fn with_javascript_done_next_skill_follows_a_change_made_in_place() {
 async fn without_javascript_a_skill_page_ticks_and_moves_on() {
     finish_a_skill_on_its_own_page(false).await;
 }
+
+/// The control labelled `label` (found through the label's `for`, as a screen reader would).
+fn labelled(label: &str) -> String {
+    format!("//*[@id=//label[normalize-space()='{label}']/@for]")
+}
+
+#[tokio::test]
+async fn search_pages_through_every_match_and_filters_by_roadmap_without_javascript() {
+    require_browser();
+    let content = open_tempdir();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("content"),
+        content.path(),
+    );
+    // 45 skills that mention lanterns, in a roadmap of their own.
+    let mut stage = String::from("+++\nid = \"lighting\"\ntitle = \"Lighting\"\n+++\n");
+    for n in 1..=45 {
+        stage.push_str(&format!(
+            "\n## Lantern care {n:02} {{#lantern-care-{n:02}}}\nTrim the wick of lantern {n:02} and clean its glass.\n"
+        ));
+    }
+    std::fs::create_dir_all(content.path().join("lanterns")).unwrap();
+    std::fs::write(
+        content.path().join("lanterns/roadmap.md"),
+        "+++\ntitle = \"Lanterns\"\nsummary = \"Keeping the lights on.\"\n+++\n",
+    )
+    .unwrap();
+    std::fs::write(content.path().join("lanterns/01-lighting.md"), stage).unwrap();
+    let server = Server::start_with(content.path(), &[("PATHWAY_WATCH_CONTENT", "false")]).await;
+    let browser = Browser::start(false).await;
+    let c = browser.client();
+
+    c.goto(&server.url("/search")).await.unwrap();
+    c.find(Locator::XPath(&labelled("Search every roadmap")))
+        .await
+        .expect("no search field labelled \"Search every roadmap\"")
+        .send_keys("lantern")
+        .await
+        .unwrap();
+    c.find(Locator::XPath(&labelled("Roadmap")))
+        .await
+        .expect("no roadmap filter labelled \"Roadmap\"")
+        .select_by_label("Lanterns")
+        .await
+        .unwrap();
+    click_xpath(
+        c,
+        "the Search button of the search form",
+        "//main//form[@role='search']//button[normalize-space()='Search']",
+    )
+    .await;
+    wait_for_url(c, "the first page of results", |u| {
+        u.contains("q=lantern") && u.contains("roadmap=lanterns")
+    })
+    .await;
+    let status = wait_for_text(c, "[role=status]", "skills match").await;
+    assert_eq!(status, "45 skills match “lantern” in Lanterns. Page 1 of 3.");
+    let count = |c: &Client| {
+        let c = c.clone();
+        async move { c.find_all(Locator::Css(".search-result")).await.unwrap().len() }
+    };
+    assert_eq!(count(c).await, 20);
+
+    click_xpath(
+        c,
+        "the link to the next page",
+        "//a[@aria-label='Next page of results']",
+    )
+    .await;
+    wait_for_url(c, "the second page", |u| u.contains("page=2")).await;
+    wait_for_text(c, ".pager", "Page 2 of 3").await;
+    assert_eq!(count(c).await, 20);
+    let first_on_two = text_of(c, ".search-result h2").await.unwrap();
+    assert!(first_on_two.starts_with("Lantern care"), "{first_on_two}");
+
+    click_xpath(
+        c,
+        "the link to the next page",
+        "//a[@aria-label='Next page of results']",
+    )
+    .await;
+    wait_for_url(c, "the last page", |u| u.contains("page=3")).await;
+    wait_for_text(c, ".pager", "Page 3 of 3").await;
+    assert_eq!(count(c).await, 5);
+    assert!(
+        c.find_all(Locator::XPath("//a[@aria-label='Next page of results']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no next page after the last"
+    );
+
+    click_xpath(
+        c,
+        "the link to the previous page",
+        "//a[@aria-label='Previous page of results']",
+    )
+    .await;
+    wait_for_url(c, "the second page again", |u| u.contains("page=2")).await;
+    assert_eq!(
+        text_of(c, ".search-result h2").await.unwrap(),
+        first_on_two,
+        "the same page comes back"
+    );
+
+    // Each hit says where it lives and links there.
+    click_xpath(
+        c,
+        "the link to the hit's stage",
+        "//li[@class='search-result']//p[@class='meta']/a[normalize-space()='Lighting']",
+    )
+    .await;
+    wait_for_url(c, "the stage page", |u| {
+        u.ends_with("/roadmaps/lanterns/lighting")
+    })
+    .await;
+
+    browser.close().await;
+}

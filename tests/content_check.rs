@@ -477,7 +477,7 @@ fn fix_adds_missing_ids_from_titles() {
     write_files(dir.path(), &files);
     assert_eq!(errors_in(dir.path()).len(), 3);
 
-    let added = pathway::content::fix::add_missing_ids(dir.path()).unwrap();
+    let added = pathway::content::fix::add_missing_ids(dir.path()).unwrap().added;
     let ids: Vec<_> = added.iter().map(|a| a.id.as_str()).collect();
     // "http-methods" is taken in 01-http.md, so the new id gets a suffix.
     assert_eq!(ids, ["dns-names", "resource-records", "http-methods-2"]);
@@ -557,4 +557,158 @@ fn shipped_backend_roadmap_is_complete() {
     );
     let career = content.roadmaps.iter().find(|r| r.id == "career").unwrap();
     assert_eq!(career.stages.len(), 4);
+}
+
+#[test]
+fn fix_gives_stages_with_one_title_distinct_ids_within_their_roadmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = sample_content();
+    files.extend([
+        (
+            "web/03-practice.md",
+            "+++\ntitle = \"Practice\"\n+++\n## One {#practice-one}\nx\n",
+        ),
+        (
+            "web/04-practice-again.md",
+            "+++\ntitle = \"Practice\"\n+++\n## Two {#practice-two}\nx\n",
+        ),
+        // Same title as a stage id already written in the roadmap.
+        (
+            "web/05-dns-again.md",
+            "+++\ntitle = \"DNS\"\n+++\n## Three {#dns-three}\nx\n",
+        ),
+        (
+            "ops/roadmap.md",
+            "+++\ntitle = \"Ops\"\nsummary = \"Running things.\"\n+++\n",
+        ),
+        // Another roadmap may use the same stage id.
+        (
+            "ops/01-practice.md",
+            "+++\ntitle = \"Practice\"\n+++\n## Four {#practice-four}\nx\n",
+        ),
+    ]);
+    write_files(dir.path(), &files);
+    let fixes = pathway::content::fix::add_missing_ids(dir.path()).unwrap();
+    let mut added: Vec<(String, String)> = fixes
+        .added
+        .iter()
+        .map(|a| {
+            let path = a.path.strip_prefix(dir.path()).unwrap().display().to_string();
+            (path, a.id.clone())
+        })
+        .collect();
+    added.sort();
+    assert_eq!(
+        added,
+        [
+            ("ops/01-practice.md".to_string(), "practice".to_string()),
+            ("web/03-practice.md".to_string(), "practice".to_string()),
+            ("web/04-practice-again.md".to_string(), "practice-2".to_string()),
+            ("web/05-dns-again.md".to_string(), "dns-2".to_string()),
+        ]
+    );
+    assert_eq!(
+        errors_in(dir.path()),
+        Vec::<String>::new(),
+        "the fixed files pass the check"
+    );
+}
+
+#[test]
+fn fix_ids_stay_readable_for_language_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = sample_content();
+    files.push((
+        "web/03-languages.md",
+        "+++\nid = \"languages\"\ntitle = \"Languages\"\n+++\n\
+         ## C\nx\n\n## C++\nx\n\n## C#\nx\n\n## F#\nx\n\n## .NET\nx\n\n## Node.js\nx\n\n## C {#c-again}\nx\n",
+    ));
+    write_files(dir.path(), &files);
+    let fixes = pathway::content::fix::add_missing_ids(dir.path()).unwrap();
+    let ids: Vec<_> = fixes.added.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["c", "cpp", "csharp", "fsharp", "dotnet", "nodejs"]);
+    let fixed = std::fs::read_to_string(dir.path().join("web/03-languages.md")).unwrap();
+    assert!(fixed.contains("## C++ {#cpp}\n"), "{fixed}");
+    assert!(fixed.contains("## C# {#csharp}\n"), "{fixed}");
+    assert_eq!(errors_in(dir.path()), Vec::<String>::new());
+}
+
+/// A stage whose skill has a line underlined with `---` (a setext heading).
+const SETEXT_STAGE: &str = "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nIntro\n\n\
+     ## Records {#dns-records}\nA and AAAA.\n\nWhat to remember\n---\nTTLs.\n\n\
+     Not a heading:\n\n---\n\nAfter the rule.\n";
+
+#[test]
+fn a_setext_heading_is_named_by_its_underline() {
+    assert_one_error(
+        &with("web/02-dns.md", SETEXT_STAGE),
+        "web/02-dns.md:11",
+        "the `---` line under \"What to remember\" (line 10) makes it a setext heading, \
+         a level-2 heading, so it would start a new skill here; write `## What to remember {#id}` \
+         for a new skill or `### What to remember` for a heading inside the skill, or put a blank \
+         line before `---` if you meant a thematic break",
+    );
+    assert_one_error(
+        &with(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\n## Records {#dns-records}\nx\n\nBig words\n===\n",
+        ),
+        "web/02-dns.md:9",
+        "the `===` line under \"Big words\" (line 8) makes it a setext heading, a level-1 heading, \
+         which content files do not allow; write `## Big words {#id}` for a new skill or `### Big words` \
+         for a heading inside the skill",
+    );
+    // With a blank line before it, `---` is a rule and the skill stays whole.
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &with(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\n## Records {#dns-records}\nText\n\n---\n\nMore.\n",
+        ),
+    );
+    let content = parse_dir(dir.path()).unwrap();
+    let dns = &content.roadmaps[0].stages[1];
+    assert_eq!(dns.skills.len(), 1);
+    assert!(
+        dns.skills[0].body_html.contains("<hr"),
+        "{}",
+        dns.skills[0].body_html
+    );
+}
+
+#[test]
+fn fix_leaves_a_setext_heading_alone_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &with("web/02-dns.md", SETEXT_STAGE));
+    let fixes = pathway::content::fix::add_missing_ids(dir.path()).unwrap();
+    assert!(fixes.added.is_empty(), "{:?}", fixes.added);
+    assert_eq!(fixes.left.len(), 1, "{:?}", fixes.left);
+    assert_eq!(fixes.left[0].line, 11);
+    assert!(
+        fixes.left[0]
+            .message
+            .starts_with("left as is: the `---` under \"What to remember\" (line 10)")
+    );
+    let text = std::fs::read_to_string(dir.path().join("web/02-dns.md")).unwrap();
+    assert_eq!(text, SETEXT_STAGE, "the skill is not split");
+
+    let output = pathway_bin()
+        .args(["content", "check", "--fix"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "the setext heading still needs the author"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let prefix = dir.path().join("web/02-dns.md").display().to_string();
+    assert!(stdout.contains(&format!("{prefix}:11: left as is:")), "{stdout}");
+    assert!(
+        stderr.contains(&format!("{prefix}:11: the `---` line under \"What to remember\"")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has no id"), "{stderr}");
 }

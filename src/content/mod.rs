@@ -7,6 +7,7 @@ pub mod import;
 pub mod links;
 pub mod meta;
 pub mod parse;
+pub mod plain;
 pub mod plan;
 pub mod render;
 pub mod sync;

@@ -70,6 +70,8 @@ pub struct SkillDef {
     pub title: String,
     pub body_md: String,
     pub body_html: String,
+    /// The body without markdown or HTML: search snippets and the search index.
+    pub body_text: String,
     pub optional: bool,
     pub project: bool,
     pub path: PathBuf,
@@ -868,6 +870,9 @@ pub(crate) struct SkillHeading {
     /// `key=value` attributes, in order.
     pub attrs: Vec<(String, Option<String>)>,
     pub level: HeadingLevel,
+    /// For a setext heading (text underlined with `---` or `===`): how many
+    /// lines below the heading's first line its underline is.
+    pub underline: Option<usize>,
 }
 
 /// Every heading in a markdown body; `##` inside code blocks is not a heading.
@@ -893,6 +898,7 @@ pub(crate) fn scan_headings(body: &str) -> Vec<SkillHeading> {
                         .map(|(k, v)| (k.to_string(), v.as_ref().map(|v| v.to_string())))
                         .collect(),
                     level,
+                    underline: setext_underline(&body[range.clone()]),
                 });
             }
             Event::End(TagEnd::Heading(_)) => {
@@ -917,6 +923,32 @@ pub(crate) fn scan_headings(body: &str) -> Vec<SkillHeading> {
     headings
 }
 
+/// Lines from a heading's first line to its setext underline; `None` for `#` headings.
+fn setext_underline(source: &str) -> Option<usize> {
+    let source = source.trim_end();
+    if source.trim_start().starts_with('#') {
+        return None;
+    }
+    Some(source.matches('\n').count())
+}
+
+/// What to say about a setext heading (a line underlined with `---` or `===`):
+/// in a stage file `---` silently starts a skill, `===` a level-1 heading.
+pub(crate) fn setext_message(title: &str, title_line: usize, underline: char) -> String {
+    let (what, rule) = if underline == '=' {
+        ("a level-1 heading, which content files do not allow", "")
+    } else {
+        (
+            "a level-2 heading, so it would start a new skill here",
+            ", or put a blank line before `---` if you meant a thematic break (a horizontal rule)",
+        )
+    };
+    format!(
+        "the `{underline}{underline}{underline}` line under \"{title}\" (line {title_line}) makes it a setext heading, {what}; \
+         write `## {title} {{#id}}` for a new skill or `### {title}` for a heading inside the skill{rule}"
+    )
+}
+
 /// Level-1 headings are refused: a page's title comes from its front matter.
 fn check_headings(
     path: &Path,
@@ -928,6 +960,14 @@ fn check_headings(
     for heading in scan_headings(sections.body) {
         if heading.level == HeadingLevel::H1 {
             let line = line_at(text, sections.body_offset + heading.start);
+            if let Some(underline) = heading.underline {
+                diagnostics.push(Diagnostic::new(
+                    path,
+                    line + underline,
+                    setext_message(&heading.title, line, '='),
+                ));
+                continue;
+            }
             let hint = if is_stage {
                 "use `## Title {#id}` for a skill or `###` inside a skill"
             } else {
@@ -1112,6 +1152,11 @@ fn check_skill(
     }
     let steps = scan_steps(path, body_line, &body_md, diagnostics);
     match &heading.id {
+        None if heading.underline.is_some() => diagnostics.push(Diagnostic::new(
+            path,
+            line + heading.underline.unwrap_or_default(),
+            setext_message(&heading.title, line, '-'),
+        )),
         None => diagnostics.push(Diagnostic::new(
             path,
             line,
@@ -1119,7 +1164,7 @@ fn check_skill(
                 "skill heading \"{}\" has no id; add one, e.g. `## {} {{#{}}}`, or run `pathway content check --fix`",
                 heading.title,
                 heading.title,
-                slugify(&heading.title)
+                super::fix::id_from_title(&heading.title)
             ),
         )),
         Some(id) if !is_valid_id(id) => {
@@ -1138,6 +1183,7 @@ fn check_skill(
         id: heading.id.clone()?,
         title: heading.title.clone(),
         body_html: String::new(),
+        body_text: super::plain::plain_text(&body_md),
         content_hash: skill_content_hash(&body_md),
         body_md,
         optional: heading.classes.iter().any(|c| c == "optional"),

@@ -400,6 +400,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
                     title: skill.title.clone(),
                     body_md: skill.body_md.clone(),
                     body_html: skill.body_html.clone(),
+                    body_text: skill.body_text.clone(),
                     optional: skill.optional,
                     project: skill.project,
                     position: i32::try_from(position).unwrap_or(i32::MAX),

@@ -259,6 +259,8 @@ pub struct SkillRow {
     pub title: String,
     pub body_md: String,
     pub body_html: String,
+    /// The body without markdown or HTML, for search.
+    pub body_text: String,
     pub optional: bool,
     pub project: bool,
     pub position: i32,
@@ -291,7 +293,7 @@ pub async fn all_stages(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<StageRow>> 
 pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> {
     sqlx::query_as!(
         SkillRow,
-        r#"select id, roadmap_id, stage_id, title, body_md, body_html, optional, project, position,
+        r#"select id, roadmap_id, stage_id, title, body_md, body_html, body_text, optional, project, position,
                   content_hash, steps as "steps: Json<Vec<Step>>", meta as "meta: Json<SkillMeta>",
                   retired_at is not null as "retired!"
            from skills order by roadmap_id, stage_id, position, id"#
@@ -368,6 +370,7 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
     let titles: Vec<_> = rows.iter().map(|r| r.title.clone()).collect();
     let body_mds: Vec<_> = rows.iter().map(|r| r.body_md.clone()).collect();
     let body_htmls: Vec<_> = rows.iter().map(|r| r.body_html.clone()).collect();
+    let body_texts: Vec<_> = rows.iter().map(|r| r.body_text.clone()).collect();
     let optionals: Vec<_> = rows.iter().map(|r| r.optional).collect();
     let projects: Vec<_> = rows.iter().map(|r| r.project).collect();
     let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
@@ -383,13 +386,14 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
     let summaries: Vec<String> = rows.iter().map(|r| r.meta.0.summary.clone()).collect();
     sqlx::query!(
         "insert into skills (id, roadmap_id, stage_id, title, body_md, body_html, optional, project,
-                             position, content_hash, steps, meta, summary)
+                             position, content_hash, steps, meta, summary, body_text)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                               $7::bool[], $8::bool[], $9::int[], $10::text[], $11::jsonb[], $12::jsonb[],
-                              $13::text[])
+                              $13::text[], $14::text[])
          on conflict (id) do update set
              roadmap_id = excluded.roadmap_id, stage_id = excluded.stage_id, title = excluded.title,
-             body_md = excluded.body_md, body_html = excluded.body_html, optional = excluded.optional,
+             body_md = excluded.body_md, body_html = excluded.body_html, body_text = excluded.body_text,
+             optional = excluded.optional,
              project = excluded.project, position = excluded.position,
              content_hash = excluded.content_hash, steps = excluded.steps, meta = excluded.meta,
              summary = excluded.summary, retired_at = null, updated_at = now()",
@@ -405,7 +409,8 @@ pub async fn upsert_skills(db: impl PgExecutor<'_>, rows: &[SkillRow]) -> sqlx::
         &hashes,
         &steps,
         &metas,
-        &summaries
+        &summaries,
+        &body_texts
     )
     .execute(db)
     .await?;
