@@ -1035,8 +1035,8 @@ async fn the_mentor_loop_from_invitation_to_verified() {
          //button[normalize-space()='Max Mentor verified “Client and server”']",
     )
     .await;
-    wait_for_url(lea, "the skill from the notification", |u| {
-        u == format!("{stage}#{SKILL}")
+    wait_for_url(lea, "the skill's page from the notification", |u| {
+        u == format!("{stage}/{SKILL}")
     })
     .await;
 

@@ -91,7 +91,7 @@ async fn the_mentoring_loop_notifies_the_other_side_only() {
         .post_form(&format!("/notifications/{note}/open"), &[], Some(&lea))
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http#http-methods");
+    assert_eq!(headers[header::LOCATION], "/roadmaps/web/http/http-methods");
     assert_eq!(
         unread(&app, "lea").await,
         ["max name accepted your mentor invitation"]

@@ -51,7 +51,7 @@ async fn roadmap_page_lists_stages_in_order_with_their_skills() {
         assert!(at > last, "stage {} out of order", stage.id);
         last = at;
         for skill in &stage.skills {
-            assert!(body.contains(&format!(r#"href="/roadmaps/backend/{}#{}""#, stage.id, skill.id)));
+            assert!(body.contains(&format!(r#"href="/roadmaps/backend/{}/{}""#, stage.id, skill.id)));
         }
     }
     assert!(body.contains(r#"<span class="badge badge-optional">optional</span>"#));

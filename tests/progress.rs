@@ -489,7 +489,7 @@ async fn the_dashboard_lists_started_roadmaps_with_a_continue_link() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("1 of 2 required skills done (50%)"));
     assert!(
-        page.contains(r##"href="/roadmaps/web/dns#dns-records">Continue"##),
+        page.contains(r##"href="/roadmaps/web/dns/dns-records">Continue"##),
         "{page}"
     );
     assert!(page.contains("Last activity"));
@@ -725,7 +725,7 @@ async fn continue_skips_stages_whose_required_skills_are_all_done_or_skipped() {
     // status-codes is optional: the http stage is complete, so "Continue" goes to dns.
     let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
     assert!(
-        page.contains(r##"href="/roadmaps/web/dns#dns-records">Continue"##),
+        page.contains(r##"href="/roadmaps/web/dns/dns-records">Continue"##),
         "{page}"
     );
     l.set("dns-records", "skipped").await;
@@ -734,7 +734,7 @@ async fn continue_skips_stages_whose_required_skills_are_all_done_or_skipped() {
     l.set("http-methods", "in_progress").await;
     let (_, _, page) = l.app.get_as("/dashboard", &l.cookie).await;
     assert!(
-        page.contains(r##"href="/roadmaps/web/http#http-methods">Continue"##),
+        page.contains(r##"href="/roadmaps/web/http/http-methods">Continue"##),
         "{page}"
     );
 }

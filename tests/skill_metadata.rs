@@ -184,3 +184,36 @@ async fn changing_metadata_updates_the_skill_and_bad_metadata_names_its_line() {
     let (_, _, page) = app.get("/roadmaps/web/http/http-methods").await;
     assert!(page.contains(">Advanced</span>"), "{page}");
 }
+
+#[tokio::test]
+async fn a_prerequisite_follows_a_rename_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &content());
+    let app = TestApp::with_content(dir.path()).await;
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## DNS records {#records replaces=dns-records}\nA and AAAA.\n",
+        )],
+    );
+    let (ok, text) = check(dir.path());
+    assert!(ok, "a warning, not an error: {text}");
+    assert!(
+        text.contains("01-http.md:7") && text.contains("\"dns-records\", which is now \"records\""),
+        "{text}"
+    );
+    let outcome = pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, pathway::content::sync::LoadOutcome::Applied(_)),
+        "{outcome:?}"
+    );
+    app.state.refresh_catalog().await.unwrap();
+    let (_, _, page) = app.get("/roadmaps/web/http/http-methods").await;
+    assert!(
+        page.contains(r#"<a href="/roadmaps/web/dns/records">DNS records</a>"#),
+        "{page}"
+    );
+}

@@ -21,6 +21,8 @@ pub struct Roadmap {
     pub id: String,
     pub title: String,
     pub summary: String,
+    /// The path or category it is listed under on the home page (empty: none).
+    pub group: String,
     pub intro_html: String,
     pub stages: Vec<Stage>,
 }
@@ -110,6 +112,7 @@ impl Catalog {
                 id: r.id,
                 title: r.title,
                 summary: r.summary,
+                group: r.group_name,
                 intro_html: r.intro_html,
                 stages: Vec::new(),
             })

@@ -42,6 +42,8 @@ pub struct RoadmapDef {
     pub title: String,
     pub summary: String,
     pub order: i32,
+    /// The path or category the home page lists it under (empty: none).
+    pub group: String,
     pub intro_md: String,
     pub intro_html: String,
     /// Line of the file where the introduction starts.
@@ -116,6 +118,7 @@ struct RoadmapFront {
     title: Option<String>,
     summary: Option<String>,
     order: Option<i32>,
+    group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -619,6 +622,31 @@ pub fn parse_folders_with(
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
+    // A prerequisite named by an id that a `replaces=` renamed follows the rename.
+    let renamed: HashMap<String, String> = roadmaps
+        .iter()
+        .flat_map(|r| &r.stages)
+        .flat_map(|s| &s.skills)
+        .flat_map(|k| k.replaces.iter().map(|old| (old.clone(), k.id.clone())))
+        .collect();
+    for skill in roadmaps
+        .iter_mut()
+        .flat_map(|r| &mut r.stages)
+        .flat_map(|s| &mut s.skills)
+    {
+        for required in &mut skill.meta.requires {
+            if let Some(new) = renamed.get(required.as_str()) {
+                warnings.push(Diagnostic::new(
+                    &skill.path,
+                    skill.line,
+                    format!(
+                        "requires names \"{required}\", which is now \"{new}\" (replaces=); update the id"
+                    ),
+                ));
+                *required = new.clone();
+            }
+        }
+    }
     super::meta::check_requires(
         roadmaps
             .iter()
@@ -783,7 +811,7 @@ fn parse_roadmap(
         }
     }
 
-    let ((title, summary, order, intro_md, intro_line), _) = front?;
+    let ((title, summary, order, group, intro_md, intro_line), _) = front?;
     if diagnostics.len() > errors_before {
         return None;
     }
@@ -792,6 +820,7 @@ fn parse_roadmap(
         title,
         summary,
         order,
+        group,
         // Rendered once every file is parsed (`links::render_all`).
         intro_html: String::new(),
         intro_md,
@@ -801,11 +830,18 @@ fn parse_roadmap(
     })
 }
 
-type RoadmapFields = (String, String, i32, String, usize);
+type RoadmapFields = (String, String, i32, String, String, usize);
 
 /// Line in `text` of the first non-blank character of `part`, which starts at byte `offset`.
 fn first_text_line(text: &str, offset: usize, part: &str) -> usize {
     line_at(text, offset + (part.len() - part.trim_start().len()))
+}
+
+/// Line of `key = ` in a file's front matter (1 when it cannot be found).
+fn front_key_line_in(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key) && l.contains('='))
+        .map_or(1, |i| i + 1)
 }
 
 fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<RoadmapFields> {
@@ -826,6 +862,19 @@ fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>
         path,
         diagnostics,
     );
+    let group = front
+        .group
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if group.chars().count() > 60 {
+        diagnostics.push(Diagnostic::new(
+            path,
+            front_key_line_in(text, "group"),
+            "group is longer than 60 characters; name the path or category in a few words",
+        ));
+    }
     check_headings(path, text, &sections, diagnostics, false);
     if diagnostics.len() > errors_before {
         return None;
@@ -834,6 +883,7 @@ fn parse_roadmap_file(path: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>
         title?,
         summary?,
         front.order.unwrap_or(DEFAULT_ORDER),
+        group,
         sections.body.trim().to_string(),
         first_text_line(text, sections.body_offset, sections.body),
     ))

@@ -377,6 +377,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
             id: roadmap.id.clone(),
             title: roadmap.title.clone(),
             summary: roadmap.summary.clone(),
+            group_name: roadmap.group.clone(),
             intro_md: roadmap.intro_md.clone(),
             intro_html: roadmap.intro_html.clone(),
             position: roadmap.order,

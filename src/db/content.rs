@@ -234,6 +234,7 @@ pub struct RoadmapRow {
     pub id: String,
     pub title: String,
     pub summary: String,
+    pub group_name: String,
     pub intro_md: String,
     pub intro_html: String,
     pub position: i32,
@@ -273,7 +274,8 @@ pub struct SkillRow {
 pub async fn all_roadmaps(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<RoadmapRow>> {
     sqlx::query_as!(
         RoadmapRow,
-        r#"select id, title, summary, intro_md, intro_html, position, retired_at is not null as "retired!"
+        r#"select id, title, summary, group_name, intro_md, intro_html, position,
+                  retired_at is not null as "retired!"
            from roadmaps order by position, title, id"#
     )
     .fetch_all(db)
@@ -313,19 +315,21 @@ pub async fn upsert_roadmaps(db: impl PgExecutor<'_>, rows: &[RoadmapRow]) -> sq
     let intro_mds: Vec<_> = rows.iter().map(|r| r.intro_md.clone()).collect();
     let intro_htmls: Vec<_> = rows.iter().map(|r| r.intro_html.clone()).collect();
     let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
+    let groups: Vec<_> = rows.iter().map(|r| r.group_name.clone()).collect();
     sqlx::query!(
-        "insert into roadmaps (id, title, summary, intro_md, intro_html, position)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
+        "insert into roadmaps (id, title, summary, intro_md, intro_html, position, group_name)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[])
          on conflict (id) do update set
              title = excluded.title, summary = excluded.summary, intro_md = excluded.intro_md,
              intro_html = excluded.intro_html, position = excluded.position,
-             retired_at = null, updated_at = now()",
+             group_name = excluded.group_name, retired_at = null, updated_at = now()",
         &ids,
         &titles,
         &summaries,
         &intro_mds,
         &intro_htmls,
-        &positions
+        &positions,
+        &groups
     )
     .execute(db)
     .await?;

@@ -265,7 +265,7 @@ async fn add(
         };
         for recipient in recipients {
             let target_url = if recipient == mentee.id {
-                format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id)
+                format!("/roadmaps/{}/{}/{}", roadmap.id, stage.id, skill.id)
             } else {
                 format!(
                     "/mentees/{}/{}/{}#{}",

@@ -204,7 +204,7 @@ async fn my_mentors_page(
         .into_iter()
         .filter_map(|r| {
             let (roadmap, stage, skill) = catalog.skill(&r.skill_id)?;
-            let href = format!("/roadmaps/{}/{}#{}", roadmap.id, stage.id, skill.id);
+            let href = format!("/roadmaps/{}/{}/{}", roadmap.id, stage.id, skill.id);
             Some((skill.title.clone(), href, waited(r.requested_at)))
         })
         .collect();
@@ -872,7 +872,7 @@ async fn answer_review(
             } else {
                 format!("{} requested changes on “{title}”", mentor.display_name)
             };
-            let target = format!("/roadmaps/{roadmap_id}/{stage_id}#{}", review.skill_id);
+            let target = format!("/roadmaps/{roadmap_id}/{stage_id}/{}", review.skill_id);
             tell(
                 state,
                 vec![review.mentee_id],

@@ -541,7 +541,7 @@ async fn history(
             when: super::format_datetime(event.at),
             href: catalog
                 .skill(&event.skill_id)
-                .map(|(r, s, k)| format!("/roadmaps/{}/{}#{}", r.id, s.id, k.id)),
+                .map(|(r, s, k)| format!("/roadmaps/{}/{}/{}", r.id, s.id, k.id)),
             event,
         })
         .collect();

@@ -40,12 +40,82 @@ pub fn router() -> Router<AppState> {
 struct HomePage {
     layout: Layout,
     catalog: Arc<Catalog>,
+    /// Indexes into the catalog: the learner's started roadmaps, first (oldest start first).
+    started: Vec<usize>,
+    /// Every other roadmap that passes the filter, by group in catalog order
+    /// ("" last, shown as "Other roadmaps").
+    groups: Vec<(String, Vec<usize>)>,
+    /// Every group name, for the filter's list.
+    group_names: Vec<String>,
+    query: String,
+    group: String,
+    /// When a filter is in use: how many roadmaps it left, in words.
+    filtered: Option<String>,
 }
 
-async fn home(State(state): State<AppState>, MaybeUser(user): MaybeUser) -> Result<Html<String>, AppError> {
+#[derive(Deserialize)]
+struct HomeQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    group: String,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Query(query): Query<HomeQuery>,
+) -> Result<Html<String>, AppError> {
+    let catalog = state.catalog.load_full();
+    let started_ids = match &user {
+        Some(user) => progress::enrollments(&state.db, user.id).await?,
+        None => Vec::new(),
+    };
+    let needle = query.q.trim().to_lowercase();
+    let group = query.group.trim().to_string();
+    let matches = |r: &Roadmap| {
+        (group.is_empty() || r.group == group)
+            && (needle.is_empty()
+                || r.title.to_lowercase().contains(&needle)
+                || r.summary.to_lowercase().contains(&needle)
+                || r.group.to_lowercase().contains(&needle))
+    };
+    let started: Vec<usize> = started_ids
+        .iter()
+        .filter_map(|(id, _)| catalog.roadmaps.iter().position(|r| r.id == *id))
+        .filter(|&i| matches(&catalog.roadmaps[i]))
+        .collect();
+    let mut group_names: Vec<String> = Vec::new();
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (index, roadmap) in catalog.roadmaps.iter().enumerate() {
+        if !roadmap.group.is_empty() && !group_names.contains(&roadmap.group) {
+            group_names.push(roadmap.group.clone());
+        }
+        if started.contains(&index) || !matches(roadmap) {
+            continue;
+        }
+        match groups.iter_mut().find(|(name, _)| *name == roadmap.group) {
+            Some((_, members)) => members.push(index),
+            None => groups.push((roadmap.group.clone(), vec![index])),
+        }
+    }
+    // Ungrouped roadmaps come after the named groups.
+    groups.sort_by_key(|(name, _)| name.is_empty());
+    let shown = started.len() + groups.iter().map(|(_, m)| m.len()).sum::<usize>();
+    let filtering = !needle.is_empty() || !group.is_empty();
     render(&HomePage {
         layout: Layout::new(&state, user.as_ref(), "Roadmaps"),
-        catalog: state.catalog.load_full(),
+        catalog,
+        started,
+        groups,
+        group_names,
+        query: query.q.trim().to_string(),
+        group,
+        filtered: filtering.then(|| match shown {
+            0 => "No roadmap matches this filter.".to_string(),
+            1 => "1 roadmap matches this filter.".to_string(),
+            n => format!("{n} roadmaps match this filter."),
+        }),
     })
 }
 
