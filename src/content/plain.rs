@@ -7,8 +7,10 @@ use super::render::markdown_options;
 /// Put after a `<` that would start a tag in the text. PostgreSQL's text-search
 /// parser reads `<script>` in plain text as a tag and skips everything after it,
 /// so a lesson that mentions `<script>` would lose the rest of its words; this
-/// invisible word joiner keeps the `<` from starting a tag. Snippets drop it.
-pub const TAG_BREAK: char = '\u{2060}';
+/// control character keeps the `<` from starting a tag. It is ASCII on purpose: in
+/// a database with the C locale every non-ASCII character counts as a letter, so
+/// an invisible Unicode joiner would glue itself to the next word. Snippets drop it.
+pub const TAG_BREAK: char = '\u{1f}';
 
 /// Elements whose content is not text a reader sees.
 const HIDDEN_ELEMENTS: [&str; 4] = ["script", "style", "template", "iframe"];

@@ -27,7 +27,7 @@ pub fn markdown_options() -> Options {
 }
 
 /// Bump when rendering changes, so the next load re-renders unchanged files.
-pub const RENDER_VERSION: &str = "render-v4";
+pub const RENDER_VERSION: &str = "render-v5";
 
 /// Embeds kept when the configuration names no hosts of its own.
 pub const DEFAULT_EMBED_HOSTS: &[&str] = &["www.youtube-nocookie.com", "player.vimeo.com"];
