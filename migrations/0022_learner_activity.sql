@@ -108,15 +108,17 @@ create trigger progress_events_rewritten
     referencing old table as previous new table as changed
     for each statement execute function learner_activity_follow_rewrites();
 
--- A progress row written: its enrollment's last activity moves forward.
+-- A progress row written: its enrollment's last activity moves forward. Pages show it
+-- as a date, so it moves only when it is a minute or more behind: a learner's quick run
+-- of ticks does not queue on this one row.
 create function enrollments_follow_progress() returns trigger language plpgsql as $$
 begin
-    update enrollments en set last_activity_at = greatest(en.last_activity_at, c.latest)
+    update enrollments en set last_activity_at = c.latest
     from (select n.user_id, s.roadmap_id, max(n.updated_at) as latest
           from changed n join skills s on s.id = n.skill_id
           group by 1, 2) c
     where en.user_id = c.user_id and en.roadmap_id = c.roadmap_id
-      and en.last_activity_at is distinct from greatest(en.last_activity_at, c.latest);
+      and (en.last_activity_at is null or c.latest >= en.last_activity_at + interval '1 minute');
     return null;
 end;
 $$;
