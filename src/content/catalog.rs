@@ -73,6 +73,23 @@ impl Skill {
 }
 
 impl Roadmap {
+    /// The skills just before and after `skill_id` in reading order, across stages.
+    #[allow(clippy::type_complexity)]
+    pub fn neighbours(&self, skill_id: &str) -> (Option<(&Stage, &Skill)>, Option<(&Stage, &Skill)>) {
+        let mut in_order = self
+            .stages
+            .iter()
+            .flat_map(|s| s.skills.iter().map(move |k| (s, k)));
+        let mut previous = None;
+        for here in in_order.by_ref() {
+            if here.1.id == skill_id {
+                return (previous, in_order.next());
+            }
+            previous = Some(here);
+        }
+        (None, None)
+    }
+
     pub fn skill_count(&self) -> usize {
         self.stages.iter().map(|s| s.skills.len()).sum()
     }

@@ -191,15 +191,7 @@ async fn set_state(
         }
         None if form.back == "next" => {
             // "Done, next skill": on to the next skill of the roadmap, across stages.
-            let mut in_order = roadmap
-                .stages
-                .iter()
-                .flat_map(|s| s.skills.iter().map(move |k| (s, k)));
-            let next = in_order
-                .by_ref()
-                .find(|(_, k)| k.id == skill.id)
-                .and(in_order.next());
-            let target = match next {
+            let target = match roadmap.neighbours(&skill.id).1 {
                 Some((next_stage, next_skill)) => back_to(roadmap, next_stage, next_skill, "skill"),
                 None => back_to(roadmap, stage, skill, "skill"),
             };

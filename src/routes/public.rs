@@ -620,15 +620,7 @@ pub async fn render_skill_with(
             )
         })
         .collect();
-    let in_order: Vec<(&Stage, &Skill)> = roadmap
-        .stages
-        .iter()
-        .flat_map(|s| s.skills.iter().map(move |k| (s, k)))
-        .collect();
-    let at = in_order
-        .iter()
-        .position(|(_, k)| k.id == skill_id)
-        .ok_or(AppError::NotFound)?;
+    let (previous, next) = roadmap.neighbours(skill_id);
     let mut view = loaded.views.remove(0);
     // The state buttons come back to this page (the other forms always do).
     if let Some(p) = view.progress.as_mut() {
@@ -642,8 +634,8 @@ pub async fn render_skill_with(
         skill_number: position + 1,
         view,
         signed_in: user.is_some(),
-        previous: at.checked_sub(1).map(|i| in_order[i]),
-        next: in_order.get(at + 1).copied(),
+        previous,
+        next,
         before,
     };
     Ok((status, render(&page)?).into_response())
