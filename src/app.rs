@@ -622,6 +622,7 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     tokio::spawn(housekeeping(pool.clone()));
+    tokio::spawn(fold_counters(pool.clone(), std::time::Duration::from_secs(1)));
     tokio::spawn(follow_content_loads(state.clone()));
     if config.watch_content {
         let watched = state.clone();
@@ -665,6 +666,27 @@ async fn housekeeping(pool: PgPool) {
         }
         if let Err(error) = crate::db::throttle::prune(&pool).await {
             tracing::warn!(%error, "could not prune throttling records");
+        }
+    }
+}
+
+/// Moves the learners' counter deltas into their totals every `period` (a second in the
+/// server), so the deltas a page adds stay a handful of rows (migration 0026). With
+/// several servers, one folds at a time and the others skip.
+pub async fn fold_counters(pool: PgPool, period: std::time::Duration) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        interval.tick().await;
+        match crate::db::progress::fold_counters(&pool).await {
+            // Said once per outage, not every second.
+            Err(error) if !failing => {
+                tracing::warn!(%error, "could not fold the progress counters; retrying every second");
+                failing = true;
+            }
+            Err(_) => {}
+            Ok(_) => failing = false,
         }
     }
 }

@@ -208,7 +208,8 @@ pub struct DashboardRows {
 }
 
 /// Loads [`DashboardRows`] in one statement: enrollments with their next stage,
-/// stage tallies, the next stages' progress rows, and weekly counters (migration 0022).
+/// stage tallies, the next stages' progress rows, and weekly counters (migration 0022),
+/// each with the learner's deltas not yet folded in (migration 0026).
 pub async fn dashboard(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -217,14 +218,21 @@ pub async fn dashboard(
 ) -> sqlx::Result<DashboardRows> {
     let row = sqlx::query!(
         r#"with started as (
-               select en.roadmap_id, en.started_at, en.last_activity_at, nx.stage_id
+               select en.roadmap_id, en.started_at,
+                      greatest(en.last_activity_at,
+                               (select max(c.at) from enrollment_activity_changes c
+                                where c.user_id = $1 and c.roadmap_id = en.roadmap_id)) as last_activity_at,
+                      nx.stage_id
                from enrollments en
                left join lateral (
                    select st.id as stage_id from stages st
-                   left join stage_tallies t
-                          on t.user_id = $1 and t.roadmap_id = st.roadmap_id and t.stage_id = st.id
                    where st.roadmap_id = en.roadmap_id and st.retired_at is null
-                     and coalesce(t.done + t.skipped, 0) < (
+                     and (select coalesce(sum(t.done + t.skipped), 0) from (
+                              select done, skipped from stage_tallies
+                              where user_id = $1 and roadmap_id = st.roadmap_id and stage_id = st.id
+                              union all
+                              select done, skipped from stage_tally_changes
+                              where user_id = $1 and roadmap_id = st.roadmap_id and stage_id = st.id) t) < (
                          select count(*) from skills s
                          where s.roadmap_id = st.roadmap_id and s.stage_id = st.id
                            and not s.optional and s.retired_at is null)
@@ -237,7 +245,16 @@ pub async fn dashboard(
               from started) as "enrollments!: Json<Vec<EnrollmentJson>>",
              (select coalesce(json_agg(json_build_array(t.roadmap_id, t.stage_id, t.done, t.optional_done,
                                                         t.in_progress, t.skipped, t.verified)), '[]')
-              from stage_tallies t where t.user_id = $1)
+              from (select roadmap_id, stage_id, greatest(sum(done), 0) as done,
+                           greatest(sum(optional_done), 0) as optional_done,
+                           greatest(sum(in_progress), 0) as in_progress, greatest(sum(skipped), 0) as skipped,
+                           greatest(sum(verified), 0) as verified
+                    from (select roadmap_id, stage_id, done, optional_done, in_progress, skipped, verified
+                          from stage_tallies where user_id = $1
+                          union all
+                          select roadmap_id, stage_id, done, optional_done, in_progress, skipped, verified
+                          from stage_tally_changes where user_id = $1) pending
+                    group by 1, 2) t)
                as "tallies!: Json<Vec<(String, String, u32, u32, u32, u32, u32)>>",
              (select coalesce(json_agg(json_build_object(
                   'skill_id', p.skill_id, 'state', p.state, 'started_at', p.started_at,
@@ -249,8 +266,16 @@ pub async fn dashboard(
               join skill_progress p on p.user_id = $1 and p.skill_id = s.id
               left join users v on v.id = p.verified_by) as "progress!: Json<Vec<ProgressJson>>",
              (select coalesce(json_agg(json_build_array(w.week, w.changes, w.completions)), '[]')
-              from learner_weeks w
-              where w.user_id = $1 and w.week >= date_trunc('week', least($2::date, $3::date))::date)
+              from (select week,
+                           array[sum(changes[1]), sum(changes[2]), sum(changes[3]), sum(changes[4]),
+                                 sum(changes[5]), sum(changes[6]), sum(changes[7])]::integer[] as changes,
+                           sum(completions)::integer as completions
+                    from (select week, changes, completions from learner_weeks
+                          where user_id = $1 and week >= date_trunc('week', least($2::date, $3::date))::date
+                          union all
+                          select week, changes, completions from learner_week_changes
+                          where user_id = $1 and week >= date_trunc('week', least($2::date, $3::date))::date) pending
+                    group by week) w)
                as "weeks!: Json<Vec<(String, Vec<u32>, i32)>>""#,
         user_id,
         weeks_since,

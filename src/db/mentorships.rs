@@ -419,9 +419,13 @@ pub async fn mentee_overview(
                      and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
                ) w
                -- Last activity on the roadmaps in scope, kept per enrollment by a trigger
-               -- (migration 0022): a probe of a few rows, however long the history.
+               -- (migration 0022) with the changes not yet folded in (0026): a probe of a
+               -- few rows, however long the history.
                cross join lateral (
-                   select max(en.last_activity_at) as at from enrollments en
+                   select max(greatest(en.last_activity_at,
+                                       (select max(c.at) from enrollment_activity_changes c
+                                        where c.user_id = en.user_id and c.roadmap_id = en.roadmap_id))) as at
+                   from enrollments en
                    where en.user_id = l.mentee_id and (l.all_roadmaps or en.roadmap_id = any(l.roadmaps))
                ) a
            ), page as (

@@ -681,38 +681,73 @@ pub struct StageCounts {
     pub verified: u32,
 }
 
+/// Sums a stage's folded total and its pending deltas, in any order: a delta may be
+/// negative, so the sum is signed until every row is in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageSum([i64; 5]);
+
+impl StageSum {
+    pub fn add(&mut self, done: i32, optional_done: i32, in_progress: i32, skipped: i32, verified: i32) {
+        for (total, row) in self
+            .0
+            .iter_mut()
+            .zip([done, optional_done, in_progress, skipped, verified])
+        {
+            *total += i64::from(row);
+        }
+    }
+
+    pub fn counts(self) -> StageCounts {
+        let [done, optional_done, in_progress, skipped, verified] =
+            self.0.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+        StageCounts {
+            done,
+            optional_done,
+            in_progress,
+            skipped,
+            verified,
+        }
+    }
+}
+
 /// Each user's counts per (roadmap, stage) of live skills, optionally on one
 /// roadmap only: a row per stage touched from `stage_tallies`, which triggers
-/// keep current (migration 0020), so the cost follows the number of learners
-/// and stages, not how much progress they have.
+/// keep current (migration 0020), plus the deltas not yet folded into them
+/// (migration 0026). The cost follows the number of learners and stages, not
+/// how much progress they have.
 pub async fn stage_counts(
     db: impl PgExecutor<'_>,
     user_ids: &[i64],
     roadmap_id: Option<&str>,
 ) -> sqlx::Result<HashMap<(i64, String, String), StageCounts>> {
     let rows = sqlx::query!(
-        r#"select user_id, roadmap_id, stage_id, done as "done!", optional_done as "optional_done!",
-                  in_progress as "in_progress!", skipped as "skipped!", verified as "verified!"
+        r#"select user_id as "user_id!", roadmap_id as "roadmap_id!", stage_id as "stage_id!",
+                  done as "done!", optional_done as "optional_done!", in_progress as "in_progress!",
+                  skipped as "skipped!", verified as "verified!"
            from stage_tallies
+           where user_id = any($1) and ($2::text is null or roadmap_id = $2)
+           union all
+           select user_id, roadmap_id, stage_id, done, optional_done, in_progress, skipped, verified
+           from stage_tally_changes
            where user_id = any($1) and ($2::text is null or roadmap_id = $2)"#,
         user_ids,
         roadmap_id
     )
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                (r.user_id, r.roadmap_id, r.stage_id),
-                StageCounts {
-                    done: r.done as u32,
-                    optional_done: r.optional_done as u32,
-                    in_progress: r.in_progress as u32,
-                    skipped: r.skipped as u32,
-                    verified: r.verified as u32,
-                },
-            )
-        })
-        .collect())
+    let mut sums: HashMap<(i64, String, String), StageSum> = HashMap::new();
+    for r in rows {
+        let sum = sums.entry((r.user_id, r.roadmap_id, r.stage_id)).or_default();
+        sum.add(r.done, r.optional_done, r.in_progress, r.skipped, r.verified);
+    }
+    Ok(sums.into_iter().map(|(key, sum)| (key, sum.counts())).collect())
+}
+
+/// Folds the pending counter deltas into the totals (migration 0026). Returns false
+/// when another server was folding or a recount was running: nothing is lost, the
+/// next fold takes them.
+pub async fn fold_counters(db: impl PgExecutor<'_>) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(r#"select fold_learner_counters() as "folded!""#)
+        .fetch_one(db)
+        .await
 }
