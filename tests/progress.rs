@@ -943,3 +943,60 @@ async fn folding_skips_while_locked_and_drops_deleted_learners() {
     .unwrap();
     assert_eq!(left, 0, "nothing of the deleted learner is left");
 }
+
+/// "Mark stage done" completes what is left and keeps the learner's skips: a skip is an
+/// explicit choice (issue 12).
+#[tokio::test]
+async fn marking_a_stage_done_keeps_skipped_skills_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "ops/roadmap.md",
+                "+++\ntitle = \"Ops\"\nsummary = \"Running things.\"\n+++\nOps.\n",
+            ),
+            (
+                "ops/01-basics.md",
+                "+++\nid = \"basics\"\ntitle = \"Basics\"\n+++\nFirst.\n\n\
+                 ## Shell {#shell}\nThe shell.\n\n## Editors {#editors}\nVim.\n\n## Logs {#logs}\njournalctl.\n",
+            ),
+        ],
+    );
+    let app = TestApp::with_content(dir.path()).await;
+    let cookie = app.sign_up("ada").await;
+    let (status, _, _) = app
+        .post_form(
+            "/skills/editors/state",
+            &[("state", "skipped"), ("version", "0")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let (_, _, confirm) = app.get_as("/progress/ops/basics/complete", &cookie).await;
+    assert!(
+        confirm.contains("This marks <strong>2 skills</strong> as done"),
+        "{confirm}"
+    );
+    assert!(
+        !confirm.contains("Editors"),
+        "a skipped skill is not offered: {confirm}"
+    );
+    let (status, _, _) = app
+        .post_form("/progress/ops/basics/complete", &[], Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("select skill_id, state from skill_progress order by skill_id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        [("editors", "skipped"), ("logs", "done"), ("shell", "done")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let (_, _, confirm) = app.get_as("/progress/ops/basics/complete", &cookie).await;
+    assert!(confirm.contains("already done or skipped"), "{confirm}");
+}

@@ -353,15 +353,16 @@ pub async fn set_state(
     Ok(Change::Applied { action_id })
 }
 
-/// Marks every given skill that is not done yet as done, as one action.
-/// Returns the action, or `None` when there was nothing to change.
+/// Marks every given skill that is not done or skipped yet as done, as one action:
+/// a skip is the learner's explicit choice and stays. Returns the action, or `None`
+/// when there was nothing to change.
 pub async fn mark_done(pool: &PgPool, user_id: i64, skill_ids: &[String]) -> sqlx::Result<Option<i64>> {
     let mut tx = pool.begin().await?;
     let current = lock_rows(&mut tx, user_id, skill_ids).await?;
     let todo: Vec<(&String, SkillState)> = skill_ids
         .iter()
         .map(|id| (id, current.get(id).map_or(SkillState::NotStarted, |(s, _)| *s)))
-        .filter(|(_, state)| *state != SkillState::Done)
+        .filter(|(_, state)| !matches!(state, SkillState::Done | SkillState::Skipped))
         .collect();
     if todo.is_empty() {
         return Ok(None);

@@ -303,7 +303,8 @@ fn not_done<'a>(stage: &'a Stage, map: &progress::ProgressMap) -> Vec<(&'a Skill
         .iter()
         .filter(|s| !s.optional)
         .map(|s| (s, map.state(&s.id)))
-        .filter(|(_, state)| *state != SkillState::Done)
+        // A skip is the learner's explicit choice: "Mark stage done" keeps it.
+        .filter(|(_, state)| !matches!(state, SkillState::Done | SkillState::Skipped))
         .collect()
 }
 
