@@ -618,6 +618,10 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     if let Err(error) = state.tell_admins(&outcome).await {
         tracing::warn!("could not tell the admins about the content load: {error:#}");
     }
+    // CLI commands run beside this server print their links on its address.
+    if let Err(error) = crate::db::server_address::record(pool, &config.public_url()).await {
+        tracing::warn!(%error, "could not record the server's address for CLI links");
+    }
     routes::admin::announce_setup(&state)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;

@@ -173,11 +173,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => {
             init_logging("warn", cli.config.log_format);
             match create_admin(&cli.config, &username).await {
-                Ok(()) => {
+                Ok(base) => {
                     println!(
-                        "admin {} created; sign in at {}/signin",
+                        "admin {} created; sign in at {base}/signin",
                         username.trim().to_lowercase(),
-                        cli.config.public_url()
                     );
                     ExitCode::SUCCESS
                 }
@@ -190,11 +189,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Demo => {
             init_logging("warn", cli.config.log_format);
             match seed_demo(&cli.config).await {
-                Ok(accounts) => {
-                    println!(
-                        "Demo data is ready. Sign in at {}/signin with:",
-                        cli.config.public_url()
-                    );
+                Ok((accounts, base)) => {
+                    println!("Demo data is ready. Sign in at {base}/signin with:");
                     println!("  mentor:   {}", accounts.mentor);
                     println!("  learners: {}", accounts.learners.join(", "));
                     println!("  password (all): {}", crate::demo::PASSWORD);
@@ -265,8 +261,22 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Where links printed by a CLI command point: `--public-url` when given, else the
+/// address of the server last started on this database (a CLI command does not know the
+/// port a server runs on), else this command's own host and port.
+async fn link_base(config: &crate::config::Config, db: &sqlx::PgPool) -> String {
+    if config.public_url.is_some() {
+        return config.public_url();
+    }
+    match crate::db::server_address::recorded(db).await {
+        Ok(Some(url)) => url,
+        _ => config.public_url(),
+    }
+}
+
 /// `pathway admin create USERNAME`: the password comes from a hidden prompt, or from stdin when piped.
-async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow::Result<()> {
+/// Returns where to sign in.
+async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal;
     let username = username.trim().to_lowercase();
     if let Some(problem) = crate::routes::account::username_problem(&username) {
@@ -288,9 +298,10 @@ async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow:
     let hash = crate::auth::password::hash(password).await?;
     let database = crate::db::Database::open(config).await?;
     let created = crate::db::admin::create_admin(&database.pool, &username, &hash).await;
+    let base = link_base(config, &database.pool).await;
     database.close().await?;
     match created {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(base),
         Err(sqlx::Error::Database(error)) if error.constraint() == Some("users_username_key") => {
             anyhow::bail!("the username {username} is taken")
         }
@@ -396,12 +407,13 @@ async fn content_plan(
 }
 
 /// `pathway demo`: loads the content, then seeds the demo accounts.
-async fn seed_demo(config: &crate::config::Config) -> anyhow::Result<crate::demo::DemoAccounts> {
+async fn seed_demo(config: &crate::config::Config) -> anyhow::Result<(crate::demo::DemoAccounts, String)> {
     let database = crate::db::Database::open(config).await?;
     let result = async {
         crate::app::load_content(&database.pool, &config.content_dir).await?;
         let catalog = crate::content::Catalog::load(&database.pool).await?;
-        crate::demo::seed(&database.pool, &catalog).await
+        let accounts = crate::demo::seed(&database.pool, &catalog).await?;
+        Ok((accounts, link_base(config, &database.pool).await))
     }
     .await;
     database.close().await?;
@@ -444,9 +456,10 @@ async fn create_invite(config: &crate::config::Config, days: i32) -> anyhow::Res
         days,
     )
     .await;
+    let base = link_base(config, &database.pool).await;
     database.close().await?;
     created?;
-    Ok(format!("{}/signup?invite={token}", config.public_url()))
+    Ok(format!("{base}/signup?invite={token}"))
 }
 
 /// Logs go to standard error: coloured only on a terminal, JSON lines when asked.

@@ -236,6 +236,16 @@ fn cli_commands_beside_a_live_server_leave_its_database_running_and_kill_9_lefto
     for args in [&["invite", "create"][..], &["content", "apply"], &["demo"]] {
         let output = run_cli(root.path(), &content, args);
         assert!(output.status.success(), "{args:?}: {output:?}");
+        // Links printed beside a running server point at its port, not the CLI's default.
+        let printed = String::from_utf8_lossy(&output.stdout);
+        if args[0] != "content" {
+            assert!(
+                printed.contains(&format!("http://127.0.0.1:{}/", server.port)),
+                "`pathway {}` printed: {printed}",
+                args.join(" ")
+            );
+            assert!(!printed.contains(":3000/"), "{printed}");
+        }
         let (status, body) = server.get("/healthz");
         assert_eq!(
             status,

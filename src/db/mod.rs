@@ -13,6 +13,7 @@ pub mod renames;
 pub mod resets;
 pub mod reviews;
 pub mod search;
+pub mod server_address;
 pub mod sessions;
 pub mod steps;
 pub mod throttle;
