@@ -596,6 +596,30 @@ async fn unread_badge(c: &Client) -> u64 {
     js(c, script).await.as_u64().unwrap_or(0)
 }
 
+/// The accessible name the browser computes for `element` (WebDriver "Get Computed Label"),
+/// as a screen reader would announce it.
+async fn accessible_name(c: &Client, element: &fantoccini::elements::Element) -> String {
+    #[derive(Debug)]
+    struct ComputedLabel(String);
+    impl fantoccini::wd::WebDriverCompatibleCommand for ComputedLabel {
+        fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+            base.join(&format!(
+                "session/{}/element/{}/computedlabel",
+                session.unwrap_or_default(),
+                self.0
+            ))
+        }
+        fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+            (axum::http::Method::GET, None)
+        }
+    }
+    let label = c
+        .issue_cmd(ComputedLabel(element.element_id().to_string()))
+        .await
+        .unwrap();
+    label.as_str().unwrap_or_default().to_string()
+}
+
 // ---------------------------------------------------------------------------
 // The journeys.
 // ---------------------------------------------------------------------------
@@ -1353,5 +1377,53 @@ async fn search_pages_through_every_match_and_filters_by_roadmap_without_javascr
     })
     .await;
 
+    browser.close().await;
+}
+
+/// Issue 12's defects in the page chrome: a pressed state button is named by its state
+/// alone (the CSS check mark is decoration), and every page's first heading clears the
+/// header instead of touching it.
+#[tokio::test]
+async fn pressed_state_buttons_keep_their_name_and_headings_clear_the_header() {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(true).await;
+    let c = browser.client();
+    sign_up(c, &server, &username("chrome")).await;
+    start_backend_and_open_first_stage(c, &server).await;
+    click_css(c, "the Done button", &state_button(SKILL, "done")).await;
+    wait_for_state(c, SKILL, "done").await;
+    let pressed = c
+        .find(Locator::Css(&format!(
+            "#progress_{SKILL} button[aria-pressed=true]"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(accessible_name(c, &pressed).await, "Done");
+    // The mark is still drawn for sighted users.
+    let mark = js(
+        c,
+        &format!(
+            "return getComputedStyle(document.querySelector('#progress_{SKILL} button[aria-pressed=true]'), '::before').content;"
+        ),
+    )
+    .await;
+    assert!(mark.as_str().unwrap_or_default().contains('✓'), "{mark}");
+
+    for path in [STAGE, "/dashboard", "/roadmaps/backend", "/search?q=http"] {
+        c.goto(&server.url(path)).await.unwrap();
+        let gap = js(
+            c,
+            "const header = document.querySelector('body > header, header').getBoundingClientRect(); \
+             const first = document.querySelector('main').firstElementChild.getBoundingClientRect(); \
+             return first.top - header.bottom;",
+        )
+        .await;
+        let gap = gap.as_f64().unwrap();
+        assert!(
+            gap >= 16.0,
+            "{path}: the first thing in main starts {gap} px below the header"
+        );
+    }
     browser.close().await;
 }
