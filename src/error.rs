@@ -13,8 +13,9 @@ use crate::routes::{Layout, render};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Sends the visitor to sign in, then back to `next` (a page they asked for).
     #[error("sign-in required")]
-    SignInRequired,
+    SignInRequired { next: Option<String> },
     #[error("forbidden")]
     Forbidden,
     #[error("bad request")]
@@ -81,7 +82,7 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::SignInRequired { .. } => StatusCode::SEE_OTHER,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -96,8 +97,8 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let Self::SignInRequired = self {
-            return Redirect::to("/signin").into_response();
+        if let Self::SignInRequired { next } = self {
+            return Redirect::to(&crate::auth::signin_url(next.as_deref())).into_response();
         }
         let status = self.status();
         if status.is_server_error() {

@@ -347,7 +347,26 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 .map(|v| v.to_str().unwrap().to_string());
             let actual = match (status.as_u16(), location.as_deref()) {
                 (200, _) => Ok,
-                (303, Some("/signin")) => SignIn,
+                // A page asked for comes back after signing in; a form post cannot.
+                (303, Some(to)) if to == "/signin" || to.starts_with("/signin?next=") => {
+                    let next: Option<String> = to.strip_prefix("/signin?next=").map(|n| {
+                        url::form_urlencoded::parse(format!("n={n}").as_bytes())
+                            .next()
+                            .unwrap()
+                            .1
+                            .into_owned()
+                    });
+                    if *method == "GET" {
+                        assert_eq!(
+                            next.as_deref(),
+                            Some(path.as_str()),
+                            "{method} {path} returns after sign-in"
+                        );
+                    } else {
+                        assert_eq!(next, None, "{method} {path}");
+                    }
+                    SignIn
+                }
                 (303, _) => Redirect,
                 (404, _) => NotFound,
                 (code, _) => Status(code),

@@ -135,7 +135,7 @@ async fn sign_in_and_out() {
     assert_eq!(headers[header::LOCATION], "/");
     let (status, headers, _) = app.get_as("/account", &cookie).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the old cookie is signed out");
-    assert_eq!(headers[header::LOCATION], "/signin");
+    assert_eq!(headers[header::LOCATION], "/signin?next=%2Faccount");
 }
 
 #[tokio::test]
@@ -364,7 +364,7 @@ async fn account_pages_need_a_signed_in_user() {
     for path in ["/account"] {
         let (status, headers, _) = app.get(path).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(headers[header::LOCATION], "/signin");
+        assert_eq!(headers[header::LOCATION], "/signin?next=%2Faccount");
     }
     for path in ["/account/profile", "/account/password", "/account/delete"] {
         let (status, headers, _) = app.post_form(path, &[], None).await;
@@ -454,7 +454,7 @@ async fn sessions_expire_after_inactivity_but_activity_keeps_them() {
         StatusCode::SEE_OTHER,
         "expired after 2 s without a request"
     );
-    assert_eq!(headers[header::LOCATION], "/signin");
+    assert_eq!(headers[header::LOCATION], "/signin?next=%2Faccount");
 }
 
 #[tokio::test]
@@ -518,4 +518,119 @@ async fn a_session_loads_its_user_in_one_statement_and_older_sessions_are_upgrad
         .await
         .unwrap();
     assert!(owner().await.unwrap().is_empty());
+}
+
+/// Sign-in and sign-up return to the page that asked for them, such as a mentor's
+/// invitation link opened while signed out (issue 12); only local paths are followed.
+#[tokio::test]
+async fn signing_in_or_up_returns_to_the_page_that_asked_for_it() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let (_, _, page) = app
+        .post_form("/mentors/link", &[("scope", "all")], Some(&ada))
+        .await;
+    let token = page
+        .split("/mentoring/invite/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let invitation = format!("/mentoring/invite/{token}");
+    let encoded: String = url::form_urlencoded::byte_serialize(invitation.as_bytes()).collect();
+
+    // Signed out, the invitation sends to sign-in with the way back.
+    let (status, headers, _) = app.get(&invitation).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let signin = headers[header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(signin, format!("/signin?next={encoded}"));
+    let (_, _, page) = app.get(&signin).await;
+    assert!(
+        page.contains(&format!(
+            r#"<input type="hidden" name="next" value="{invitation}">"#
+        )),
+        "{page}"
+    );
+    // (askama's urlencode keeps `/`, which a query may hold.)
+    assert!(
+        page.contains(&format!(r#"href="/signup?next={invitation}""#)),
+        "{page}"
+    );
+
+    // A new account made from there lands on the invitation.
+    let (_, _, page) = app.get(&format!("/signup?next={encoded}")).await;
+    assert!(
+        page.contains(&format!(
+            r#"<input type="hidden" name="next" value="{invitation}">"#
+        )),
+        "{page}"
+    );
+    let form = [
+        ("username", "max"),
+        ("display_name", "Max"),
+        ("password", common::STRONG_PASSWORD),
+        ("next", invitation.as_str()),
+    ];
+    let (status, headers, body) = app.post_form("/signup", &form, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], invitation.as_str());
+    let max = common::session_cookie(&headers).unwrap();
+    let (status, _, page) = app.get_as(&invitation, &max).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("invites you to be their mentor"), "{page}");
+
+    // So does signing in, and a failed attempt keeps the way back.
+    let form = [
+        ("username", "max"),
+        ("password", "wrong password"),
+        ("next", invitation.as_str()),
+    ];
+    let (status, _, page) = app.post_form("/signin", &form, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains(&format!(r#"name="next" value="{invitation}""#)),
+        "{page}"
+    );
+    let form = [
+        ("username", "max"),
+        ("password", common::STRONG_PASSWORD),
+        ("next", invitation.as_str()),
+    ];
+    let (status, headers, _) = app.post_form("/signin", &form, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], invitation.as_str());
+
+    // Anything that would leave the site, or loop, goes to the dashboard instead.
+    for hostile in [
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\\/evil.example/",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+        "/signin",
+        "/signin?next=/x",
+        "/ok\r\nSet-Cookie: x=1",
+        "",
+    ] {
+        let form = [
+            ("username", "max"),
+            ("password", common::STRONG_PASSWORD),
+            ("next", hostile),
+        ];
+        let (status, headers, _) = app.post_form("/signin", &form, None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{hostile:?}");
+        assert_eq!(headers[header::LOCATION], "/dashboard", "{hostile:?}");
+        let query: String = url::form_urlencoded::byte_serialize(hostile.as_bytes()).collect();
+        let (_, _, page) = app.get(&format!("/signin?next={query}")).await;
+        assert!(
+            !page.contains(r#"name="next""#),
+            "{hostile:?} is not carried: {page}"
+        );
+    }
+    // Signed in already: /signin?next= goes straight there.
+    let (status, headers, _) = app.get_as(&format!("/signin?next={encoded}"), &max).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], invitation.as_str());
 }

@@ -147,7 +147,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_other_session() {
     for old in [&ada_first, &ada_second] {
         let (status, headers, _) = app.get_as("/account", old).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
-        assert_eq!(headers[header::LOCATION], "/signin");
+        assert_eq!(headers[header::LOCATION], "/signin?next=%2Faccount");
     }
     let (status, _, _) = app
         .post_form(

@@ -180,6 +180,45 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .get::<CurrentUser>()
             .and_then(|c| c.0.clone())
             .map(Self)
-            .ok_or(AppError::SignInRequired)
+            .ok_or_else(|| AppError::SignInRequired {
+                // Only a page can be returned to; a form post cannot be replayed.
+                next: (parts.method == axum::http::Method::GET)
+                    .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_string()))
+                    .flatten()
+                    .and_then(|next| return_path(&next)),
+            })
+    }
+}
+
+/// `next` when it is a path on this site, safe to redirect to after signing in;
+/// anything else (another host, `//host`, `/\host`, a scheme, control characters, the
+/// sign-in pages themselves) is dropped, so `?next=` is never an open redirect.
+pub fn return_path(next: &str) -> Option<String> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2000
+        // Browsers read `\` as `/`, so `/\host` would leave the site.
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
+    if !local {
+        return None;
+    }
+    let uri: axum::http::Uri = next.parse().ok()?;
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return None;
+    }
+    let path = uri.path();
+    let loops = ["/signin", "/signup", "/signout"].contains(&path);
+    (!loops).then(|| next.to_string())
+}
+
+/// The sign-in page, returning to `next` afterwards when it is a local path.
+pub fn signin_url(next: Option<&str>) -> String {
+    match next.and_then(return_path) {
+        Some(next) => format!(
+            "/signin?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ),
+        None => "/signin".to_string(),
     }
 }

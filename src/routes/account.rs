@@ -57,6 +57,9 @@ pub struct SignUpForm {
     password: String,
     #[serde(default)]
     invite: String,
+    /// The page to return to afterwards (an invitation, say); only local paths are kept.
+    #[serde(default)]
+    next: String,
 }
 
 /// Per-field messages; empty means valid.
@@ -92,6 +95,12 @@ struct SignUpPage {
 #[derive(Deserialize)]
 struct InviteQuery {
     invite: Option<String>,
+    next: Option<String>,
+}
+
+/// Where to go after signing in or up: the page that asked for it, else the dashboard.
+fn after_sign_in(next: &str) -> String {
+    auth::return_path(next).unwrap_or_else(|| HOME_AFTER_SIGN_IN.to_string())
 }
 
 async fn signup_page(
@@ -99,8 +108,13 @@ async fn signup_page(
     MaybeUser(user): MaybeUser,
     Query(query): Query<InviteQuery>,
 ) -> Result<Response, AppError> {
+    let next = query
+        .next
+        .as_deref()
+        .and_then(auth::return_path)
+        .unwrap_or_default();
     if user.is_some() {
-        return Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response());
+        return Ok(Redirect::to(&after_sign_in(&next)).into_response());
     }
     let invite = query.invite.unwrap_or_default();
     let open = registration_allowed(&state, &invite).await?;
@@ -108,6 +122,7 @@ async fn signup_page(
         layout: Layout::new(&state, None, "Sign up"),
         form: SignUpForm {
             invite,
+            next,
             ..SignUpForm::default()
         },
         errors: SignUpErrors::default(),
@@ -165,6 +180,7 @@ async fn signup(
     form.username = form.username.trim().to_lowercase();
     form.display_name = form.display_name.trim().to_string();
     form.email = form.email.trim().to_string();
+    form.next = auth::return_path(&form.next).unwrap_or_default();
     let mut errors = SignUpErrors {
         username: username_problem(&form.username),
         display_name: display_name_problem(&form.display_name),
@@ -227,7 +243,7 @@ async fn signup(
         .await?
         .ok_or(AppError::NotFound)?;
     auth::sign_in(&session, &user).await?;
-    Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response())
+    Ok(Redirect::to(&after_sign_in(&form.next)).into_response())
 }
 
 // ---------- sign in / out ----------
@@ -238,6 +254,8 @@ pub struct SignInForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Template)]
@@ -246,19 +264,28 @@ struct SignInPage {
     layout: Layout,
     username: String,
     error: Option<String>,
+    /// A local path to return to, or empty.
+    next: String,
 }
 
 async fn signin_page(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
+    Query(query): Query<InviteQuery>,
 ) -> Result<Response, AppError> {
+    let next = query
+        .next
+        .as_deref()
+        .and_then(auth::return_path)
+        .unwrap_or_default();
     if user.is_some() {
-        return Ok(Redirect::to(HOME_AFTER_SIGN_IN).into_response());
+        return Ok(Redirect::to(&after_sign_in(&next)).into_response());
     }
     Ok(render(&SignInPage {
         layout: Layout::new(&state, None, "Sign in"),
         username: String::new(),
         error: None,
+        next,
     })?
     .into_response())
 }
@@ -271,11 +298,13 @@ async fn signin(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
     let username = form.username.trim().to_lowercase();
+    let next = auth::return_path(&form.next).unwrap_or_default();
     let refuse = |status: StatusCode, message: String| -> Result<Response, AppError> {
         let page = SignInPage {
             layout: Layout::new(&state, None, "Sign in"),
             username: username.clone(),
             error: Some(message),
+            next: next.clone(),
         };
         Ok((status, render(&page)?).into_response())
     };
@@ -339,7 +368,7 @@ async fn signin(
         _ => token::generate(),
     };
     throttle::trust_device(&state.db, &token::hash(&token), user.id).await?;
-    let mut response = Redirect::to(HOME_AFTER_SIGN_IN).into_response();
+    let mut response = Redirect::to(&after_sign_in(&next)).into_response();
     let cookie = tower_sessions::cookie::Cookie::build((DEVICE_COOKIE, token))
         .path("/")
         .http_only(true)
