@@ -81,17 +81,29 @@ async fn the_setup_token_creates_the_first_admin_once() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<strong>root</strong>"));
 
-    // Used: the link is dead, and so is any other setup link now that an admin exists.
-    let (status, _, _) = app.get(&format!("/setup?token={secret}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = app.post_form("/setup", &good, None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Used: the link is dead and says so, pointing to sign-in (issue 12), and so is any
+    // other setup link now that an admin exists.
+    let (status, _, page) = app.get(&format!("/setup?token={secret}")).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("This setup link was already used"), "{page}");
+    assert!(page.contains(r#"href="/signin?next=/admin""#), "{page}");
+    assert!(!page.contains("Create admin account"));
+    let (status, _, page) = app.post_form("/setup", &good, None).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("This setup link was already used"), "{page}");
     let other = token::generate();
     admin::create_setup_token(&app.db.pool, &token::hash(&other))
         .await
         .unwrap();
-    let (status, _, _) = app.get(&format!("/setup?token={other}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "expires once an admin exists");
+    let (status, _, page) = app.get(&format!("/setup?token={other}")).await;
+    assert_eq!(status, StatusCode::GONE, "expires once an admin exists");
+    assert!(page.contains("already used"), "{page}");
+    let (status, _, _) = app.get("/setup?token=wrong").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a link this server never made stays unknown"
+    );
     pathway::routes::admin::announce_setup(&app.state).await.unwrap();
     let tokens: i64 = sqlx::query_scalar("select count(*) from invites where kind = 'setup'")
         .fetch_one(&app.db.pool)
@@ -112,8 +124,10 @@ async fn an_expired_setup_token_is_refused() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let (status, _, _) = app.get(&format!("/setup?token={secret}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, page) = app.get(&format!("/setup?token={secret}")).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("This setup link has expired"), "{page}");
+    assert!(page.contains("pathway admin create"), "{page}");
     // The next start's link replaces it; the dead one is cleared away.
     admin::create_setup_token(&app.db.pool, &token::hash(&token::generate()))
         .await

@@ -46,6 +46,36 @@ pub async fn setup_token_valid(db: impl PgExecutor<'_>, token_hash: &str) -> sql
     .await
 }
 
+/// Why a setup link no longer works, so its page can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupLink {
+    Valid,
+    /// Used, or an admin exists already: sign in instead.
+    AlreadySetUp,
+    /// Expired or withdrawn before anyone used it.
+    Expired,
+    /// Not a setup link this server made.
+    Unknown,
+}
+
+pub async fn setup_link(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<SetupLink> {
+    let row = sqlx::query!(
+        r#"select (select used_at is not null or exists (select 1 from users where is_admin and disabled_at is null))
+                  as "set_up?",
+                  (select revoked_at is not null or expires_at <= now()) as "expired?"
+           from invites where token_hash = $1 and kind = 'setup'"#,
+        token_hash
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        None => SetupLink::Unknown,
+        Some(r) if r.set_up == Some(true) => SetupLink::AlreadySetUp,
+        Some(r) if r.expired == Some(true) => SetupLink::Expired,
+        Some(_) => SetupLink::Valid,
+    })
+}
+
 /// Creates the first admin with the setup token, in one transaction: the token
 /// works once, and not at all once an admin exists.
 pub async fn complete_setup(

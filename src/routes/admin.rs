@@ -87,12 +87,34 @@ struct SetupPage {
     error: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "admin/setup_closed.html")]
+struct SetupClosedPage {
+    layout: Layout,
+    set_up: bool,
+}
+
+/// A used or expired setup link says so (410) and points to sign-in; an unknown one is 404.
+async fn setup_closed(state: &AppState, token_hash: &str) -> Result<Response, AppError> {
+    let set_up = match admin::setup_link(&state.db, token_hash).await? {
+        admin::SetupLink::AlreadySetUp => true,
+        admin::SetupLink::Expired => false,
+        admin::SetupLink::Unknown | admin::SetupLink::Valid => return Err(AppError::NotFound),
+    };
+    let page = SetupClosedPage {
+        layout: Layout::new(state, None, "This setup link does not work any more"),
+        set_up,
+    };
+    Ok((StatusCode::GONE, render(&page)?).into_response())
+}
+
 async fn setup_page(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, AppError> {
-    if !admin::setup_token_valid(&state.db, &token::hash(&query.token)).await? {
-        return Err(AppError::NotFound);
+    let token_hash = token::hash(&query.token);
+    if !admin::setup_token_valid(&state.db, &token_hash).await? {
+        return setup_closed(&state, &token_hash).await;
     }
     let form = SetupForm {
         token: query.token,
@@ -113,7 +135,7 @@ async fn setup(
 ) -> Result<Response, AppError> {
     let token_hash = token::hash(&form.token);
     if !admin::setup_token_valid(&state.db, &token_hash).await? {
-        return Err(AppError::NotFound);
+        return setup_closed(&state, &token_hash).await;
     }
     form.username = form.username.trim().to_lowercase();
     form.display_name = form.display_name.trim().to_string();
