@@ -15,6 +15,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod markdown;
 pub mod metrics;
+pub mod notes;
 pub mod notify;
 pub mod progress;
 pub mod routes;

@@ -17,12 +17,8 @@ use crate::content::catalog::Skill;
 use crate::db::notes::{self, Evidence, Note};
 use crate::error::AppError;
 use crate::markdown::user_markdown_to_html;
+use crate::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
 use crate::routes::form::Form;
-
-/// Notes longer than this are refused: they belong in a document of their own.
-pub const MAX_NOTE_CHARS: usize = 20_000;
-pub const MAX_TITLE_CHARS: usize = 120;
-pub const MAX_URL_CHARS: usize = 2_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -213,21 +209,6 @@ struct EvidenceForm {
     url: String,
     #[serde(default)]
     title: String,
-}
-
-/// A link a learner may attach: http or https, with a host.
-pub fn evidence_url_problem(raw: &str) -> Option<String> {
-    if raw.chars().count() > MAX_URL_CHARS {
-        return Some(format!("Use a link of at most {MAX_URL_CHARS} characters."));
-    }
-    match url::Url::parse(raw) {
-        Ok(url)
-            if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) =>
-        {
-            None
-        }
-        _ => Some("Enter a full web address starting with https:// or http://.".into()),
-    }
 }
 
 async fn add_evidence(
