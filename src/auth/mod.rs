@@ -1,5 +1,6 @@
 //! Who is signed in: session contents, the middleware that loads the user once per request, and extractors.
 
+pub mod names;
 pub mod password;
 pub mod token;
 

@@ -10,9 +10,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::account::{display_name_problem, username_problem};
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
+use crate::auth::names::{display_name_problem, username_problem};
 use crate::auth::{self, SignedIn, password, token};
 use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
 use crate::db::users::{self, User};
