@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod notes;
 pub mod notify;
+pub mod pages;
 pub mod progress;
 pub mod routes;
 pub mod transfer;

@@ -184,3 +184,19 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .ok_or(AppError::SignInRequired)
     }
 }
+
+/// A signed-in admin; anyone else signed in gets 403.
+pub struct Admin(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(Self(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
