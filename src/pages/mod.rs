@@ -1,6 +1,11 @@
 //! What pages are made of: the layout, date formats, and the page models several route modules share, so that route modules use these and not each other.
 
+pub mod overview;
 pub mod paging;
+pub mod skill;
+pub mod stage;
+pub mod thread;
+pub mod workspace;
 
 use askama::Template;
 use axum::response::Html;
