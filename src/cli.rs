@@ -279,7 +279,7 @@ async fn link_base(config: &crate::config::Config, db: &sqlx::PgPool) -> String 
 async fn create_admin(config: &crate::config::Config, username: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal;
     let username = username.trim().to_lowercase();
-    if let Some(problem) = crate::routes::account::username_problem(&username) {
+    if let Some(problem) = crate::auth::names::username_problem(&username) {
         anyhow::bail!("invalid username: {problem}");
     }
     let password = if std::io::stdin().is_terminal() {

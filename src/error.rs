@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
 use crate::auth::CurrentUser;
-use crate::routes::{Layout, render};
+use crate::pages::{Layout, render};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

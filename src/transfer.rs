@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
 use crate::progress::SkillState;
-use crate::routes::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
 
 pub const FORMAT: &str = "pathway-progress";
 pub const VERSION: u32 = 1;

@@ -1,5 +1,6 @@
 //! Who is signed in: session contents, the middleware that loads the user once per request, and extractors.
 
+pub mod names;
 pub mod password;
 pub mod token;
 
@@ -220,5 +221,21 @@ pub fn signin_url(next: Option<&str>) -> String {
             url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
         ),
         None => "/signin".to_string(),
+    }
+}
+
+/// A signed-in admin; anyone else signed in gets 403.
+pub struct Admin(pub User);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(Self(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 }

@@ -11,6 +11,7 @@ use tower_sessions::Session;
 
 use super::{Layout, render};
 use crate::app::AppState;
+use crate::auth::names::{display_name_problem, username_problem};
 use crate::auth::{self, MaybeUser, SESSION_KEY, SessionAuth, SignedIn, password, session_error, token};
 use crate::client_addr::ClientAddr;
 use crate::config::Registration;
@@ -138,28 +139,6 @@ async fn registration_allowed(state: &AppState, invite: &str) -> Result<bool, Ap
             !invite.is_empty() && users::registration_invite_is_valid(&state.db, &token::hash(invite)).await?
         }
     })
-}
-
-/// Lowercase letters, digits, `_` and `-`; 3 to 32 characters.
-pub fn username_problem(username: &str) -> Option<String> {
-    let valid_chars = username
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !(3..=32).contains(&username.len()) {
-        Some("Use 3 to 32 characters.".into())
-    } else if !valid_chars || !username.as_bytes()[0].is_ascii_alphanumeric() {
-        Some("Use lowercase letters, digits, - and _, starting with a letter or digit.".into())
-    } else {
-        None
-    }
-}
-
-pub(crate) fn display_name_problem(name: &str) -> Option<String> {
-    match name.chars().count() {
-        0 => Some("Enter the name other people will see.".into()),
-        81.. => Some("Use at most 80 characters.".into()),
-        _ => None,
-    }
 }
 
 fn email_problem(email: &str) -> Option<String> {

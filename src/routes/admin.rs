@@ -2,24 +2,22 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::account::{display_name_problem, username_problem};
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
-use crate::auth::{self, SignedIn, password, token};
+use crate::auth::names::{display_name_problem, username_problem};
+use crate::auth::{self, password, token};
 use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
 use crate::db::users::{self, User};
 use crate::error::AppError;
+use crate::pages::paging::{ListQuery, PAGE_SIZE, page_count};
 use crate::routes::form::Form;
-
-pub(super) const PAGE_SIZE: i64 = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,21 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit_page))
 }
 
-/// A signed-in admin; anyone else signed in gets 403.
-pub struct Admin(pub User);
-
-impl<S: Send + Sync> FromRequestParts<S> for Admin {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
-        if user.is_admin {
-            Ok(Self(user))
-        } else {
-            Err(AppError::Forbidden)
-        }
-    }
-}
+// admin_content still names the extractor here; it moves to auth::Admin with that module's next change.
+pub use crate::auth::Admin;
 
 /// On a start with no admin: a one-time setup link, logged for whoever runs the server.
 pub async fn announce_setup(state: &AppState) -> Result<(), AppError> {
@@ -172,38 +157,6 @@ async fn setup(
     let user = users::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
     auth::sign_in(&session, &user).await?;
     Ok(Redirect::to("/admin").into_response())
-}
-
-/// The query of a searchable, paged admin list: `?q=…&page=…`, plus `done=` after a change.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<i64>,
-    pub done: Option<String>,
-}
-
-impl ListQuery {
-    /// The search text, trimmed and at most 100 characters.
-    pub fn search(&self) -> String {
-        self.q.trim().chars().take(100).collect()
-    }
-
-    /// The 1-based page asked for.
-    pub fn page(&self) -> i64 {
-        self.page.unwrap_or(1).max(1)
-    }
-
-    /// Rows to skip for this page.
-    pub fn offset(&self) -> i64 {
-        (self.page() - 1) * PAGE_SIZE
-    }
-}
-
-/// How many pages `total` rows fill (at least one, so "page 1 of 1" reads right).
-pub(super) fn page_count(total: i64) -> i64 {
-    ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1)
 }
 
 #[derive(Template)]

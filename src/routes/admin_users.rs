@@ -9,10 +9,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::admin::{Admin, ListQuery, PAGE_SIZE, page_count};
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
-use crate::auth::{self, password, token};
+use crate::auth::{self, Admin, password, token};
 use crate::client_addr::ClientAddr;
 use crate::config::Registration;
 use crate::db::admin::{self, InviteRow, LinkRow};
@@ -20,6 +19,7 @@ use crate::db::users::{self, User};
 use crate::db::{mentorships, resets};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
+use crate::pages::paging::{ListQuery, PAGE_SIZE, page_count};
 use crate::routes::form::Form;
 
 /// Invites shown on the invites page.

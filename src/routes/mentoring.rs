@@ -11,9 +11,6 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::comments::{Thread, load_threads};
-use super::notes::Workspace;
-use super::public::{RoadmapOverview, SkillProgress, overview, render_stage_with, skill_ids, waited};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
@@ -24,6 +21,11 @@ use crate::db::users::{self, User};
 use crate::db::{notes, progress};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
+use crate::pages::overview::{RoadmapOverview, overview};
+use crate::pages::skill::{SkillProgress, back_to, skill_ids, waited};
+use crate::pages::stage::render_stage_with;
+use crate::pages::thread::{Thread, load_threads};
+use crate::pages::workspace::Workspace;
 use crate::progress::Tally;
 
 pub fn router() -> Router<AppState> {
@@ -775,7 +777,7 @@ async fn request_review(
                 user.username, roadmap.id, stage.id, skill.id
             );
             tell(&state, mentors, &user, "review_requested", summary, target).await;
-            Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, "skill")).into_response())
+            Ok(Redirect::to(&back_to(roadmap, stage, skill, "skill")).into_response())
         }
         Some(message) => {
             let conflict = Some((skill.id.clone(), message.to_string()));

@@ -1,4 +1,4 @@
-//! HTTP routes, one module per area, and what every page shares.
+//! HTTP routes, one module per area (handlers and the templates only they use); what pages share is in `crate::pages`.
 
 pub mod account;
 pub mod admin;
@@ -16,50 +16,5 @@ pub mod public;
 pub mod search;
 pub mod transfer;
 
-use askama::Template;
-use axum::response::Html;
-
-use crate::app::AppState;
-use crate::db::users::User;
-use crate::error::AppError;
-
-/// What the base layout needs on every page.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub title: String,
-    /// Fingerprint appended to static URLs for cache-busting.
-    pub asset_version: String,
-    /// The signed-in user, for the header.
-    pub user: Option<User>,
-}
-
-impl Layout {
-    pub fn new(state: &AppState, user: Option<&User>, title: impl Into<String>) -> Self {
-        Self {
-            title: title.into(),
-            asset_version: state.assets.version.clone(),
-            user: user.cloned(),
-        }
-    }
-}
-
-/// Renders a template, turning a template failure into a logged 500.
-pub fn render<T: Template>(template: &T) -> Result<Html<String>, AppError> {
-    Ok(Html(template.render()?))
-}
-
-/// "5 Nov 2026".
-pub fn format_date(at: time::OffsetDateTime) -> String {
-    at.format(time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year]"
-    ))
-    .unwrap_or_default()
-}
-
-/// "5 Nov 2026, 14:03 UTC".
-pub fn format_datetime(at: time::OffsetDateTime) -> String {
-    at.format(time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
-}
+// What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.
+pub use crate::pages::{Layout, format_date, format_datetime, render};

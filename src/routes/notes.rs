@@ -1,7 +1,5 @@
 //! A learner's note and evidence links on each skill: save, share toggle, add and remove links.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -10,111 +8,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
-use super::{format_date, render};
+use super::render;
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::content::catalog::Skill;
-use crate::db::notes::{self, Evidence, Note};
+use crate::db::notes;
 use crate::error::AppError;
-use crate::markdown::user_markdown_to_html;
+use crate::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
+use crate::pages::skill::{WorkspaceEdit, back_to, render_skill_with};
+use crate::pages::workspace::{Workspace, workspaces};
 use crate::routes::form::Form;
-
-/// Notes longer than this are refused: they belong in a document of their own.
-pub const MAX_NOTE_CHARS: usize = 20_000;
-pub const MAX_TITLE_CHARS: usize = 120;
-pub const MAX_URL_CHARS: usize = 2_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/skills/{skill}/note", post(save_note))
         .route("/skills/{skill}/evidence", post(add_evidence))
         .route("/evidence/{id}/delete", post(delete_evidence))
-}
-
-pub struct EvidenceLink {
-    pub id: i64,
-    pub url: String,
-    pub title: String,
-    pub added: String,
-}
-
-/// The note and evidence block of one skill, as the page and the fragment show it.
-pub struct Workspace {
-    pub skill_id: String,
-    pub skill_title: String,
-    pub note_md: String,
-    pub note_html: String,
-    pub shared: bool,
-    pub note_updated: Option<String>,
-    pub note_error: Option<String>,
-    pub evidence: Vec<EvidenceLink>,
-    pub evidence_url: String,
-    pub evidence_title: String,
-    pub evidence_error: Option<String>,
-    pub saved: Option<&'static str>,
-}
-
-impl Workspace {
-    pub fn new(skill: &Skill, note: Option<&Note>, evidence: &[&Evidence]) -> Self {
-        Self {
-            skill_id: skill.id.clone(),
-            skill_title: skill.title.clone(),
-            note_md: note.map(|n| n.body_md.clone()).unwrap_or_default(),
-            note_html: note
-                .map(|n| user_markdown_to_html(&n.body_md))
-                .unwrap_or_default(),
-            shared: note.is_some_and(|n| n.shared_with_mentors),
-            note_updated: note.map(|n| format_date(n.updated_at)),
-            note_error: None,
-            evidence: evidence
-                .iter()
-                .map(|e| EvidenceLink {
-                    id: e.id,
-                    url: e.url.clone(),
-                    title: e.title.clone(),
-                    added: format_date(e.created_at),
-                })
-                .collect(),
-            evidence_url: String::new(),
-            evidence_title: String::new(),
-            evidence_error: None,
-            saved: None,
-        }
-    }
-
-    pub fn has_content(&self) -> bool {
-        !self.note_md.is_empty() || !self.evidence.is_empty()
-    }
-}
-
-/// Workspaces for `skills`: two queries, whatever the number of skills.
-pub async fn workspaces(
-    state: &AppState,
-    user_id: i64,
-    skills: &[Skill],
-) -> Result<HashMap<String, Workspace>, AppError> {
-    let ids: Vec<String> = skills.iter().map(|s| s.id.clone()).collect();
-    let notes = notes::notes(&state.db, user_id, &ids).await?;
-    let evidence = notes::evidence(&state.db, user_id, &ids).await?;
-    Ok(workspaces_from(skills, &notes, &evidence))
-}
-
-/// Workspaces for `skills` from rows already loaded.
-pub fn workspaces_from(
-    skills: &[Skill],
-    notes: &HashMap<String, Note>,
-    evidence: &[Evidence],
-) -> HashMap<String, Workspace> {
-    skills
-        .iter()
-        .map(|skill| {
-            let links: Vec<&Evidence> = evidence.iter().filter(|e| e.skill_id == skill.id).collect();
-            (
-                skill.id.clone(),
-                Workspace::new(skill, notes.get(&skill.id), &links),
-            )
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -142,10 +51,10 @@ async fn respond(
     }
     // Notes and evidence live on the skill's own page.
     if status.is_success() {
-        return Ok(Redirect::to(&super::public::back_to(roadmap, stage, skill, "skill")).into_response());
+        return Ok(Redirect::to(&back_to(roadmap, stage, skill, "skill")).into_response());
     }
-    let edit: super::public::WorkspaceEdit = (skill.id.clone(), Box::new(edit));
-    super::public::render_skill_with(
+    let edit: WorkspaceEdit = (skill.id.clone(), Box::new(edit));
+    render_skill_with(
         state,
         Some(user),
         &roadmap.id,
@@ -213,21 +122,6 @@ struct EvidenceForm {
     url: String,
     #[serde(default)]
     title: String,
-}
-
-/// A link a learner may attach: http or https, with a host.
-pub fn evidence_url_problem(raw: &str) -> Option<String> {
-    if raw.chars().count() > MAX_URL_CHARS {
-        return Some(format!("Use a link of at most {MAX_URL_CHARS} characters."));
-    }
-    match url::Url::parse(raw) {
-        Ok(url)
-            if matches!(url.scheme(), "http" | "https") && url.host_str().is_some_and(|h| !h.is_empty()) =>
-        {
-            None
-        }
-        _ => Some("Enter a full web address starting with https:// or http://.".into()),
-    }
 }
 
 async fn add_evidence(

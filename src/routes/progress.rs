@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::public::{SkillProgress, back_to, render_skill_with, render_stage, skill_ids};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
@@ -17,6 +16,8 @@ use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress::{self, Change, Undo};
 
 use crate::error::AppError;
+use crate::pages::skill::{SkillProgress, back_to, render_skill_with, skill_ids};
+use crate::pages::stage::render_stage;
 use crate::progress::{SkillState, Tally};
 use crate::routes::form::Form;
 

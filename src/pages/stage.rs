@@ -1,0 +1,109 @@
+//! A stage's page: its skills with the learner's progress, notes, evidence and threads.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
+
+use super::skill::{SkillView, WorkspaceEdit, load_skills};
+use super::{Layout, format_date, render};
+use crate::app::AppState;
+use crate::content::catalog::{Roadmap, Stage};
+use crate::db::users::User;
+use crate::error::AppError;
+use crate::progress::{SkillState, Tally};
+
+#[derive(Template)]
+#[template(path = "public/stage.html")]
+pub struct StagePage<'a> {
+    layout: Layout,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    /// 1-based position of the stage in its roadmap.
+    number: usize,
+    previous: Option<&'a Stage>,
+    next: Option<&'a Stage>,
+    signed_in: bool,
+    skills: Vec<SkillView<'a>>,
+    tally: Option<Tally>,
+    /// Dates rolled up from the skills: first started, and finished when the stage is done.
+    started: Option<String>,
+    finished: Option<String>,
+    /// A multi-skill action to offer Undo for (mark stage done).
+    undo_all: Option<(i64, usize)>,
+    /// The authors' estimate for the required skills left, when they gave times.
+    time_left: Option<String>,
+}
+
+/// Renders a stage page; `conflict` marks a refused stale change (status 409).
+pub async fn render_stage(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+) -> Result<Response, AppError> {
+    let status = if conflict.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    render_stage_with(state, user, roadmap_id, stage_id, changed, conflict, None, status).await
+}
+
+/// [`render_stage`], also showing `edit` in one skill's note and evidence block.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_stage_with(
+    state: &AppState,
+    user: Option<&User>,
+    roadmap_id: &str,
+    stage_id: &str,
+    changed: Option<i64>,
+    conflict: Option<(String, String)>,
+    edit: Option<WorkspaceEdit>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
+    let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
+    let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
+    let map = &loaded.map;
+    let tally = loaded.enrolled.then(|| map.stage_tally(stage));
+    let started = stage
+        .skills
+        .iter()
+        .filter_map(|s| map.get(&s.id).and_then(|r| r.started_at))
+        .min();
+    let finished: Option<OffsetDateTime> = match tally {
+        Some(t) if t.state() == SkillState::Done => stage
+            .skills
+            .iter()
+            .filter_map(|s| map.get(&s.id).and_then(|r| r.done_at))
+            .max(),
+        _ => None,
+    };
+    // Estimated time of the required skills not yet done or skipped (all of them for visitors).
+    let minutes_left: u32 = stage
+        .skills
+        .iter()
+        .filter(|k| !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
+        .filter_map(|k| k.meta.minutes)
+        .sum();
+    let page = StagePage {
+        layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
+        roadmap,
+        stage,
+        number: index + 1,
+        previous: index.checked_sub(1).and_then(|i| roadmap.stages.get(i)),
+        next: roadmap.stages.get(index + 1),
+        signed_in: user.is_some(),
+        skills: loaded.views,
+        tally,
+        started: started.map(format_date),
+        finished: finished.map(format_date),
+        undo_all: loaded.undo_all,
+        time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
+    };
+    Ok((status, render(&page)?).into_response())
+}
