@@ -1,7 +1,7 @@
 // Progressive enhancement: change a skill's state, undo, save a note or an
-// evidence link without a page reload, by swapping in the fragment the server
-// renders from the same template. Without JavaScript the same forms post and
-// redirect back.
+// evidence link without a page reload, by swapping in the fragments the server
+// renders from the same templates as the page. Without JavaScript the same forms
+// post and redirect back.
 "use strict";
 
 document.addEventListener("submit", async (event) => {
@@ -28,9 +28,16 @@ document.addEventListener("submit", async (event) => {
     }
     const template = document.createElement("template");
     template.innerHTML = (await response.text()).trim();
-    const replacement = template.content.firstElementChild;
+    // The first element answers the form; every other one with an id is out of band: it
+    // replaces the element with that id wherever this page has one (a stage's progress
+    // panel after a tick, a heading's sub-step badge after a checklist change).
+    const [replacement, ...others] = Array.from(template.content.children);
     if (!replacement) throw new Error("empty fragment");
     container.replaceWith(replacement);
+    for (const extra of others) {
+      const current = extra.id ? document.getElementById(extra.id) : null;
+      if (current) current.replaceWith(extra);
+    }
     // Other forms of the same skill (the skill page's "Done, next skill") follow the new version.
     const version = replacement.querySelector("input[name='version']");
     if (version && replacement.id.startsWith("progress_")) {
@@ -39,10 +46,6 @@ document.addEventListener("submit", async (event) => {
         other.value = version.value;
       }
     }
-    // A sub-step checklist also updates the "2/5" badge in its skill's heading.
-    const badge = document.getElementById(replacement.getAttribute("data-steps-badge") || "");
-    const count = replacement.getAttribute("data-steps-count");
-    if (badge && count && badge.firstChild) badge.firstChild.textContent = count;
     // Keep keyboard focus on the control the learner used.
     const value = submitter && submitter.value;
     const target =

@@ -654,6 +654,15 @@ async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus
         json!("same document"),
         "the page reloaded"
     );
+    // The stage's progress panel follows in place (issue 12: it stayed at 0 % until a reload).
+    let panel = "#stage_panel_how-the-web-works .progress-text";
+    wait_for_text(c, panel, "1 of 8 required skills done").await;
+    let bar = js(
+        c,
+        "return document.querySelector('#stage_panel_how-the-web-works progress').value;",
+    )
+    .await;
+    assert!(bar.as_f64().unwrap() > 0.0, "the bar moved: {bar}");
     let focus = format!(
         "return document.activeElement === document.querySelector('{}');",
         state_button(SKILL, "done")

@@ -325,6 +325,37 @@ async fn the_javascript_path_gets_the_fragment() {
     assert!(body.contains(r#"value="in_progress" class="state-button" aria-pressed="true""#));
     assert!(body.contains(r#"name="version" value="1""#));
     assert!(body.contains("/progress/undo"));
+    // The stage's panel comes along, current, to be swapped by its id (issue 12: it stayed
+    // at 0 % until a reload).
+    let panel = body
+        .split(r#"<div id="stage_panel_http" class="stage-panel">"#)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no stage panel in {body}"));
+    assert!(
+        panel.contains("0 of 1 required skills done (0%), 1 in progress"),
+        "{panel}"
+    );
+
+    let request = |form: &'static str| {
+        axum::http::Request::post("/skills/http-methods/state")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &l.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("x-pathway-fragment", "1")
+            .body(axum::body::Body::from(form))
+            .unwrap()
+    };
+    let (_, _, body) = l.app.request(request("state=done&version=1")).await;
+    let panel = body.split(r#"id="stage_panel_http""#).nth(1).unwrap();
+    assert!(panel.contains("1 of 1 required skills done (100%)"), "{panel}");
+    assert!(
+        !panel.contains("Mark stage done"),
+        "nothing is left to mark: {panel}"
+    );
+    // And the stage page renders the same panel.
+    let (_, _, page) = l.app.get_as("/roadmaps/web/http", &l.cookie).await;
+    assert!(page.contains(r#"<div id="stage_panel_http" class="stage-panel">"#));
+    assert!(page.contains("1 of 1 required skills done (100%)"));
 }
 
 #[tokio::test]
@@ -505,9 +536,10 @@ async fn progress_pages_and_actions_need_sign_in() {
         "/progress/web/http/complete",
     ] {
         let (status, headers, _) = l.app.get(path).await;
+        let back: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
         assert_eq!(
-            (status, &headers[header::LOCATION]),
-            (StatusCode::SEE_OTHER, &"/signin".parse().unwrap()),
+            (status, headers[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, format!("/signin?next={back}").as_str()),
             "{path}"
         );
     }

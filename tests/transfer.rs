@@ -296,7 +296,8 @@ async fn exports_are_private() {
     for path in ["/account/export.json", "/account/export.csv", "/account/import"] {
         let (status, headers, _) = app.get(path).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(headers[header::LOCATION], "/signin");
+        let back: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        assert_eq!(headers[header::LOCATION], format!("/signin?next={back}").as_str());
     }
     let eve = app.sign_up("eve").await;
     let (_, file) = export(&app, &eve).await;

@@ -9,6 +9,7 @@ use super::skill::{SkillView, WorkspaceEdit, load_skills};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::content::catalog::{Roadmap, Stage};
+use crate::db::progress::ProgressMap;
 use crate::db::users::User;
 use crate::error::AppError;
 use crate::progress::{SkillState, Tally};
@@ -25,14 +26,7 @@ pub struct StagePage<'a> {
     next: Option<&'a Stage>,
     signed_in: bool,
     skills: Vec<SkillView<'a>>,
-    tally: Option<Tally>,
-    /// Dates rolled up from the skills: first started, and finished when the stage is done.
-    started: Option<String>,
-    finished: Option<String>,
-    /// A multi-skill action to offer Undo for (mark stage done).
-    undo_all: Option<(i64, usize)>,
-    /// The authors' estimate for the required skills left, when they gave times.
-    time_left: Option<String>,
+    panel: StagePanel,
 }
 
 /// Renders a stage page; `conflict` marks a refused stale change (status 409).
@@ -69,27 +63,7 @@ pub async fn render_stage_with(
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
     let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
     let map = &loaded.map;
-    let tally = loaded.enrolled.then(|| map.stage_tally(stage));
-    let started = stage
-        .skills
-        .iter()
-        .filter_map(|s| map.get(&s.id).and_then(|r| r.started_at))
-        .min();
-    let finished: Option<OffsetDateTime> = match tally {
-        Some(t) if t.state() == SkillState::Done => stage
-            .skills
-            .iter()
-            .filter_map(|s| map.get(&s.id).and_then(|r| r.done_at))
-            .max(),
-        _ => None,
-    };
-    // Estimated time of the required skills not yet done or skipped (all of them for visitors).
-    let minutes_left: u32 = stage
-        .skills
-        .iter()
-        .filter(|k| !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
-        .filter_map(|k| k.meta.minutes)
-        .sum();
+    let panel = StagePanel::new(stage, map, loaded.enrolled, loaded.undo_all);
     let page = StagePage {
         layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
         roadmap,
@@ -99,11 +73,56 @@ pub async fn render_stage_with(
         next: roadmap.stages.get(index + 1),
         signed_in: user.is_some(),
         skills: loaded.views,
-        tally,
-        started: started.map(format_date),
-        finished: finished.map(format_date),
-        undo_all: loaded.undo_all,
-        time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
+        panel,
     };
     Ok((status, render(&page)?).into_response())
+}
+
+/// The learner's progress panel of a stage (`public/_stage_panel.html`): on the stage
+/// page, and sent again beside a skill changed in place.
+#[derive(Debug, Clone)]
+pub struct StagePanel {
+    /// None for visitors and learners who have not started the roadmap.
+    pub tally: Option<Tally>,
+    /// Dates rolled up from the skills: first started, and finished when the stage is done.
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    /// A multi-skill action to offer Undo for (mark stage done).
+    pub undo_all: Option<(i64, usize)>,
+    /// The authors' estimate for the required skills left, when they gave times.
+    pub time_left: Option<String>,
+}
+
+impl StagePanel {
+    /// From the progress rows of the stage's skills (`map` may hold others too).
+    pub fn new(stage: &Stage, map: &ProgressMap, enrolled: bool, undo_all: Option<(i64, usize)>) -> Self {
+        let tally = enrolled.then(|| map.stage_tally(stage));
+        let started = stage
+            .skills
+            .iter()
+            .filter_map(|s| map.get(&s.id).and_then(|r| r.started_at))
+            .min();
+        let finished: Option<OffsetDateTime> = match tally {
+            Some(t) if t.state() == SkillState::Done => stage
+                .skills
+                .iter()
+                .filter_map(|s| map.get(&s.id).and_then(|r| r.done_at))
+                .max(),
+            _ => None,
+        };
+        // Estimated time of the required skills not yet done or skipped (all of them for visitors).
+        let minutes_left: u32 = stage
+            .skills
+            .iter()
+            .filter(|k| !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
+            .filter_map(|k| k.meta.minutes)
+            .sum();
+        Self {
+            tally,
+            started: started.map(format_date),
+            finished: finished.map(format_date),
+            undo_all,
+            time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
+        }
+    }
 }

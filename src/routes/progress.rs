@@ -17,7 +17,7 @@ use crate::db::progress::{self, Change, Undo};
 
 use crate::error::AppError;
 use crate::pages::skill::{SkillProgress, back_to, render_skill_with, skill_ids};
-use crate::pages::stage::render_stage;
+use crate::pages::stage::{StagePanel, render_stage};
 use crate::progress::{SkillState, Tally};
 use crate::routes::form::Form;
 
@@ -60,10 +60,16 @@ async fn start_roadmap(
     Ok(Redirect::to(&format!("/roadmaps/{}?done=started", roadmap.id)))
 }
 
+/// The answer to a state change made in place: the skill's block, then what else the
+/// change moved (the stage's progress panel), which static/progress.js swaps by id.
 #[derive(Template)]
-#[template(path = "progress/_skill_progress.html")]
-struct SkillFragment {
+#[template(path = "progress/_skill_change.html")]
+struct SkillFragment<'a> {
     p: SkillProgress,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    panel: Option<StagePanel>,
+    signed_in: bool,
 }
 
 #[derive(Deserialize)]
@@ -218,19 +224,25 @@ async fn skill_fragment(
     conflict: Option<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let ids = std::slice::from_ref(&skill.id);
-    let roadmap_id = state
-        .catalog
-        .load()
-        .skill(&skill.id)
-        .map(|(r, _, _)| r.id.clone())
-        .unwrap_or_default();
-    let rows = crate::db::learner_view::stage(&state.db, user_id, &roadmap_id, ids).await?;
-    let (map, skill_reviews, has_mentor) = (rows.progress, rows.reviews, rows.has_mentor);
-    let mut p = SkillProgress::new(skill, &map).with_reviews(&skill_reviews, has_mentor);
+    let catalog = state.catalog.load();
+    let (roadmap, stage, _) = catalog.skill(&skill.id).ok_or(AppError::NotFound)?;
+    // The whole stage's rows, in the same one statement, for its panel.
+    let ids = skill_ids(&stage.skills);
+    let rows = crate::db::learner_view::stage(&state.db, user_id, &roadmap.id, &ids).await?;
+    let mut p = SkillProgress::new(skill, &rows.progress).with_reviews(&rows.reviews, rows.has_mentor);
     p.undo_action = undo_action;
     p.conflict = conflict;
-    Ok((status, render(&SkillFragment { p })?).into_response())
+    let panel = rows
+        .enrolled
+        .then(|| StagePanel::new(stage, &rows.progress, true, None));
+    let fragment = SkillFragment {
+        p,
+        roadmap,
+        stage,
+        panel,
+        signed_in: true,
+    };
+    Ok((status, render(&fragment)?).into_response())
 }
 
 #[derive(Deserialize)]
