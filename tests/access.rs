@@ -84,6 +84,8 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("POST", "/mentors/{id}/revoke",                  [S,       R,       N,       N,       N,       N,       N]),
     ("GET",  "/mentoring",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("GET",  "/mentoring/matrix/{roadmap}",           [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    // Everyone's own queue: empty for non-mentors, never another mentor's.
+    ("GET",  "/mentoring/reviews",                    [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("POST", "/mentoring/{id}/accept",                [S,       N,       N,       N,       N,       N,       N]),
     ("POST", "/mentoring/{id}/decline",               [S,       N,       N,       N,       N,       N,       N]),
     ("GET",  "/mentoring/invite/{token}",             [S,       Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),

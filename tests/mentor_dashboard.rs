@@ -133,7 +133,17 @@ async fn the_dashboard_figures_match_a_known_dataset() {
     assert!(lea_at < ben_at, "a waiting review comes first");
     let lea_card = &page[lea_at..ben_at];
     assert!(lea_card.contains("2 of 2 required skills done (100%)"));
-    assert!(lea_card.contains("1 review waits for you</strong>, the oldest for 3 days"));
+    assert!(
+        lea_card.contains(
+            r#"<a href="/mentoring/reviews?mentee=lea"><strong>1 review waits for you</strong><span class="visually-hidden"> from "#
+        ),
+        "{lea_card}"
+    );
+    assert!(lea_card.contains("</a>, the oldest for 3 days"), "{lea_card}");
+    assert!(
+        page.contains(r#"<a href="/mentoring/reviews"><strong>1 review waits for you</strong></a>"#),
+        "the dashboard leads to the queue"
+    );
     assert!(
         lea_card.contains("new changes since your last visit")
             || lea_card.contains("changes since your last visit")
@@ -173,7 +183,7 @@ async fn new_since_visit_is_counted_up_to_a_cap_whatever_the_history() {
     .await
     .unwrap();
     let stalled_before = time::OffsetDateTime::now_utc() - time::Duration::days(14);
-    let (mentees, _) =
+    let (mentees, _, _) =
         pathway::db::mentorships::mentee_overview(&app.db.pool, mentor_id, stalled_before, 50, 0)
             .await
             .unwrap();

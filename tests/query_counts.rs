@@ -188,19 +188,47 @@ async fn mentor_pages_stay_constant_from_5_to_120_mentees_and_page_by_50() {
             .unwrap();
         }
     };
+    // Every mentee asks for a review, for the queue.
+    let ask = || {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query(
+                "insert into review_requests (mentee_id, skill_id, status, requested_at)
+                 select u.id, 'http-methods', 'pending', now() - make_interval(mins => u.id::int)
+                 from users u where u.username like 'mentee%' on conflict do nothing",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
     add(1, 5).await;
+    ask().await;
     let small = [
         get_count(&app, "/mentoring", &mentor).await,
         get_count(&app, "/mentoring/matrix/web", &mentor).await,
+        get_count(&app, "/mentoring/reviews", &mentor).await,
     ];
     add(6, 115).await;
+    ask().await;
     let large = [
         get_count(&app, "/mentoring", &mentor).await,
         get_count(&app, "/mentoring/matrix/web", &mentor).await,
         get_count(&app, "/mentoring?page=3", &mentor).await,
         get_count(&app, "/mentoring/matrix/web?page=2", &mentor).await,
+        get_count(&app, "/mentoring/reviews", &mentor).await,
+        get_count(&app, "/mentoring/reviews?page=6", &mentor).await,
     ];
-    assert_eq!(small[..], large[..2], "mentor pages grew with mentees");
+    assert_eq!(small[..2], large[..2], "mentor pages grew with mentees");
+    assert_eq!(small[2], large[4], "the review queue grew with requests");
+    assert_eq!(large[4], large[5], "a later page of the queue costs the same");
+    assert!(large[4] <= 3, "the review queue ran {} statements", large[4]);
+    let (_, _, queue) = app.get_as("/mentoring/reviews?page=6", &mentor).await;
+    assert!(
+        queue.contains("120 requests wait") && queue.contains("Page 6 of 6"),
+        "{queue}"
+    );
+    assert_eq!(queue.matches(r#"<li class="panel review-item""#).count(), 20);
     assert_eq!(large[0], large[2], "a later page costs the same");
     assert_eq!(large[1], large[3]);
     assert!(large[0] <= 5, "the mentor dashboard ran {} statements", large[0]);

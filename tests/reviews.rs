@@ -342,3 +342,131 @@ async fn reviews_need_a_done_skill_and_a_mentor() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("invite one on the My mentors page"));
 }
+
+/// The review queue: every waiting request of the mentor's mentees, oldest first, with the
+/// skill's text, the shared note (never a private one), evidence and history, and a verdict
+/// given in place that returns to the queue (issue 12).
+#[tokio::test]
+async fn the_review_queue_lists_waiting_reviews_oldest_first_and_answers_in_place() {
+    let w = world().await;
+    let app = &w.app;
+    // A second mentee, whose request is older; and a third learner with another mentor.
+    let ida = app.sign_up("ida").await;
+    app.post_form("/progress/web/start", &[], Some(&ida)).await;
+    app.post_form(
+        "/skills/dns-records/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&ida),
+    )
+    .await;
+    link(app, &ida, "max", &w.mentor, &[]).await;
+    let (status, _, _) = app
+        .post_form(
+            "/skills/dns-records/review",
+            &[("message", "Records done")],
+            Some(&ida),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    sqlx::query("update review_requests set requested_at = now() - interval '3 days'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let other = app.sign_up("olga").await;
+    let stranger = app.sign_up("sam").await;
+    app.post_form("/progress/web/start", &[], Some(&stranger)).await;
+    app.post_form(
+        "/skills/http-methods/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&stranger),
+    )
+    .await;
+    link(app, &stranger, "olga", &other, &[]).await;
+    app.post_form(
+        "/skills/http-methods/review",
+        &[("message", "Not for max")],
+        Some(&stranger),
+    )
+    .await;
+    // lea shares her note and adds evidence; ida keeps her note private.
+    app.post_form(
+        "/skills/http-methods/note",
+        &[("body", "GET is **safe**."), ("shared", "on")],
+        Some(&w.learner),
+    )
+    .await;
+    app.post_form(
+        "/skills/http-methods/evidence",
+        &[("url", "https://example.org/demo"), ("title", "My demo")],
+        Some(&w.learner),
+    )
+    .await;
+    app.post_form(
+        "/skills/dns-records/note",
+        &[("body", "secret diary")],
+        Some(&ida),
+    )
+    .await;
+    let lea_request = request(&w).await;
+
+    let (status, _, page) = app.get_as("/mentoring/reviews", &w.mentor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("2 requests wait, oldest first."), "{page}");
+    let ida_at = page.find("Records done").expect("ida's request");
+    let lea_at = page.find("Please check my demo").expect("lea's request");
+    assert!(ida_at < lea_at, "the oldest first");
+    assert!(!page.contains("Not for max"), "another mentor's mentee");
+    assert!(!page.contains("secret diary"), "a private note never shows");
+    assert!(page.contains("GET is <strong>safe</strong>."), "{page}");
+    assert!(
+        page.contains(r#"<a href="https://example.org/demo" rel="noopener noreferrer nofollow">My demo</a>"#)
+    );
+    assert!(page.contains("<summary>The skill's text"), "collapsed skill text");
+    assert!(page.contains("GET and POST."), "the skill's text is there");
+    assert!(page.contains("History of this skill"));
+    assert!(page.contains("Not started → Done"), "{page}");
+    assert!(page.contains("Review requested"), "{page}");
+
+    // The dashboard says how many wait and links to the queue, and per mentee.
+    let (_, _, dashboard) = app.get_as("/mentoring", &w.mentor).await;
+    assert!(
+        dashboard.contains(r#"<a href="/mentoring/reviews"><strong>2 reviews wait for you</strong></a>"#),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains(r#"href="/mentoring/reviews?mentee=lea""#));
+    let (_, _, only_lea) = app.get_as("/mentoring/reviews?mentee=lea", &w.mentor).await;
+    assert!(
+        only_lea.contains("1 request waits") && !only_lea.contains("Records done"),
+        "{only_lea}"
+    );
+
+    // Verify from the queue: back to it, with one fewer.
+    let (status, headers, _) = app
+        .post_form(
+            &format!("/reviews/{lea_request}/verify"),
+            &[("message", "Nice"), ("back", "queue")],
+            Some(&w.mentor),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[axum::http::header::LOCATION],
+        "/mentoring/reviews?done=verified"
+    );
+    let (_, _, page) = app.get_as("/mentoring/reviews?done=verified", &w.mentor).await;
+    assert!(page.contains("Verified. The learner has been told."));
+    assert!(
+        page.contains("1 request waits") && !page.contains("Please check my demo"),
+        "{page}"
+    );
+
+    // Non-mentors and the other mentor see only their own (empty or not) queue.
+    let (status, _, page) = app.get_as("/mentoring/reviews", &w.learner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Nothing waits for you"), "{page}");
+    let (_, _, page) = app.get_as("/mentoring/reviews", &other).await;
+    assert!(
+        page.contains("Not for max") && !page.contains("Records done"),
+        "{page}"
+    );
+}

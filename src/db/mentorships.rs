@@ -387,7 +387,7 @@ pub struct MenteeSummary {
 
 /// One page of a mentor's active mentees, attention first: the longest-waiting
 /// review, then mentees quiet since `stalled_before`, then by name. Returns the
-/// page and the number of mentees in all. One statement; every lookup in it is
+/// page, the number of mentees in all, and the reviews waiting over all of them. One statement; every lookup in it is
 /// an index probe per mentee, so the cost follows the number of mentees, not
 /// the length of their history.
 pub async fn mentee_overview(
@@ -396,7 +396,7 @@ pub async fn mentee_overview(
     stalled_before: OffsetDateTime,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<(Vec<MenteeSummary>, i64)> {
+) -> sqlx::Result<(Vec<MenteeSummary>, i64, i64)> {
     let rows = sqlx::query!(
         r#"with links as (
                select m.id, m.mentee_id, m.all_roadmaps,
@@ -429,7 +429,7 @@ pub async fn mentee_overview(
                    where en.user_id = l.mentee_id and (l.all_roadmaps or en.roadmap_id = any(l.roadmaps))
                ) a
            ), page as (
-               select summary.*, count(*) over () as total from summary
+               select summary.*, count(*) over () as total, sum(waiting) over () as all_waiting from summary
                order by waiting = 0, oldest, active, lower(display_name), mentee_id
                limit $3 offset $4
            )
@@ -437,7 +437,7 @@ pub async fn mentee_overview(
            select p.link_id as "link_id!", p.mentee_id as "mentee_id!", p.username as "username!",
                   p.display_name as "display_name!", p.all_roadmaps as "all_roadmaps!", p.roadmaps as "roadmaps!",
                   p.waiting as "waiting!", p.oldest as "oldest?", p.last_at as "last_at?", n.fresh as "fresh!",
-                  p.total as "total!"
+                  p.total as "total!", p.all_waiting::bigint as "all_waiting!"
            from page p
            cross join lateral (
                select count(*) as fresh from (
@@ -459,6 +459,7 @@ pub async fn mentee_overview(
     .fetch_all(db)
     .await?;
     let total = rows.first().map_or(0, |r| r.total);
+    let all_waiting = rows.first().map_or(0, |r| r.all_waiting);
     let mentees = rows
         .into_iter()
         .map(|r| MenteeSummary {
@@ -477,7 +478,7 @@ pub async fn mentee_overview(
             new_since_visit: r.fresh,
         })
         .collect();
-    Ok((mentees, total))
+    Ok((mentees, total, all_waiting))
 }
 
 /// One page of the mentor's active mentees whose link covers `roadmap_id`, by

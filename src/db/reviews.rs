@@ -1,5 +1,6 @@
 //! Review requests: a learner asks for a skill to be checked; the first mentor's verdict closes it.
 
+use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 
@@ -178,4 +179,120 @@ pub async fn answer(
     }
     tx.commit().await?;
     Ok(Ok(by_id(pool, id).await?.expect("the request was just answered")))
+}
+
+/// A waiting review request in a mentor's queue, with what judging it needs.
+#[derive(Debug, Clone)]
+pub struct QueuedReview {
+    pub id: i64,
+    pub mentee_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub skill_id: String,
+    pub message: String,
+    pub requested_at: OffsetDateTime,
+    /// The learner's note, only when shared with mentors.
+    pub shared_note: Option<String>,
+    /// Evidence links: (title, url).
+    pub evidence: Vec<(String, String)>,
+    /// The skill's latest events for this learner, newest first.
+    pub history: Vec<QueuedEvent>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct QueuedEvent {
+    pub kind: String,
+    pub from_state: String,
+    pub to_state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: Option<String>,
+    pub message: Option<String>,
+    /// A later undo reverted it.
+    pub undone: bool,
+}
+
+/// Events of a skill shown beside a queued request.
+pub const QUEUE_HISTORY: i64 = 10;
+
+/// One page of the requests waiting for `mentor_id`, oldest first: those of active
+/// mentees on roadmaps their link covers, optionally of one mentee (by username).
+/// Returns the page and the number waiting in all. One statement; each lookup is an
+/// index probe per mentee or per request, so the cost follows the mentees and the page.
+pub async fn queue(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    mentee: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<QueuedReview>, i64)> {
+    let rows = sqlx::query!(
+        r#"with links as (
+               select m.mentee_id, m.all_roadmaps,
+                      coalesce((select array_agg(r.roadmap_id) from mentorship_roadmaps r
+                                where r.mentorship_id = m.id), '{}') as roadmaps
+               from mentorships m
+               where m.mentor_id = $1 and m.status = 'active'
+                 and ($2::text is null or m.mentee_id = (select id from users where username = $2))
+           ), waiting as (
+               select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at
+               from links l
+               cross join lateral (
+                   select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at
+                   from review_requests q join skills s on s.id = q.skill_id
+                   where q.mentee_id = l.mentee_id and q.status = 'pending'
+                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
+               ) q
+           ), page as (
+               select w.*, count(*) over () as total from waiting w
+               order by w.requested_at, w.id limit $3 offset $4
+           )
+           select p.id as "id!", p.mentee_id as "mentee_id!", u.username, u.display_name,
+                  p.skill_id as "skill_id!", p.message as "message!", p.requested_at as "requested_at!",
+                  p.total as "total!",
+                  (select n.body_md from notes n
+                   where n.user_id = p.mentee_id and n.skill_id = p.skill_id and n.shared_with_mentors) as shared_note,
+                  (select coalesce(json_agg(json_build_array(e.title, e.url) order by e.created_at, e.id), '[]')
+                   from evidence e where e.user_id = p.mentee_id and e.skill_id = p.skill_id)
+                    as "evidence!: Json<Vec<(String, String)>>",
+                  (select coalesce(json_agg(json_build_object(
+                              'kind', h.kind, 'from_state', h.from_state, 'to_state', h.to_state,
+                              'at', h.at, 'actor', h.actor, 'message', h.message, 'undone', h.undone)
+                              order by h.at desc, h.id desc), '[]')
+                   from (select e.id, e.kind, e.from_state, e.to_state, e.at, e.message,
+                                (select a.display_name from users a where a.id = e.actor_id) as actor,
+                                exists (select 1 from progress_events u
+                                        where u.user_id = e.user_id and u.undoes = e.action_id) as undone
+                         from progress_events e
+                         where e.user_id = p.mentee_id and e.skill_id = p.skill_id
+                         order by e.at desc, e.id desc limit $5) h)
+                    as "history!: Json<Vec<QueuedEvent>>"
+           from page p join users u on u.id = p.mentee_id
+           order by p.requested_at, p.id"#,
+        mentor_id,
+        mentee,
+        limit,
+        offset,
+        QUEUE_HISTORY
+    )
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((
+        rows.into_iter()
+            .map(|r| QueuedReview {
+                id: r.id,
+                mentee_id: r.mentee_id,
+                username: r.username,
+                display_name: r.display_name,
+                skill_id: r.skill_id,
+                message: r.message,
+                requested_at: r.requested_at,
+                shared_note: r.shared_note,
+                evidence: r.evidence.0,
+                history: r.history.0,
+            })
+            .collect(),
+        total,
+    ))
 }

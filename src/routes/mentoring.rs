@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/mentoring/{id}/accept", post(accept))
         .route("/mentoring/{id}/decline", post(decline))
         .route("/mentoring/invite/{token}", get(link_page).post(answer_link))
+        .route("/mentoring/reviews", get(review_queue))
         .route("/mentoring/matrix/{roadmap}", get(matrix))
         .route("/mentees/{username}", get(mentee))
         .route("/mentees/{username}/{roadmap}/{stage}", get(mentee_stage))
@@ -364,6 +365,8 @@ struct MentoringPage {
     pages: i64,
     stalled_days: i64,
     notice: Option<&'static str>,
+    /// Review requests waiting for this mentor, over every mentee.
+    reviews_waiting: i64,
 }
 
 /// Mentees per page on the mentor dashboard and the matrix.
@@ -410,7 +413,7 @@ async fn mentoring(
         .map(|m| link_row(&state, m, false))
         .collect();
     let stalled_after = OffsetDateTime::now_utc() - time::Duration::days(state.settings.stalled_days);
-    let (summaries, total) = mentorships::mentee_overview(
+    let (summaries, total, reviews_waiting) = mentorships::mentee_overview(
         &state.db,
         user.id,
         stalled_after,
@@ -464,6 +467,7 @@ async fn mentoring(
         page,
         pages: page_count(total),
         stalled_days: state.settings.stalled_days,
+        reviews_waiting,
         notice: match query.done.as_deref() {
             Some("accepted") => Some("You are now a mentor. Your mentee's progress is listed below."),
             Some("declined") => Some("Invitation declined."),
@@ -746,6 +750,142 @@ async fn mentee_stage(
 struct ReviewForm {
     #[serde(default)]
     message: String,
+    /// "queue" when answered from the review queue, which it then returns to.
+    #[serde(default)]
+    back: String,
+}
+
+/// Requests per page of the review queue.
+const QUEUE_PAGE: i64 = 20;
+
+/// One event of a skill's history beside a queued request, as `progress/_event_how.html` reads it.
+struct QueueEventView {
+    when: String,
+    from: &'static str,
+    to: &'static str,
+    kind: String,
+    actor: Option<String>,
+    message: Option<String>,
+    undone: bool,
+}
+
+struct QueueItem<'a> {
+    review: reviews::QueuedReview,
+    waited: String,
+    requested: String,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    skill: &'a crate::content::catalog::Skill,
+    note_html: String,
+    history: Vec<QueueEventView>,
+}
+
+#[derive(Template)]
+#[template(path = "mentoring/reviews.html")]
+struct ReviewQueuePage<'a> {
+    layout: Layout,
+    items: Vec<QueueItem<'a>>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    /// The mentee the list is narrowed to (username, display name), if any.
+    mentee: Option<(String, String)>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct QueueQuery {
+    page: Option<String>,
+    mentee: Option<String>,
+    done: Option<String>,
+}
+
+/// Every review waiting for the signed-in mentor, oldest first, with the skill's text,
+/// the learner's shared note, evidence and history, and the verdict forms in place.
+async fn review_queue(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<QueueQuery>,
+) -> Result<Response, AppError> {
+    let page = page_number(query.page.as_deref());
+    let mentee = query.mentee.as_deref().filter(|m| !m.is_empty());
+    let (queued, total) =
+        reviews::queue(&state.db, user.id, mentee, QUEUE_PAGE, (page - 1) * QUEUE_PAGE).await?;
+    let pages = ((total + QUEUE_PAGE - 1) / QUEUE_PAGE).max(1);
+    if queued.is_empty() && page > pages {
+        let mut target = format!("/mentoring/reviews?page={pages}");
+        if let Some(m) = mentee {
+            target.push_str(&format!(
+                "&mentee={}",
+                url::form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()
+            ));
+        }
+        return Ok(Redirect::to(&target).into_response());
+    }
+    let catalog = state.catalog.load();
+    let narrowed = match mentee {
+        Some(username) => match queued.first() {
+            Some(r) => Some((r.username.clone(), r.display_name.clone())),
+            None => users::by_username(&state.db, username)
+                .await?
+                .map(|u| (u.username, u.display_name)),
+        },
+        None => None,
+    };
+    let items = queued
+        .into_iter()
+        .filter_map(|review| {
+            // A request on a skill no longer in the content cannot be judged here.
+            let (roadmap, stage, skill) = catalog.skill(&review.skill_id)?;
+            let history = review
+                .history
+                .iter()
+                .map(|e| QueueEventView {
+                    when: format_date(e.at),
+                    from: state_label(&e.from_state),
+                    to: state_label(&e.to_state),
+                    kind: e.kind.clone(),
+                    actor: e.actor.clone(),
+                    message: e.message.clone().filter(|m| !m.is_empty()),
+                    undone: e.undone,
+                })
+                .collect();
+            Some(QueueItem {
+                waited: waited(review.requested_at),
+                requested: format_date(review.requested_at),
+                note_html: review
+                    .shared_note
+                    .as_deref()
+                    .map(crate::markdown::user_markdown_to_html)
+                    .unwrap_or_default(),
+                roadmap,
+                stage,
+                skill,
+                history,
+                review,
+            })
+        })
+        .collect();
+    Ok(render(&ReviewQueuePage {
+        layout: Layout::new(&state, Some(&user), "Reviews waiting for you"),
+        items,
+        total,
+        page,
+        pages,
+        mentee: narrowed,
+        notice: match query.done.as_deref() {
+            Some("verified") => Some("Verified. The learner has been told."),
+            Some("changes") => Some("Changes requested. The learner has been told."),
+            _ => None,
+        },
+    })?
+    .into_response())
+}
+
+fn state_label(state: &str) -> &'static str {
+    state
+        .parse::<crate::progress::SkillState>()
+        .map_or("Unknown", |s| s.label())
 }
 
 /// Longest message or comment on a review.
@@ -823,7 +963,7 @@ async fn verify(
     Path(id): Path<i64>,
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
-    answer_review(&state, &user, id, true, &form.message).await
+    answer_review(&state, &user, id, true, &form.message, form.back == "queue").await
 }
 
 async fn request_changes(
@@ -832,7 +972,7 @@ async fn request_changes(
     Path(id): Path<i64>,
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
-    answer_review(&state, &user, id, false, &form.message).await
+    answer_review(&state, &user, id, false, &form.message, form.back == "queue").await
 }
 
 #[derive(Template)]
@@ -849,9 +989,14 @@ async fn answer_review(
     id: i64,
     verify: bool,
     comment: &str,
+    from_queue: bool,
 ) -> Result<Response, AppError> {
     let (review, username, roadmap_id, stage_id) = reviewable(state, mentor, id).await?;
-    let back = format!("/mentees/{username}/{roadmap_id}/{stage_id}#{}", review.skill_id);
+    let back = if from_queue {
+        "/mentoring/reviews".to_string()
+    } else {
+        format!("/mentees/{username}/{roadmap_id}/{stage_id}#{}", review.skill_id)
+    };
     let comment: String = comment.trim().chars().take(MAX_REVIEW_TEXT).collect();
     if !verify && comment.is_empty() {
         let page = ReviewAnsweredPage {
@@ -884,7 +1029,13 @@ async fn answer_review(
                 target,
             )
             .await;
-            Ok(Redirect::to(&back).into_response())
+            let done = if verify { "verified" } else { "changes" };
+            let target = if from_queue {
+                format!("/mentoring/reviews?done={done}")
+            } else {
+                back
+            };
+            Ok(Redirect::to(&target).into_response())
         }
         Err(message) => {
             let page = ReviewAnsweredPage {
