@@ -161,8 +161,14 @@ async fn the_dashboard_figures_match_a_known_dataset() {
     assert!(!lea_card.contains("since your last visit"), "{lea_card}");
 
     let (_, _, matrix) = app.get_as("/mentoring/matrix/web", &max).await;
-    assert!(matrix.contains(r#"<td class="shade-4"><a href="/mentees/lea/web/http">1/1<span class="matrix-percent"> (100%)</span></a></td>"#), "{matrix}");
-    assert!(matrix.contains(r#"<td class="shade-0"><a href="/mentees/ben/web/dns">0/1<span class="matrix-percent"> (0%)</span></a></td>"#));
+    assert!(matrix.contains(r#"<td class="shade-4"><a href="/mentees/lea/web/http">1/1<span class="visually-hidden"> (100%)</span></a></td>"#), "{matrix}");
+    assert!(matrix.contains(r#"<td class="shade-0"><a href="/mentees/ben/web/dns">0/1<span class="visually-hidden"> (0%)</span></a></td>"#));
+    // Numbered stage columns whose accessible name is the full title, listed under the table too.
+    assert!(
+        matrix.contains(r#"<th scope="col" class="matrix-stage" title="HTTP">1<span class="visually-hidden">. HTTP</span></th>"#),
+        "{matrix}"
+    );
+    assert!(matrix.contains(r#"<ol class="matrix-legend">"#) && matrix.contains("<li>DNS</li>"));
 }
 
 #[tokio::test]
