@@ -1436,3 +1436,116 @@ async fn pressed_state_buttons_keep_their_name_and_headings_clear_the_header() {
     }
     browser.close().await;
 }
+
+/// Issue 12: an invitation link opened while signed out survives signing up (sign-up returns
+/// to it), and the mentor verifies the review from the queue the dashboard links to.
+#[tokio::test]
+async fn an_invitation_survives_signing_up_and_the_mentor_verifies_from_the_queue() {
+    require_browser();
+    let (server, learner, mentor) =
+        tokio::join!(Server::start(), Browser::start(true), Browser::start(false));
+    let (lea, max) = (learner.client(), mentor.client());
+    sign_up_as(lea, &server, "lena", "Lena Learner").await;
+    start_backend_and_open_first_stage(lea, &server).await;
+    click_css(lea, "the Done button", &state_button(SKILL, "done")).await;
+    wait_for_state(lea, SKILL, "done").await;
+
+    // The learner makes an invite link.
+    lea.goto(&server.url("/mentors")).await.unwrap();
+    click_xpath(
+        lea,
+        "Create invite link",
+        "//button[normalize-space()='Create invite link']",
+    )
+    .await;
+    let link = eventually(lea, "the invite link", async || {
+        js(lea, "const f = document.querySelector('input[aria-label=\"Invite link\"]'); return f ? f.value : null;")
+            .await
+            .as_str()
+            .map(str::to_string)
+    })
+    .await;
+
+    // Someone without an account opens it: sign-in, then "Create an account", then back to it.
+    max.goto(&link).await.unwrap();
+    wait_for_url(max, "sign-in with the way back", |u| u.contains("/signin?next=")).await;
+    click_xpath(
+        max,
+        "Create an account link",
+        "//main//a[normalize-space()='Create an account']",
+    )
+    .await;
+    wait_for_url(max, "sign-up with the way back", |u| u.contains("/signup?next=")).await;
+    for (label, value) in [
+        ("Username", "milo"),
+        ("Display name", "Milo Mentor"),
+        ("Password", PASSWORD),
+    ] {
+        let field = max
+            .find(Locator::XPath(&format!(
+                "//input[@id=//label[starts-with(normalize-space(), '{label}')]/@for]"
+            )))
+            .await
+            .unwrap_or_else(|_| panic!("no field labelled {label}"));
+        field.click().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click_xpath(
+        max,
+        "Create account button",
+        "//button[normalize-space()='Create account']",
+    )
+    .await;
+    wait_for_url(max, "the invitation after signing up", |u| u == link).await;
+    wait_for_text(max, "main", "invites you to be their mentor").await;
+    click_xpath(max, "Accept button", "//main//button[normalize-space()='Accept']").await;
+    wait_for_url(max, "Mentoring after accepting", |u| u.contains("done=accepted")).await;
+
+    // The learner asks for a review.
+    lea.goto(&server.url(STAGE)).await.unwrap();
+    click_css(
+        lea,
+        "the review request",
+        &format!("#progress_{SKILL} details.review-request > summary"),
+    )
+    .await;
+    click_xpath(
+        lea,
+        "Request review button",
+        &format!("//*[@id='progress_{SKILL}']//button[normalize-space()='Request review']"),
+    )
+    .await;
+    wait_for_url(lea, "the skill page after asking", |u| {
+        u.contains(&format!("/{SKILL}"))
+    })
+    .await;
+
+    // The mentor follows the dashboard's count to the queue and verifies there.
+    max.goto(&server.url("/mentoring")).await.unwrap();
+    click_xpath(
+        max,
+        "the queue link",
+        "//main//a[normalize-space()='1 review waits for you']",
+    )
+    .await;
+    wait_for_url(max, "the review queue", |u| u.ends_with("/mentoring/reviews")).await;
+    wait_for_text(max, "main", "1 request waits, oldest first.").await;
+    let comment = max
+        .find(Locator::XPath(
+            "//textarea[@id=//label[normalize-space()='Comment (optional)']/@for]",
+        ))
+        .await
+        .unwrap();
+    comment.click().await.unwrap();
+    comment.send_keys("Well done.").await.unwrap();
+    click_xpath(
+        max,
+        "Verify button",
+        "//main//button[starts-with(normalize-space(), 'Verify')]",
+    )
+    .await;
+    wait_for_url(max, "the queue after verifying", |u| u.contains("done=verified")).await;
+    wait_for_text(max, "main", "Verified. The learner has been told.").await;
+    wait_for_text(max, "main", "Nothing waits for you").await;
+    tokio::join!(learner.close(), mentor.close());
+}
