@@ -535,7 +535,7 @@ async fn start_backend_and_open_first_stage(c: &Client, server: &Server) {
         u.contains("done=started")
     })
     .await;
-    c.find(Locator::Css("ol.stage-list > li:first-child h3 a"))
+    c.find(Locator::Css("ol.path > li:first-child h3 a"))
         .await
         .unwrap()
         .click()
@@ -763,6 +763,39 @@ async fn with_javascript_a_state_change_swaps_the_skill_in_place_and_keeps_focus
         Value::String("same document".into()),
         "ticking a sub-step reloaded the page"
     );
+
+    // The roadmap's map shows the skill done, the first stage as "you are here", and one
+    // Continue action that leads to the next skill (issue 12).
+    c.goto(&server.url("/roadmaps/backend")).await.unwrap();
+    let first_mark = js(
+        c,
+        "const m = document.querySelector('ol.path > li:first-child ol.marks > li'); \
+         return m ? m.className + '|' + m.textContent.trim() : null;",
+    )
+    .await;
+    let first_mark = first_mark.as_str().unwrap_or_default().to_string();
+    assert!(
+        first_mark.starts_with("mark state-done|") && first_mark.ends_with(": Done"),
+        "{first_mark}"
+    );
+    let here = text_of(c, "ol.path > li[aria-current=step] h3")
+        .await
+        .unwrap_or_default();
+    // (innerText follows the CSS capitals.)
+    assert!(
+        here.contains("How the web works") && here.to_lowercase().contains("you are here"),
+        "{here}"
+    );
+    click_xpath(
+        c,
+        "the Continue action",
+        "//main//a[starts-with(normalize-space(), 'Continue: ')]",
+    )
+    .await;
+    wait_for_url(c, "the next skill", |u| {
+        u.starts_with(&stage) && !u.ends_with(SKILL) && u != stage
+    })
+    .await;
 
     browser.close().await;
 }

@@ -1032,3 +1032,51 @@ async fn marking_a_stage_done_keeps_skipped_skills_skipped() {
     let (_, _, confirm) = app.get_as("/progress/ops/basics/complete", &cookie).await;
     assert!(confirm.contains("already done or skipped"), "{confirm}");
 }
+
+/// The roadmap at a glance (issue 12): every stage in order with its skills as marks in the
+/// learner's states, "you are here" on the stage of the next skill, and one Continue action.
+#[tokio::test]
+async fn the_roadmap_page_maps_the_path_with_states_and_one_continue() {
+    let l = learner().await;
+    let (_, _, visitor) = l.app.get("/roadmaps/web").await;
+    assert!(visitor.contains(r#"<ol class="path">"#), "{visitor}");
+    assert!(!visitor.contains("Continue:") && !visitor.contains("You are here"));
+    assert!(visitor.contains(r#"<li class="mark state-not_started" title="Methods: Not started"><span class="visually-hidden">Methods: Not started</span></li>"#), "{visitor}");
+
+    l.start().await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(
+        page.contains(r#"href="/roadmaps/web/http/http-methods">Continue: Methods</a>"#),
+        "{page}"
+    );
+    l.set("http-methods", "done").await;
+    l.set("status-codes", "in_progress").await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    // A skill in progress comes before one not started.
+    assert!(
+        page.contains(r#"href="/roadmaps/web/http/status-codes">Continue: Status codes</a>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<li class="mark state-done" title="Methods: Done">"#));
+    assert!(
+        page.contains(r#"<li class="mark state-in_progress optional" title="Status codes: In progress">"#)
+    );
+    let here = page.find("You are here").unwrap();
+    assert!(
+        page[..here].contains(r#"href="/roadmaps/web/http">HTTP</a>"#) && !page[..here].contains(">DNS</a>")
+    );
+    assert_eq!(page.matches(r#"aria-current="step""#).count(), 1);
+
+    l.set("status-codes", "skipped").await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(
+        page.contains(r#"href="/roadmaps/web/dns/dns-records">Continue: Records</a>"#),
+        "{page}"
+    );
+    l.set("dns-records", "done").await;
+    let (_, _, page) = l.app.get_as("/roadmaps/web", &l.cookie).await;
+    assert!(
+        !page.contains("Continue:") && page.contains("Every required skill is done or skipped"),
+        "{page}"
+    );
+}

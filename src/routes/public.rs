@@ -14,7 +14,7 @@ use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
 use crate::content::Catalog;
-use crate::content::catalog::{Roadmap, Stage};
+use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress;
 use crate::error::AppError;
 use crate::pages::overview::{RoadmapOverview, overview};
@@ -145,9 +145,23 @@ struct RoadmapPage<'a> {
     roadmap: &'a Roadmap,
     signed_in: bool,
     enrolled: Option<Enrolled>,
-    /// Each stage with the learner's progress on it, if they started the roadmap.
-    stages: Vec<(&'a Stage, Option<Tally>)>,
+    /// The path: each stage with its skills as marks in the learner's states.
+    stages: Vec<PathStage<'a>>,
+    /// The skill to go on with: the first in progress, else the first required one left.
+    next: Option<(&'a Stage, &'a Skill)>,
     notice: Option<&'static str>,
+}
+
+/// One stage on the roadmap's map.
+struct PathStage<'a> {
+    stage: &'a Stage,
+    number: usize,
+    /// The learner's progress on it, if they started the roadmap.
+    tally: Option<Tally>,
+    /// Its skills in order with the learner's state (not started for visitors).
+    marks: Vec<(&'a Skill, SkillState)>,
+    /// The stage holding the next skill: "you are here".
+    here: bool,
 }
 
 #[derive(Deserialize)]
@@ -163,31 +177,55 @@ async fn roadmap(
 ) -> Result<Html<String>, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let mut map = None;
     let enrolled = match &user {
         Some(user) => match progress::enrollment(&state.db, user.id, &roadmap.id).await? {
             Some(started) => {
                 let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
-                let map = progress::for_skills(&state.db, user.id, &ids).await?;
-                let tally = map.roadmap_tally(roadmap);
+                let rows = progress::for_skills(&state.db, user.id, &ids).await?;
+                let tally = rows.roadmap_tally(roadmap);
                 let finished = (tally.state() == SkillState::Done)
-                    .then(|| map.0.values().filter_map(|row| row.done_at).max())
+                    .then(|| rows.0.values().filter_map(|row| row.done_at).max())
                     .flatten();
+                let stages = roadmap.stages.iter().map(|s| rows.stage_tally(s)).collect();
+                map = Some(rows);
                 Some(Enrolled {
                     started: format_date(started),
                     finished: finished.map(format_date),
                     tally,
-                    stages: roadmap.stages.iter().map(|s| map.stage_tally(s)).collect(),
+                    stages,
                 })
             }
             None => None,
         },
         None => None,
     };
+    let state_of = |skill: &Skill| {
+        map.as_ref()
+            .map_or(SkillState::NotStarted, |m| m.state(&skill.id))
+    };
+    let all = || {
+        roadmap
+            .stages
+            .iter()
+            .flat_map(|st| st.skills.iter().map(move |k| (st, k)))
+    };
+    let next = enrolled.as_ref().and_then(|_| {
+        all()
+            .find(|(_, k)| state_of(k) == SkillState::InProgress)
+            .or_else(|| all().find(|(_, k)| !k.optional && matches!(state_of(k), SkillState::NotStarted)))
+    });
     let stages = roadmap
         .stages
         .iter()
         .enumerate()
-        .map(|(i, stage)| (stage, enrolled.as_ref().and_then(|e| e.stages.get(i).copied())))
+        .map(|(i, stage)| PathStage {
+            stage,
+            number: i + 1,
+            tally: enrolled.as_ref().and_then(|e| e.stages.get(i).copied()),
+            marks: stage.skills.iter().map(|k| (k, state_of(k))).collect(),
+            here: next.is_some_and(|(st, _)| st.id == stage.id),
+        })
         .collect();
     render(&RoadmapPage {
         layout: Layout::new(&state, user.as_ref(), roadmap.title.as_str()),
@@ -195,6 +233,7 @@ async fn roadmap(
         signed_in: user.is_some(),
         enrolled,
         stages,
+        next,
         notice: match query.done.as_deref() {
             Some("started") => Some("You started this roadmap. Open a stage and mark skills as you go."),
             Some("reset") => Some("The roadmap was reset. Your history still lists every earlier change."),
