@@ -356,3 +356,52 @@ async fn the_content_page_shows_loads_errors_and_retired_skills_with_learners() 
     let (status, _, _) = app.get_as("/admin/content", &lea).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// `/admin` opens with figures: users, learners active this week, reviews waiting and the
+/// last content load with its result (issue 12).
+#[tokio::test]
+async fn the_admin_page_opens_with_figures() {
+    let (app, _dir) = app().await;
+    let root = app.sign_up_admin("root").await;
+    let ada = app.sign_up("ada").await;
+    app.sign_up("bob").await;
+    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    app.post_form(
+        "/skills/http-methods/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&ada),
+    )
+    .await;
+    sqlx::query("select fold_learner_counters()")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into review_requests (mentee_id, skill_id, status) select id, 'http-methods', 'pending' from users where username = 'ada'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (status, _, page) = app.get_as("/admin", &root).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    assert!(page.contains("<dt>Users</dt><dd>3</dd>"), "{page}");
+    assert!(
+        page.contains("<dt>Learners active this week</dt><dd>1</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("<dt>Reviews waiting</dt><dd>1</dd>"), "{page}");
+    assert!(
+        page.contains(r#"<dt>Last content load</dt><dd><a href="/admin/content">Applied</a>"#),
+        "{page}"
+    );
+    // Activity older than a week does not count.
+    sqlx::query("update enrollments set last_activity_at = now() - interval '8 days'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (_, _, page) = app.get_as("/admin", &root).await;
+    assert!(
+        page.contains("<dt>Learners active this week</dt><dd>0</dd>"),
+        "{page}"
+    );
+}

@@ -431,3 +431,38 @@ pub async fn end_link(pool: &PgPool, actor_id: i64, id: i64) -> sqlx::Result<Opt
     tx.commit().await?;
     Ok(Some(ended))
 }
+
+/// The figures `/admin` opens with.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub users: i64,
+    /// Learners with a change on a started roadmap in the last 7 days.
+    pub active_this_week: i64,
+    pub reviews_waiting: i64,
+    /// The latest content load: (id, when, status).
+    pub last_load: Option<(i64, OffsetDateTime, String)>,
+}
+
+/// [`Overview`] in one statement; every part is a count over a small table or an index.
+pub async fn overview(db: impl PgExecutor<'_>) -> sqlx::Result<Overview> {
+    let row = sqlx::query!(
+        r#"select (select count(*) from users) as "users!",
+                  (select count(distinct user_id) from enrollments
+                   where last_activity_at >= now() - interval '7 days') as "active!",
+                  (select count(*) from review_requests where status = 'pending') as "waiting!",
+                  l.id as "load_id?", l.loaded_at as "loaded_at?", l.status as "load_status?"
+           from (select 1) one
+           left join lateral (select id, loaded_at, status from content_loads order by id desc limit 1) l on true"#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(Overview {
+        users: row.users,
+        active_this_week: row.active,
+        reviews_waiting: row.waiting,
+        last_load: match (row.load_id, row.loaded_at, row.load_status) {
+            (Some(id), Some(at), Some(status)) => Some((id, at, status)),
+            _ => None,
+        },
+    })
+}

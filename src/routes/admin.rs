@@ -170,6 +170,9 @@ struct UsersPage {
     total: i64,
     me: i64,
     notice: Option<&'static str>,
+    overview: admin::Overview,
+    /// When the last content load ran, for display.
+    last_load_at: Option<String>,
 }
 
 async fn users_page(
@@ -179,6 +182,7 @@ async fn users_page(
 ) -> Result<Response, AppError> {
     let (page, search) = (query.page(), query.search());
     let (users, total) = admin::users(&state.db, &search, PAGE_SIZE, query.offset()).await?;
+    let overview = admin::overview(&state.db).await?;
     let notice = match query.done.as_deref() {
         Some("saved") => Some("Saved."),
         Some("last-admin") => Some(
@@ -198,6 +202,11 @@ async fn users_page(
         total,
         me: admin.id,
         notice,
+        last_load_at: overview
+            .last_load
+            .as_ref()
+            .map(|(_, at, _)| crate::pages::format_datetime(*at)),
+        overview,
     })?
     .into_response())
 }
