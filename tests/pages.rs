@@ -323,3 +323,59 @@ async fn the_header_shows_mentoring_only_to_mentors_and_admin_only_to_admins() {
         "an ended link is no longer mentoring"
     );
 }
+
+/// Issue 12: one skill of 105 is under 1 %, and reads "<1%" (never "0%"), with a bar that
+/// is not empty, on every page that shows the roadmap's or stage's progress.
+#[tokio::test]
+async fn a_start_below_one_percent_reads_less_than_one_percent_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stage = String::from("+++\nid = \"all\"\ntitle = \"Everything\"\n+++\nMany skills.\n");
+    for i in 1..=105 {
+        stage.push_str(&format!("\n## Skill {i} {{#skill-{i}}}\nText {i}.\n"));
+    }
+    write_files(
+        dir.path(),
+        &[
+            (
+                "big/roadmap.md",
+                "+++\ntitle = \"Big\"\nsummary = \"Long.\"\norder = 1\n+++\nA long road.\n",
+            ),
+            ("big/01-all.md", &stage),
+        ],
+    );
+    let app = TestApp::with_content(dir.path()).await;
+    let cookie = app.sign_up("lea").await;
+    let (status, _, _) = app.post_form("/progress/big/start", &[], Some(&cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app
+        .post_form(
+            "/skills/skill-1/state",
+            &[("state", "done"), ("version", "0")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    for path in ["/roadmaps/big", "/roadmaps/big/all", "/dashboard"] {
+        let (status, _, page) = app.get_as(path, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        // "<" as the page escapes it, whichever entity the template engine picks.
+        let page = page.replace("&#60;", "<").replace("&lt;", "<");
+        assert!(
+            page.contains("1 of 105 required skills done (<1%)"),
+            "{path}: {page}"
+        );
+        assert!(
+            !page.contains("(0%)") && !page.contains(">0%<"),
+            "{path} shows 0%: {page}"
+        );
+        assert!(
+            page.contains(r#"<span class="figure-value"><1%</span>"#),
+            "{path}: the large figure: {page}"
+        );
+        assert!(
+            page.contains(r#"<progress max="100" value="1" class="progress-done" aria-label="#),
+            "{path}: the bar is drawn, not empty: {page}"
+        );
+    }
+}
