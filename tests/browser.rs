@@ -1480,6 +1480,17 @@ async fn the_phone_menu_is_one_row_and_opens(javascript: bool) {
         &username(if javascript { "menujs" } else { "menunojs" }),
     )
     .await;
+    // Wide (the window is 1200 px): the links are a row that WebDriver too sees, no "Menu".
+    let dashboard = c
+        .find(Locator::Css("header nav a[href='/dashboard']"))
+        .await
+        .unwrap();
+    assert!(
+        dashboard.is_displayed().await.unwrap(),
+        "the header's links are hidden at 1200 px"
+    );
+    let menu = c.find(Locator::Css("header summary")).await.unwrap();
+    assert!(!menu.is_displayed().await.unwrap(), "\"Menu\" shows at 1200 px");
     emulate_width(c, 360).await;
     c.goto(&server.url("/roadmaps/backend")).await.unwrap();
     assert_eq!(js(c, "return window.innerWidth;").await, json!(360));
