@@ -165,6 +165,32 @@ impl Tally {
             .unwrap_or(0)
     }
 
+    /// Required skills that count: those not skipped.
+    pub fn goal(&self) -> u32 {
+        self.required - self.skipped
+    }
+
+    /// [`Tally::percent`] for people: a share above 0 but below 1 % reads "<1", never "0".
+    pub fn percent_label(&self) -> String {
+        share_label(self.done, self.percent())
+    }
+
+    /// [`Tally::verified_percent`] for people, "<1" like [`Tally::percent_label`].
+    pub fn verified_percent_label(&self) -> String {
+        share_label(self.verified, self.verified_percent())
+    }
+
+    /// How full the done bar is drawn (0 to 100, to a tenth): exact rather than rounded
+    /// down, and at least 1 once anything is done, so a start never shows an empty bar.
+    pub fn bar_value(&self) -> f64 {
+        bar(self.done, self.goal(), 100.0)
+    }
+
+    /// How full the verified bar is drawn, like [`Tally::bar_value`].
+    pub fn verified_bar_value(&self) -> f64 {
+        bar(self.verified, self.goal(), 0.0)
+    }
+
     /// Required skills still to do.
     pub fn remaining(&self) -> u32 {
         self.required - self.done - self.skipped
@@ -188,8 +214,8 @@ impl Tally {
         let mut text = format!(
             "{} of {} required skills done ({}%)",
             self.done,
-            self.required - self.skipped,
-            self.percent()
+            self.goal(),
+            self.percent_label()
         );
         if self.verified > 0 {
             text.push_str(&format!(", {} of them verified", self.verified));
@@ -205,6 +231,26 @@ impl Tally {
         }
         text
     }
+}
+
+/// A whole percent for people; `count` above zero never reads as "0".
+fn share_label(count: u32, percent: u32) -> String {
+    if count > 0 && percent == 0 {
+        "<1".into()
+    } else {
+        percent.to_string()
+    }
+}
+
+/// `count` of `goal` on a 0 to 100 scale, to a tenth, rounded down but at least 1 when
+/// `count` is above zero; `empty` when there is nothing to count.
+fn bar(count: u32, goal: u32, empty: f64) -> f64 {
+    if goal == 0 {
+        return empty;
+    }
+    let tenths = u64::from(count) * 1000 / u64::from(goal);
+    let value = tenths as f64 / 10.0;
+    if count > 0 { value.max(1.0) } else { value }
 }
 
 #[cfg(test)]
@@ -279,6 +325,51 @@ mod tests {
         assert_eq!((t.percent(), t.state()), (0, NotStarted));
         let optional_touched = tally(&[("a", false, NotStarted), ("b", true, InProgress)]);
         assert_eq!(optional_touched.state(), InProgress);
+    }
+
+    #[test]
+    fn a_start_is_never_shown_as_zero_or_an_empty_bar() {
+        let mut t = Tally {
+            required: 105,
+            done: 1,
+            ..Tally::default()
+        };
+        assert_eq!(t.percent(), 0, "the number stays exact for sorting and shading");
+        assert_eq!(t.percent_label(), "<1");
+        assert!(t.summary().starts_with("1 of 105 required skills done (<1%)"));
+        assert_eq!(t.bar_value(), 1.0, "0.95 % is drawn as 1 %, not as nothing");
+        t.done = 12;
+        t.required = 35;
+        assert_eq!((t.percent_label(), t.bar_value()), ("34".to_string(), 34.2));
+        t.verified = 1;
+        t.required = 2000;
+        assert_eq!(
+            (t.verified_percent_label().as_str(), t.verified_bar_value()),
+            ("<1", 1.0)
+        );
+        let untouched = Tally {
+            required: 3,
+            ..Tally::default()
+        };
+        assert_eq!(
+            (untouched.percent_label().as_str(), untouched.bar_value()),
+            ("0", 0.0)
+        );
+        let all_skipped = Tally {
+            required: 2,
+            skipped: 2,
+            ..Tally::default()
+        };
+        assert_eq!(
+            (all_skipped.percent_label().as_str(), all_skipped.bar_value()),
+            ("100", 100.0)
+        );
+        let all_done = Tally {
+            required: 3,
+            done: 3,
+            ..Tally::default()
+        };
+        assert_eq!(all_done.bar_value().to_string(), "100", "drawn as value=\"100\"");
     }
 
     #[test]

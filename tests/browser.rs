@@ -1582,3 +1582,162 @@ async fn an_invitation_survives_signing_up_and_the_mentor_verifies_from_the_queu
     wait_for_text(max, "main", "Nothing waits for you").await;
     tokio::join!(learner.close(), mentor.close());
 }
+
+/// Makes the page `width` CSS pixels wide, as a phone is (Chrome DevTools' device metrics,
+/// through chromedriver), whatever the window's own minimum size.
+async fn emulate_width(c: &Client, width: u32) {
+    #[derive(Debug)]
+    struct Cdp(Value);
+    impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+        fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+            base.join(&format!(
+                "session/{}/goog/cdp/execute",
+                session.unwrap_or_default()
+            ))
+        }
+        fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+            (axum::http::Method::POST, Some(self.0.to_string()))
+        }
+    }
+    c.issue_cmd(Cdp(json!({
+        "cmd": "Emulation.setDeviceMetricsOverride",
+        "params": { "width": width, "height": 800, "deviceScaleFactor": 1, "mobile": false },
+    })))
+    .await
+    .unwrap();
+}
+
+/// Whether the header link to `href` can be seen (not inside the closed menu) and is the
+/// element at its own centre, inside the viewport.
+async fn header_link_visible(c: &Client, href: &str) -> bool {
+    let script = format!(
+        "const a = document.querySelector('header nav a[href=\"{href}\"]'); \
+         if (!a || !a.checkVisibility()) return false; \
+         const r = a.getBoundingClientRect(); \
+         if (r.width === 0 || r.left < 0 || r.right > window.innerWidth) return false; \
+         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+         return !!hit && (hit === a || a.contains(hit));"
+    );
+    js(c, &script).await == json!(true)
+}
+
+/// Issue 12: at 360 px the header is one row (the brand, search and a "Menu" button); the
+/// links hide behind "Menu", which opens them by mouse or keyboard, with or without
+/// JavaScript (a <details>), and each link is then reachable with Tab and followed with Enter.
+async fn the_phone_menu_is_one_row_and_opens(javascript: bool) {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(javascript).await;
+    let c = browser.client();
+    sign_up(
+        c,
+        &server,
+        &username(if javascript { "menujs" } else { "menunojs" }),
+    )
+    .await;
+    // Wide (the window is 1200 px): the links are a row that WebDriver too sees, no "Menu".
+    let dashboard = c
+        .find(Locator::Css("header nav a[href='/dashboard']"))
+        .await
+        .unwrap();
+    assert!(
+        dashboard.is_displayed().await.unwrap(),
+        "the header's links are hidden at 1200 px"
+    );
+    let menu = c.find(Locator::Css("header summary")).await.unwrap();
+    assert!(!menu.is_displayed().await.unwrap(), "\"Menu\" shows at 1200 px");
+    emulate_width(c, 360).await;
+    c.goto(&server.url("/roadmaps/backend")).await.unwrap();
+    assert_eq!(js(c, "return window.innerWidth;").await, json!(360));
+
+    let row = js(
+        c,
+        "const box = s => document.querySelector(s).getBoundingClientRect(); \
+         const header = box('header'); \
+         const middles = ['header .brand', 'header #site_q', 'header summary'].map(s => { const r = box(s); return (r.top + r.bottom) / 2; }); \
+         return { height: header.height, spread: Math.max(...middles) - Math.min(...middles), \
+                  overflow: document.documentElement.scrollWidth - window.innerWidth };",
+    )
+    .await;
+    let height = row["height"].as_f64().unwrap();
+    assert!(height <= 72.0, "the header is {height} px tall at 360 px: {row}");
+    assert!(
+        row["spread"].as_f64().unwrap() < 8.0,
+        "brand, search and Menu are not one row: {row}"
+    );
+    // (Negative when a scroll bar takes room: innerWidth counts it, scrollWidth does not.)
+    assert!(
+        row["overflow"].as_f64().unwrap() <= 0.0,
+        "the page scrolls sideways: {row}"
+    );
+    for href in ["/dashboard", "/history", "/account"] {
+        assert!(
+            !header_link_visible(c, href).await,
+            "{href} shows before the menu is opened"
+        );
+    }
+    let summary = c.find(Locator::Css("header summary")).await.unwrap();
+    assert_eq!(summary.text().await.unwrap(), "Menu");
+
+    // The mouse opens and closes it.
+    summary.click().await.unwrap();
+    eventually(c, "the open menu's links", async || {
+        header_link_visible(c, "/dashboard").await.then_some(())
+    })
+    .await;
+    for href in ["/", "/history", "/mentors", "/notifications", "/account"] {
+        assert!(
+            header_link_visible(c, href).await,
+            "{href} is not shown in the open menu"
+        );
+    }
+    assert!(
+        !header_link_visible(c, "/mentoring").await,
+        "a learner has no Mentoring link"
+    );
+    let overflow = js(
+        c,
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+    )
+    .await;
+    assert!(
+        overflow.as_f64().unwrap() <= 0.0,
+        "the open menu makes the page scroll sideways"
+    );
+    summary.click().await.unwrap();
+    eventually(c, "the menu to close", async || {
+        (!header_link_visible(c, "/dashboard").await).then_some(())
+    })
+    .await;
+
+    // The keyboard: Tab to "Menu", Enter opens it, Tab reaches a link, Enter follows it.
+    c.refresh().await.unwrap();
+    tab_to(c, "the Menu button", "el.matches('header summary')").await;
+    press(c, Key::Enter).await;
+    eventually(c, "the menu opened by Enter", async || {
+        header_link_visible(c, "/history").await.then_some(())
+    })
+    .await;
+    tab_to(
+        c,
+        "the History link in the menu",
+        "el.matches('header nav a[href=\"/history\"]')",
+    )
+    .await;
+    press(c, Key::Enter).await;
+    wait_for_url(c, "the History page, from the menu by keyboard", |u| {
+        u.ends_with("/history")
+    })
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_javascript_the_phone_menu_is_one_row_and_opens() {
+    the_phone_menu_is_one_row_and_opens(true).await;
+}
+
+#[tokio::test]
+async fn without_javascript_the_phone_menu_is_one_row_and_opens() {
+    the_phone_menu_is_one_row_and_opens(false).await;
+}

@@ -234,3 +234,148 @@ async fn content_html_is_sanitized_on_the_page() {
         assert!(!lower.contains("alert("), "{path}");
     }
 }
+
+/// The header's main navigation, cut out of a page.
+fn main_nav(page: &str) -> &str {
+    let start = page
+        .find(r#"<nav aria-label="Main""#)
+        .expect("no main navigation");
+    let end = start + page[start..].find("</nav>").unwrap();
+    &page[start..end]
+}
+
+/// Issue 12: the header is role-aware. Mentoring shows only for a mentor (an active link,
+/// or an invitation waiting for their answer), Admin only for an admin; an ended link
+/// takes Mentoring away on the next page. Knowing it costs no statement of its own.
+#[tokio::test]
+async fn the_header_shows_mentoring_only_to_mentors_and_admin_only_to_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &common::sample_content());
+    let app = TestApp::with_content(dir.path()).await;
+    let learner = app.sign_up("lea").await;
+    let mentor = app.sign_up("max").await;
+    let invited = app.sign_up("ivy").await;
+    let admin = app.sign_up_admin("root").await;
+    let (lea, max, ivy) = (
+        app.user_id("lea").await,
+        app.user_id("max").await,
+        app.user_id("ivy").await,
+    );
+    sqlx::query(
+        "insert into mentorships (mentee_id, mentor_id, status) values ($1, $2, 'active'), ($1, $3, 'invited')",
+    )
+    .bind(lea)
+    .bind(max)
+    .bind(ivy)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    for (who, cookie, mentoring, is_admin) in [
+        ("a learner", &learner, false, false),
+        ("a mentor", &mentor, true, false),
+        ("someone invited to mentor", &invited, true, false),
+        ("an admin", &admin, false, true),
+    ] {
+        let (status, _, page) = app.get_as("/about", cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        let nav = main_nav(&page);
+        assert_eq!(
+            nav.contains(r#"<a href="/mentoring">Mentoring</a>"#),
+            mentoring,
+            "{who}: {nav}"
+        );
+        assert_eq!(
+            nav.contains(r#"<a href="/admin">Admin</a>"#),
+            is_admin,
+            "{who}: {nav}"
+        );
+        assert!(
+            nav.contains(r#"<a href="/dashboard">Dashboard</a>"#),
+            "{who}: {nav}"
+        );
+        // The narrow-screen menu is plain HTML: a <details> with a "Menu" summary.
+        assert!(
+            nav.contains(r#"<summary class="nav-toggle">Menu"#),
+            "{who}: {nav}"
+        );
+    }
+    let (_, _, anonymous) = app.get("/about").await;
+    let nav = main_nav(&anonymous);
+    assert!(!nav.contains("/mentoring") && !nav.contains("/admin") && nav.contains(r#"href="/signin""#));
+
+    // The mentor detection rides on the statement that loads the session's user.
+    let (for_learner, _) = common::count_statements(app.get_as("/about", &learner)).await;
+    let (for_mentor, _) = common::count_statements(app.get_as("/about", &mentor)).await;
+    assert_eq!(
+        for_mentor, for_learner,
+        "a mentor's page costs what a learner's does"
+    );
+
+    sqlx::query("update mentorships set status = 'ended', ended_at = now() where mentor_id = $1")
+        .bind(max)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (_, _, page) = app.get_as("/about", &mentor).await;
+    assert!(
+        !main_nav(&page).contains("/mentoring"),
+        "an ended link is no longer mentoring"
+    );
+}
+
+/// Issue 12: one skill of 105 is under 1 %, and reads "<1%" (never "0%"), with a bar that
+/// is not empty, on every page that shows the roadmap's or stage's progress.
+#[tokio::test]
+async fn a_start_below_one_percent_reads_less_than_one_percent_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stage = String::from("+++\nid = \"all\"\ntitle = \"Everything\"\n+++\nMany skills.\n");
+    for i in 1..=105 {
+        stage.push_str(&format!("\n## Skill {i} {{#skill-{i}}}\nText {i}.\n"));
+    }
+    write_files(
+        dir.path(),
+        &[
+            (
+                "big/roadmap.md",
+                "+++\ntitle = \"Big\"\nsummary = \"Long.\"\norder = 1\n+++\nA long road.\n",
+            ),
+            ("big/01-all.md", &stage),
+        ],
+    );
+    let app = TestApp::with_content(dir.path()).await;
+    let cookie = app.sign_up("lea").await;
+    let (status, _, _) = app.post_form("/progress/big/start", &[], Some(&cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app
+        .post_form(
+            "/skills/skill-1/state",
+            &[("state", "done"), ("version", "0")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    for path in ["/roadmaps/big", "/roadmaps/big/all", "/dashboard"] {
+        let (status, _, page) = app.get_as(path, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        // "<" as the page escapes it, whichever entity the template engine picks.
+        let page = page.replace("&#60;", "<").replace("&lt;", "<");
+        assert!(
+            page.contains("1 of 105 required skills done (<1%)"),
+            "{path}: {page}"
+        );
+        assert!(
+            !page.contains("(0%)") && !page.contains(">0%<"),
+            "{path} shows 0%: {page}"
+        );
+        assert!(
+            page.contains(r#"<span class="figure-value"><1%</span>"#),
+            "{path}: the large figure: {page}"
+        );
+        assert!(
+            page.contains(r#"<progress max="100" value="1" class="progress-done" aria-label="#),
+            "{path}: the bar is drawn, not empty: {page}"
+        );
+    }
+}

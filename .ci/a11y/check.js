@@ -2,14 +2,19 @@
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-// Usage: see .ci/a11y/run. Checks each page with axe-core at 360 px, flags horizontal
-// overflow and unexpected statuses, and saves the HTML to A11Y_OUT for the Nu HTML Checker.
-// Independent visitors (each in a browser context of its own) run side by side.
+// Usage: see .ci/a11y/run. Checks each page with axe-core in both themes (light, and dark
+// through prefers-color-scheme) at 360 and 1280 px, flags horizontal overflow at 360 px and
+// unexpected statuses, and saves the HTML to A11Y_OUT for the Nu HTML Checker. A page loads
+// once: the theme and width change in place. Independent visitors (each in a browser
+// context of its own) run side by side.
 const base = process.env.PATHWAY_URL || 'http://127.0.0.1:3998';
 const out = process.env.A11Y_OUT || 'out';
 const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function fail(message) { process.exitCode = 1; console.log(message); }
+// Every page is checked in each of these; the first is where visitors browse between checks.
+const variants = [['light', 360], ['dark', 360], ['dark', 1280], ['light', 1280]];
+let checks = 0;
 
 (async () => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: flags });
@@ -27,10 +32,30 @@ function fail(message) { process.exitCode = 1; console.log(message); }
       }
       fs.writeFileSync(`${out}/${name}.html`, await page.content());
       await page.addScriptTag({ content: axeSource });
-      const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
-      for (const v of result.violations) fail(`${name}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0, 150)}`);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-      if (overflow) fail(`${name}: horizontal overflow at 360px`);
+      await page.axeVariants(name);
+    };
+    // axe in every theme and width, then back to the first.
+    page.axeVariants = async (name) => {
+      for (const [scheme, width] of variants) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await page.setViewportSize({ width, height: 800 });
+        const result = await page.evaluate(async () => await axe.run(document, { resultTypes: ['violations'] }));
+        checks++;
+        for (const v of result.violations) fail(`${name} (${scheme}, ${width} px): [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length}) e.g. ${v.nodes[0].html.slice(0, 150)}`);
+        if (width === 360) {
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+          if (overflow) fail(`${name} (${scheme}): horizontal overflow at 360px`);
+        }
+      }
+      await page.emulateMedia({ colorScheme: variants[0][0] });
+      await page.setViewportSize({ width: variants[0][1], height: 800 });
+    };
+    // The header's menu, opened (at 360 px it folds into "Menu"), on the page already loaded.
+    page.auditMenu = async (name) => {
+      await page.click('header summary');
+      await page.waitForSelector('header nav a[href="/dashboard"]', { state: 'visible' });
+      await page.axeVariants(`${name}-menu`);
+      await page.click('header summary');
     };
     page.signIn = async (username, password) => {
       await page.goto(base + '/signin');
@@ -59,7 +84,9 @@ function fail(message) { process.exitCode = 1; console.log(message); }
     await page.click('#project-todo-api .step-toggle >> nth=0');
     await page.audit('/roadmaps/backend/portfolio-projects/project-todo-api', 'skill-steps');
     await page.audit('/roadmaps/backend/portfolio-projects', 'stage-steps');
-    for (const [p, n] of [['/dashboard', 'dashboard'], ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
+    await page.audit('/dashboard', 'dashboard');
+    await page.auditMenu('dashboard');
+    for (const [p, n] of [ ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
     // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
     await page.audit('/admin', 'forbidden-in', 403);
     await page.audit('/roadmaps/nope', 'notfound-in', 404);
@@ -75,6 +102,7 @@ function fail(message) { process.exitCode = 1; console.log(message); }
       const page = await visitor();
       await page.signIn(who, 'pathway demo password');
       for (const p of paths) await page.audit(p, `${who}${p.replace(/[\/]/g, '_')}`);
+      await page.auditMenu(who);
     }
   }
 
@@ -83,6 +111,7 @@ function fail(message) { process.exitCode = 1; console.log(message); }
     const page = await visitor();
     await page.signIn('root', 'violet tractor harbour lantern');
     for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
+    await page.auditMenu('admin');
     await page.goto(base + '/admin?q=ada');
     await page.click('button:has-text("Password-reset link")');
     await page.audit(null, 'admin-reset-link');
@@ -99,5 +128,6 @@ function fail(message) { process.exitCode = 1; console.log(message); }
     require('child_process').execSync(process.env.PATHWAY_DROP_DB, { stdio: 'inherit' });
     await (await visitor()).audit('/healthz', 'unavailable', 503);
   }
+  console.log(`axe: ${checks} checks (${variants.length} per page: ${variants.map(([s, w]) => `${s} ${w} px`).join(', ')})`);
   await browser.close();
 })().catch(e => { console.error(e); process.exit(1); });

@@ -96,7 +96,9 @@ impl SessionStore for Sessions {
                       u.email, u.is_admin as "is_admin?", u.session_epoch as "session_epoch?",
                       u.disabled_at is not null as "disabled?",
                       (select count(*) from notifications n where n.recipient_id = u.id and n.read_at is null)
-                          as "unread?"
+                          as "unread?",
+                      exists (select 1 from mentorships m where m.mentor_id = u.id
+                                                            and m.status in ('active', 'invited')) as "is_mentor?"
                from tower_sessions.session s left join users u on u.id = s.user_id
                where s.id = $1 and s.expiry_date > now()"#,
             session_id.to_string()
@@ -125,6 +127,7 @@ impl SessionStore for Sessions {
                 session_epoch,
                 disabled: row.disabled.unwrap_or(false),
                 unread: row.unread.unwrap_or(0),
+                is_mentor: row.is_mentor.unwrap_or(false),
             };
             let value =
                 serde_json::to_value(&user).map_err(|e| session_store::Error::Encode(e.to_string()))?;

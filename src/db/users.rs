@@ -13,6 +13,10 @@ pub struct User {
     pub disabled: bool,
     /// Unread notifications, for the header (counted only when loading the signed-in user).
     pub unread: i64,
+    /// Mentors someone (an active link, or an invitation waiting for an answer): the header
+    /// shows Mentoring. Loaded, like `unread`, only with the signed-in user.
+    #[serde(default)]
+    pub is_mentor: bool,
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
@@ -21,7 +25,9 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
         r#"select id, username, display_name, email, is_admin, session_epoch,
                   disabled_at is not null as "disabled!",
                   (select count(*) from notifications n where n.recipient_id = users.id and n.read_at is null)
-                      as "unread!"
+                      as "unread!",
+                  exists (select 1 from mentorships m where m.mentor_id = users.id
+                                                        and m.status in ('active', 'invited')) as "is_mentor!"
            from users where id = $1"#,
         id
     )
@@ -50,6 +56,7 @@ pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
                 session_epoch: r.session_epoch,
                 disabled: r.disabled,
                 unread: 0,
+                is_mentor: false,
             },
             r.password_hash,
         )
@@ -170,7 +177,8 @@ pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
     sqlx::query_as!(
         User,
         r#"select id, username, display_name, email, is_admin, session_epoch,
-                  disabled_at is not null as "disabled!", 0::bigint as "unread!"
+                  disabled_at is not null as "disabled!", 0::bigint as "unread!",
+                  false as "is_mentor!"
            from users where username = $1"#,
         username
     )
