@@ -469,4 +469,23 @@ async fn the_review_queue_lists_waiting_reviews_oldest_first_and_answers_in_plac
         page.contains("Not for max") && !page.contains("Records done"),
         "{page}"
     );
+    // Narrowing to someone who is not one's mentee names nobody: not found.
+    for who in ["sam", "olga", "nobody"] {
+        let (status, _, page) = app
+            .get_as(&format!("/mentoring/reviews?mentee={who}"), &w.mentor)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{who}");
+        assert!(
+            !page.contains("sam name") && !page.contains("olga name"),
+            "{page}"
+        );
+    }
+    // A mentee with nothing waiting is named, with an empty list.
+    let (status, _, page) = app.get_as("/mentoring/reviews?mentee=lea", &w.mentor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Reviews waiting for you: lea name")
+            && page.contains("Nothing waits for you from this mentee"),
+        "{page}"
+    );
 }

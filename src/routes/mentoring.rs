@@ -790,6 +790,8 @@ struct ReviewQueuePage<'a> {
     pages: i64,
     /// The mentee the list is narrowed to (username, display name), if any.
     mentee: Option<(String, String)>,
+    /// `&mentee=…` for the page links when narrowed, else empty.
+    page_filter: String,
     notice: Option<&'static str>,
 }
 
@@ -823,12 +825,19 @@ async fn review_queue(
         return Ok(Redirect::to(&target).into_response());
     }
     let catalog = state.catalog.load();
+    // Narrowed to one mentee: only a mentee of this mentor is named, anyone else is not found.
     let narrowed = match mentee {
         Some(username) => match queued.first() {
             Some(r) => Some((r.username.clone(), r.display_name.clone())),
-            None => users::by_username(&state.db, username)
-                .await?
-                .map(|u| (u.username, u.display_name)),
+            None => {
+                let other = users::by_username(&state.db, username)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+                mentorships::active_scope(&state.db, user.id, other.id)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+                Some((other.username, other.display_name))
+            }
         },
         None => None,
     };
@@ -866,8 +875,15 @@ async fn review_queue(
             })
         })
         .collect();
+    let page_filter = narrowed.as_ref().map_or_else(String::new, |(username, _)| {
+        format!(
+            "&mentee={}",
+            url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
+        )
+    });
     Ok(render(&ReviewQueuePage {
         layout: Layout::new(&state, Some(&user), "Reviews waiting for you"),
+        page_filter,
         items,
         total,
         page,
@@ -1051,7 +1067,8 @@ async fn answer_review(
 /// One cell of the mentees × stages matrix.
 struct MatrixCell {
     href: String,
-    percent: u32,
+    /// For people: "<1" rather than 0 for a non-zero share.
+    percent: String,
     /// 0 to 4, for the shading; the numbers are in the text too.
     shade: u32,
     text: String,
@@ -1105,7 +1122,7 @@ async fn matrix(
                 .zip(roadmap_tallies(roadmap, id, &counts))
                 .map(|(stage, t)| MatrixCell {
                     href: format!("/mentees/{}/{}/{}", username, roadmap.id, stage.id),
-                    percent: t.percent(),
+                    percent: t.percent_label(),
                     shade: t.percent().div_ceil(25).min(4),
                     text: format!("{}/{}", t.done, t.required - t.skipped),
                 })
