@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::names::{display_name_problem, username_problem};
-use crate::auth::{self, password, token};
+use crate::auth::{self, Admin, password, token};
 use crate::db::admin::{self, AuditEntry, LastAdmin, UserRow};
 use crate::db::users::{self, User};
 use crate::error::AppError;
@@ -27,9 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/disabled", post(set_disabled))
         .route("/admin/audit", get(audit_page))
 }
-
-// admin_content still names the extractor here; it moves to auth::Admin with that module's next change.
-pub use crate::auth::Admin;
 
 /// On a start with no admin: a one-time setup link, logged for whoever runs the server.
 pub async fn announce_setup(state: &AppState) -> Result<(), AppError> {

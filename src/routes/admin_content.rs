@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::admin::Admin;
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
+use crate::auth::Admin;
 use crate::content::Diagnostic;
 use crate::content::plan::Plan;
 use crate::content::sync::{self, Files, LoadOutcome, Trigger};
