@@ -289,9 +289,9 @@ impl Cells {
     const COMPACT: Self = Self { cell: 11, font: 10 };
 }
 
-/// Today's date in UTC.
+/// Today's date in the viewer's time zone.
 pub fn today() -> Date {
-    time::OffsetDateTime::now_utc().date()
+    crate::time_zones::viewer().today()
 }
 
 /// Whether `date` is a Monday (weeks start on Monday).

@@ -121,6 +121,17 @@ pub struct Config {
     )]
     pub comments_per_minute: i64,
 
+    /// The time zone of anyone whose browser did not say theirs at sign-up (without
+    /// JavaScript), and of pages shown to visitors; an IANA name such as Europe/Berlin.
+    #[arg(
+        long,
+        env = "PATHWAY_TIME_ZONE",
+        default_value = crate::time_zones::DEFAULT,
+        value_parser = parse_time_zone,
+        global = true
+    )]
+    pub time_zone: String,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -131,6 +142,16 @@ pub struct Config {
 }
 
 /// One `--embed-hosts` entry: a bare host name such as `www.youtube-nocookie.com`.
+fn parse_time_zone(value: &str) -> Result<String, String> {
+    if crate::time_zones::is_known(value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "unknown time zone '{value}': give an IANA name such as UTC, Europe/Berlin or America/New_York"
+        ))
+    }
+}
+
 fn parse_embed_host(value: &str) -> Result<String, String> {
     let host = value.trim().to_ascii_lowercase();
     if host.is_empty() || host == "none" {
@@ -181,6 +202,8 @@ pub struct Settings {
     pub comments_per_minute: i64,
     /// Hosts content may embed iframes from; the CSP's frame-src lists exactly these.
     pub embed_hosts: Vec<String>,
+    /// The zone for new accounts whose browser said none, and for signed-out visitors.
+    pub time_zone: String,
 }
 
 impl Default for Settings {
@@ -196,6 +219,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             comments_per_minute: 10,
             embed_hosts: crate::content::render::RenderOptions::default().embed_hosts,
+            time_zone: crate::time_zones::DEFAULT.to_string(),
         }
     }
 }
@@ -222,6 +246,7 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             comments_per_minute: self.comments_per_minute.max(1),
             embed_hosts: self.render_options().embed_hosts,
+            time_zone: self.time_zone.clone(),
         }
     }
 

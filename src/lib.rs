@@ -20,6 +20,7 @@ pub mod notify;
 pub mod pages;
 pub mod progress;
 pub mod routes;
+pub mod time_zones;
 pub mod transfer;
 
 pub use app::{AppState, router, serve};

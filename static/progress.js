@@ -68,3 +68,14 @@ document.addEventListener("submit", async (event) => {
     HTMLFormElement.prototype.submit.call(form);
   }
 });
+
+// Sign-up: say which time zone the browser is in, so dates show in it from the start.
+// Without JavaScript the server's default applies and the account page can change it.
+for (const input of document.querySelectorAll("input[data-browser-time-zone]")) {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && !input.value) input.value = zone;
+  } catch (_) {
+    // An old browser without Intl: the default zone is fine.
+  }
+}

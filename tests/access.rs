@@ -54,6 +54,7 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     ("GET",  "/account",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
     ("POST", "/account/profile",                      [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/password",                     [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/time-zone",                    [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/delete",                       [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/public-profile",               [S,       R,       R,       R,       R,       R,       R]),
     ("GET",  "/account/export.json",                  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),

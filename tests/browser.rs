@@ -1470,6 +1470,63 @@ async fn pressed_state_buttons_keep_their_name_and_headings_clear_the_header() {
     browser.close().await;
 }
 
+/// Issue 12: sign-up keeps the browser's time zone (the server's default without
+/// JavaScript), and dates show in it.
+async fn sign_up_keeps_the_time_zone(javascript: bool) {
+    require_browser();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let server = Server::start_with(
+        &manifest.join("content"),
+        &[("PATHWAY_TIME_ZONE", "America/New_York")],
+    )
+    .await;
+    let browser = Browser::start(javascript).await;
+    let c = browser.client();
+    // Neither the server's default nor the machine's zone, so only the browser can say it.
+    devtools(
+        c,
+        "Emulation.setTimezoneOverride",
+        json!({ "timezoneId": "Asia/Tokyo" }),
+    )
+    .await;
+    sign_up(c, &server, &username("zone")).await;
+    c.goto(&server.url("/account")).await.unwrap();
+    let expected = if javascript {
+        "Asia/Tokyo"
+    } else {
+        "America/New_York"
+    };
+    let picker = c
+        .find(Locator::XPath(
+            "//select[@id=//label[normalize-space()='Time zone']/@for]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(picker.prop("value").await.unwrap().as_deref(), Some(expected));
+    // Dates follow it: the history names the zone's abbreviation.
+    start_backend_and_open_first_stage(c, &server).await;
+    click_css(c, "the Done button", &state_button(SKILL, "done")).await;
+    if javascript {
+        wait_for_state(c, SKILL, "done").await;
+    }
+    c.goto(&server.url("/history")).await.unwrap();
+    let now = pathway::time_zones::Zone::named(expected).time(time::OffsetDateTime::now_utc());
+    let abbreviation = now.rsplit(' ').next().unwrap().to_string();
+    // "30 Nov 2026, 21:52 JST": the zone's abbreviation after the time.
+    wait_for_text(c, "main", &format!(" {abbreviation}")).await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_javascript_sign_up_keeps_the_browsers_time_zone() {
+    sign_up_keeps_the_time_zone(true).await;
+}
+
+#[tokio::test]
+async fn without_javascript_sign_up_takes_the_servers_time_zone() {
+    sign_up_keeps_the_time_zone(false).await;
+}
+
 /// Issue 12: an invitation link opened while signed out survives signing up (sign-up returns
 /// to it), and the mentor verifies the review from the queue the dashboard links to.
 #[tokio::test]
@@ -1586,6 +1643,16 @@ async fn an_invitation_survives_signing_up_and_the_mentor_verifies_from_the_queu
 /// Makes the page `width` CSS pixels wide, as a phone is (Chrome DevTools' device metrics,
 /// through chromedriver), whatever the window's own minimum size.
 async fn emulate_width(c: &Client, width: u32) {
+    devtools(
+        c,
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": 800, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+}
+
+/// Runs a Chrome DevTools command through chromedriver's `goog/cdp/execute`.
+async fn devtools(c: &Client, cmd: &str, params: Value) {
     #[derive(Debug)]
     struct Cdp(Value);
     impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
@@ -1599,12 +1666,9 @@ async fn emulate_width(c: &Client, width: u32) {
             (axum::http::Method::POST, Some(self.0.to_string()))
         }
     }
-    c.issue_cmd(Cdp(json!({
-        "cmd": "Emulation.setDeviceMetricsOverride",
-        "params": { "width": width, "height": 800, "deviceScaleFactor": 1, "mobile": false },
-    })))
-    .await
-    .unwrap();
+    c.issue_cmd(Cdp(json!({ "cmd": cmd, "params": params })))
+        .await
+        .unwrap();
 }
 
 /// Whether the header link to `href` can be seen (not inside the closed menu) and is the

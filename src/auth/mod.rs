@@ -67,8 +67,12 @@ pub async fn load_user(
         }
     };
     let signed_in = user.is_some();
+    let zone = user.as_ref().map_or_else(
+        || crate::time_zones::Zone::named(&state.settings.time_zone),
+        User::zone,
+    );
     request.extensions_mut().insert(CurrentUser(user));
-    let mut response = next.run(request).await;
+    let mut response = crate::time_zones::for_viewer(zone, next.run(request)).await;
     // A signed-in page is one person's: no shared cache may keep it, nor the back-forward history after sign-out.
     if signed_in && !response.headers().contains_key(header::CACHE_CONTROL) {
         response.headers_mut().insert(

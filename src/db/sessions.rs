@@ -98,7 +98,8 @@ impl SessionStore for Sessions {
                       (select count(*) from notifications n where n.recipient_id = u.id and n.read_at is null)
                           as "unread?",
                       exists (select 1 from mentorships m where m.mentor_id = u.id
-                                                            and m.status in ('active', 'invited')) as "is_mentor?"
+                                                            and m.status in ('active', 'invited')) as "is_mentor?",
+                      u.time_zone as "time_zone?"
                from tower_sessions.session s left join users u on u.id = s.user_id
                where s.id = $1 and s.expiry_date > now()"#,
             session_id.to_string()
@@ -128,6 +129,9 @@ impl SessionStore for Sessions {
                 disabled: row.disabled.unwrap_or(false),
                 unread: row.unread.unwrap_or(0),
                 is_mentor: row.is_mentor.unwrap_or(false),
+                time_zone: row
+                    .time_zone
+                    .unwrap_or_else(|| crate::time_zones::DEFAULT.to_string()),
             };
             let value =
                 serde_json::to_value(&user).map_err(|e| session_store::Error::Encode(e.to_string()))?;

@@ -17,6 +17,20 @@ pub struct User {
     /// shows Mentoring. Loaded, like `unread`, only with the signed-in user.
     #[serde(default)]
     pub is_mentor: bool,
+    /// Their IANA time zone: every date they see is shown in it.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+fn default_time_zone() -> String {
+    crate::time_zones::DEFAULT.to_string()
+}
+
+impl User {
+    /// The zone this person's dates are shown in.
+    pub fn zone(&self) -> crate::time_zones::Zone {
+        crate::time_zones::Zone::named(&self.time_zone)
+    }
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
@@ -27,7 +41,8 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
                   (select count(*) from notifications n where n.recipient_id = users.id and n.read_at is null)
                       as "unread!",
                   exists (select 1 from mentorships m where m.mentor_id = users.id
-                                                        and m.status in ('active', 'invited')) as "is_mentor!"
+                                                        and m.status in ('active', 'invited')) as "is_mentor!",
+                  time_zone
            from users where id = $1"#,
         id
     )
@@ -39,7 +54,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
 pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<(User, String)>> {
     let row = sqlx::query!(
         r#"select id, username, display_name, email, is_admin, session_epoch,
-                  disabled_at is not null as "disabled!", password_hash
+                  disabled_at is not null as "disabled!", password_hash, time_zone
            from users where username = $1"#,
         username
     )
@@ -57,6 +72,7 @@ pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
                 disabled: r.disabled,
                 unread: 0,
                 is_mentor: false,
+                time_zone: r.time_zone,
             },
             r.password_hash,
         )
@@ -85,6 +101,28 @@ pub async fn create(
     )
     .fetch_one(db)
     .await
+}
+
+/// Moves someone to another time zone. Their activity chart counts days where they live,
+/// so it is recounted from their own events (never anyone else's).
+pub async fn set_time_zone(db: &mut sqlx::PgConnection, id: i64, time_zone: &str) -> sqlx::Result<()> {
+    let changed = sqlx::query!(
+        "update users set time_zone = $2 where id = $1 and time_zone <> $2",
+        id,
+        time_zone
+    )
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        sqlx::query_scalar!(
+            r#"select count(*) as "recounted!" from (select recount_learner_activity(array[$1::bigint])) r"#,
+            id
+        )
+        .fetch_one(&mut *db)
+        .await?;
+    }
+    Ok(())
 }
 
 pub async fn set_display_name(db: impl PgExecutor<'_>, id: i64, display_name: &str) -> sqlx::Result<()> {
@@ -178,7 +216,7 @@ pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
         User,
         r#"select id, username, display_name, email, is_admin, session_epoch,
                   disabled_at is not null as "disabled!", 0::bigint as "unread!",
-                  false as "is_mentor!"
+                  false as "is_mentor!", time_zone
            from users where username = $1"#,
         username
     )

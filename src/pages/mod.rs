@@ -39,18 +39,12 @@ pub fn render<T: Template>(template: &T) -> Result<Html<String>, AppError> {
     Ok(Html(template.render()?))
 }
 
-/// "5 Nov 2026".
+/// "5 Nov 2026": the day it was in the viewer's time zone.
 pub fn format_date(at: time::OffsetDateTime) -> String {
-    at.format(time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year]"
-    ))
-    .unwrap_or_default()
+    crate::time_zones::viewer().date(at)
 }
 
-/// "5 Nov 2026, 14:03 UTC".
+/// "5 Nov 2026, 14:03 CET", in the viewer's time zone.
 pub fn format_datetime(at: time::OffsetDateTime) -> String {
-    at.format(time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    crate::time_zones::viewer().date_time(at)
 }

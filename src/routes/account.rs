@@ -1,4 +1,4 @@
-//! Accounts: sign up, sign in, sign out, and the account page (display name, password, deletion).
+//! Accounts: sign up, sign in, sign out, and the account page (display name, time zone, password, deletion).
 
 use askama::Template;
 use axum::Router;
@@ -20,6 +20,7 @@ use crate::db::throttle::{self, Admission, Attempt};
 use crate::db::users::{self, User};
 use crate::error::AppError;
 use crate::routes::form::Form;
+use crate::time_zones;
 
 /// Sign-ups allowed from one address per hour.
 const SIGN_UPS_PER_ADDRESS: i64 = 10;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account_page))
         .route("/account/profile", post(update_profile))
         .route("/account/password", post(change_password))
+        .route("/account/time-zone", post(update_time_zone))
         .route("/account/delete", post(delete_account))
         .route("/account/public-profile", post(update_public_profile))
 }
@@ -61,6 +63,10 @@ pub struct SignUpForm {
     /// The page to return to afterwards (an invitation, say); only local paths are kept.
     #[serde(default)]
     next: String,
+    /// The browser's time zone, filled in by script; empty (no script) or unknown means
+    /// the server's default.
+    #[serde(default)]
+    time_zone: String,
 }
 
 /// Per-field messages; empty means valid.
@@ -191,6 +197,12 @@ async fn signup(
         let email = (!form.email.is_empty()).then_some(form.email.as_str());
         match users::create(&mut *tx, &form.username, &form.display_name, email, &hash).await {
             Ok(id) => {
+                let zone = if time_zones::is_known(&form.time_zone) {
+                    &form.time_zone
+                } else {
+                    &state.settings.time_zone
+                };
+                users::set_time_zone(&mut tx, id, zone).await?;
                 let invite_ok = state.settings.registration == Registration::Open
                     || users::use_registration_invite(&mut *tx, &token::hash(&form.invite), id).await?;
                 if invite_ok {
@@ -394,6 +406,14 @@ struct AccountPage {
     name_error: Option<String>,
     password_error: Option<String>,
     delete_error: Option<String>,
+    /// The zone chosen (or, after a refused change, the one asked for).
+    time_zone: String,
+    time_zone_error: Option<String>,
+    /// What the picker offers: every `Region/City`, plus the current zone if the browser
+    /// gave an older alias the list leaves out.
+    zone_choices: Vec<&'static str>,
+    /// "14:03 CET": the time now in the chosen zone, so a wrong choice shows.
+    zone_now: String,
 }
 
 impl AccountPage {
@@ -409,12 +429,21 @@ impl AccountPage {
             public_profile: users::has_public_profile(&state.db, user.id).await?,
             profile_roadmaps,
             display_name: user.display_name.clone(),
+            time_zone: user.time_zone.clone(),
+            time_zone_error: None,
+            zone_choices: time_zones::choices().iter().map(String::as_str).collect(),
+            zone_now: user.zone().time(time::OffsetDateTime::now_utc()),
             user,
             notice: None,
             name_error: None,
             password_error: None,
             delete_error: None,
         })
+    }
+
+    /// Whether the picker lacks `zone` and must offer it on its own.
+    fn zone_missing(&self, zone: &str) -> bool {
+        !self.zone_choices.contains(&zone)
     }
 
     fn respond(self, status: StatusCode) -> Result<Response, AppError> {
@@ -437,6 +466,7 @@ async fn account_page(
         Some("profile") => Some("Your display name was saved."),
         Some("password") => Some("Your password was changed. Your other sessions were signed out."),
         Some("public-profile") => Some("Your public profile settings were saved."),
+        Some("time-zone") => Some("Your time zone was saved. Dates now show in it."),
         _ => None,
     };
     page.respond(StatusCode::OK)
@@ -462,6 +492,32 @@ async fn update_profile(
     }
     users::set_display_name(&state.db, user.id, &name).await?;
     Ok(Redirect::to("/account?done=profile").into_response())
+}
+
+#[derive(Deserialize)]
+struct TimeZoneForm {
+    #[serde(default)]
+    time_zone: String,
+}
+
+async fn update_time_zone(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<TimeZoneForm>,
+) -> Result<Response, AppError> {
+    let zone = form.time_zone.trim().to_string();
+    if !time_zones::is_known(&zone) {
+        let mut page = AccountPage::new(&state, user).await?;
+        page.time_zone_error = Some(format!(
+            "“{zone}” is not a time zone Pathway knows. Choose one from the list, such as Europe/Berlin."
+        ));
+        page.time_zone = zone;
+        return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let mut tx = state.db.begin().await?;
+    users::set_time_zone(&mut tx, user.id, &zone).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/account?done=time-zone").into_response())
 }
 
 #[derive(Deserialize)]

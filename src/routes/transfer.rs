@@ -41,8 +41,9 @@ fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> Re
         .into_response()
 }
 
+/// Today in the downloader's time zone, for the file name.
 fn today() -> String {
-    time::OffsetDateTime::now_utc().date().to_string()
+    crate::time_zones::viewer().today().to_string()
 }
 
 async fn export_json(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
