@@ -277,12 +277,119 @@ async fn users_are_searchable_and_paginated_and_the_audit_log_filters() {
     .await;
     let (_, _, audit) = app.get_as("/admin/audit?action=user.disable", &root).await;
     assert!(audit.contains("<code>user.disable</code>") && !audit.contains("<code>user.make_admin</code>"));
-    assert!(audit.contains("<td>root</td>") && audit.contains("<td>user03</td>"));
+    assert!(
+        audit.contains("<td>root</td>") && audit.contains(r#"<td><a href="/admin?q=user03">user03</a></td>"#)
+    );
     // The filter is a literal prefix: `_` and `%` are not wildcards.
     let (_, _, audit) = app.get_as("/admin/audit?action=user_disable", &root).await;
     assert!(!audit.contains("<code>user.disable</code>"), "{audit}");
     let (_, _, audit) = app.get_as("/admin/audit?action=%25disable", &root).await;
     assert!(!audit.contains("<code>user.disable</code>"), "{audit}");
+}
+
+#[tokio::test]
+async fn audit_entries_show_details_and_results_link_to_their_subject_and_filter_by_person_and_day() {
+    let (app, _dir) = app().await;
+    let root = app.sign_up_admin("root").await;
+    app.sign_up("lea").await;
+    app.sign_up("max").await;
+    let lea = app.user_id("lea").await;
+    let (status, _, _) = app
+        .post_form(&format!("/admin/users/{lea}/reset"), &[], Some(&root))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = app
+        .post_form(
+            "/admin/mentorships",
+            &[("mentor", "max"), ("mentee", "lea")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let (status, _, audit) = app.get_as("/admin/audit", &root).await;
+    assert_eq!(status, StatusCode::OK);
+    // Details, each labelled; the result; and a link to what the entry names.
+    assert!(audit.contains("<dt>valid hours</dt>"), "{audit}");
+    assert!(audit.contains("<dt>mentee</dt><dd>lea</dd>"), "{audit}");
+    assert!(audit.contains(r#"<a href="/admin?q=lea">lea</a>"#), "{audit}");
+    assert!(
+        audit.contains(r#"<a href="/admin/mentorships?q=max">max → lea</a>"#),
+        "{audit}"
+    );
+    assert!(audit.contains(r#"<a href="/admin/content">load "#), "{audit}");
+    assert!(
+        audit.contains("<td>Applied</td>") && audit.contains("<td>Done</td>"),
+        "{audit}"
+    );
+    // Every filter is a labelled field.
+    for label in ["Action", "Who", "From", "To"] {
+        assert!(audit.contains(&format!(">{label}</label>")), "{label}");
+    }
+
+    // By person: the admin's own entries, or what the system did (the first content load).
+    let (_, _, by_root) = app.get_as("/admin/audit?actor=Root", &root).await;
+    // (The action names are also in the filter's suggestions: look at the entries' <code>.)
+    assert!(
+        by_root.contains("<code>user.reset_link</code>") && !by_root.contains("<code>content.applied</code>"),
+        "{by_root}"
+    );
+    let (_, _, by_system) = app.get_as("/admin/audit?actor=system", &root).await;
+    assert!(
+        by_system.contains("<code>content.applied</code>")
+            && !by_system.contains("<code>user.reset_link</code>"),
+        "{by_system}"
+    );
+    let (status, _, unknown) = app.get_as("/admin/audit?actor=nobody", &root).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unknown.contains("Nobody is called “nobody”") && unknown.contains(r#"value="nobody""#),
+        "{unknown}"
+    );
+
+    // By day, in the admin's time zone: today has them all, tomorrow and yesterday nothing.
+    let today = time::OffsetDateTime::now_utc().date();
+    let (yesterday, tomorrow) = (today.previous_day().unwrap(), today.next_day().unwrap());
+    let (_, _, on_today) = app
+        .get_as(&format!("/admin/audit?from={today}&to={today}"), &root)
+        .await;
+    assert!(on_today.contains("<code>user.reset_link</code>"), "{on_today}");
+    let (_, _, later) = app.get_as(&format!("/admin/audit?from={tomorrow}"), &root).await;
+    assert!(
+        later.contains("No entries") && !later.contains("<code>user.reset_link</code>"),
+        "{later}"
+    );
+    let (_, _, earlier) = app.get_as(&format!("/admin/audit?to={yesterday}"), &root).await;
+    assert!(earlier.contains("No entries"), "{earlier}");
+    let (status, _, bad) = app
+        .get_as("/admin/audit?from=30.11.2026&action=user.", &root)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.contains("is not a date")
+            && bad.contains(r#"value="30.11.2026""#)
+            && bad.contains(r#"value="user.""#),
+        "{bad}"
+    );
+
+    // Pages of 50, newest first, keeping the filter.
+    sqlx::query(
+        "insert into audit_log (actor_id, action, target, at)
+         select $1, 'user.enable', 'lea', now() - make_interval(mins => g) from generate_series(1, 60) g",
+    )
+    .bind(app.user_id("root").await)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (_, _, first) = app.get_as("/admin/audit?action=user.enable", &root).await;
+    assert_eq!(first.matches("<code>user.enable</code>").count(), 50);
+    assert!(
+        first.contains(r#"href="/admin/audit?action=user.enable&#38;page=2" rel="next""#),
+        "{first}"
+    );
+    let (_, _, second) = app.get_as("/admin/audit?action=user.enable&page=2", &root).await;
+    assert_eq!(second.matches("<code>user.enable</code>").count(), 10);
+    assert!(second.contains("Newer entries") && !second.contains("Older entries"));
 }
 
 #[tokio::test]

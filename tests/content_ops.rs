@@ -531,7 +531,7 @@ async fn reload_applies_safe_changes_and_asks_before_retiring_progress() {
     );
     let (_, _, audit) = app.get_as("/admin/audit?action=content", &admin).await;
     assert!(
-        audit.contains("content.failed") && audit.contains("content.applied"),
+        audit.contains("<code>content.failed</code>") && audit.contains("<code>content.applied</code>"),
         "{audit}"
     );
 }

@@ -267,16 +267,46 @@ pub struct AuditEntry {
     pub at: OffsetDateTime,
 }
 
-/// The latest entries, optionally only those whose action starts with `action`.
-pub async fn audit(db: impl PgExecutor<'_>, action: &str, limit: i64) -> sqlx::Result<Vec<AuditEntry>> {
+/// Which audit entries to list: all of them, or narrowed by action, person and time.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// A literal prefix of the action (`user.` or `content.applied`); empty for all.
+    pub action: String,
+    /// Only this person's entries (`Some(None)`: only the system's, which has no actor).
+    pub actor: Option<Option<i64>>,
+    /// From this instant, inclusive.
+    pub since: Option<OffsetDateTime>,
+    /// Before this instant.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// The latest entries that pass `filter`, newest first, `limit` of them after skipping `offset`.
+pub async fn audit(
+    db: impl PgExecutor<'_>,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<AuditEntry>> {
+    let (by_actor, actor) = match filter.actor {
+        None => (false, None),
+        Some(actor) => (true, actor),
+    };
     sqlx::query_as!(
         AuditEntry,
         r#"select a.id, u.username as "actor?", a.action, a.target, a.details, a.at
            from audit_log a left join users u on u.id = a.actor_id
            where starts_with(a.action, $1)
-           order by a.at desc, a.id desc limit $2"#,
-        action,
-        limit
+             and (not $2 or ($3::bigint is null and a.actor_id is null) or a.actor_id = $3)
+             and ($4::timestamptz is null or a.at >= $4)
+             and ($5::timestamptz is null or a.at < $5)
+           order by a.at desc, a.id desc limit $6 offset $7"#,
+        filter.action,
+        by_actor,
+        actor,
+        filter.since,
+        filter.until,
+        limit,
+        offset
     )
     .fetch_all(db)
     .await

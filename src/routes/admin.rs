@@ -245,10 +245,123 @@ async fn change(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct AuditQuery {
     #[serde(default)]
     action: String,
+    /// A username, or "system" for what no person did.
+    #[serde(default)]
+    actor: String,
+    /// Days (YYYY-MM-DD) in the admin's time zone, both included.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    page: Option<i64>,
+}
+
+/// Audit entries per page.
+const AUDIT_PAGE: i64 = 50;
+
+/// The actions Pathway records, offered as suggestions in the filter.
+const AUDIT_ACTIONS: &[&str] = &[
+    "setup",
+    "admin.create",
+    "user.make_admin",
+    "user.revoke_admin",
+    "user.disable",
+    "user.enable",
+    "user.reset_link",
+    "user.password_reset",
+    "invite.create",
+    "mentorship.link",
+    "mentorship.end",
+    "content.applied",
+    "content.held",
+    "content.failed",
+];
+
+/// Lists in details show this many items, then say how many more there are.
+const DETAIL_ITEMS: usize = 10;
+
+/// One audit entry as the page shows it.
+struct AuditLine {
+    when: String,
+    actor: Option<String>,
+    action: String,
+    target: String,
+    /// Where the entry's subject can be seen, if anywhere.
+    target_href: Option<String>,
+    result: &'static str,
+    details: Vec<(String, String)>,
+}
+
+impl AuditLine {
+    fn new(entry: AuditEntry) -> Self {
+        let when = format_datetime(entry.at);
+        let (result, target_href) = match entry.action.as_str() {
+            "content.applied" => ("Applied", Some("/admin/content".to_string())),
+            "content.held" => ("Held for confirmation", Some("/admin/content".to_string())),
+            "content.failed" => ("Failed: nothing changed", Some("/admin/content".to_string())),
+            "invite.create" => ("Done", Some("/admin/invites".to_string())),
+            action if action.starts_with("mentorship.") => {
+                let mentor = entry
+                    .details
+                    .get("mentor")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                (
+                    "Done",
+                    Some(format!("/admin/mentorships?q={}", urlencode(mentor))),
+                )
+            }
+            // Everything else names a person by username.
+            _ => ("Done", Some(format!("/admin?q={}", urlencode(&entry.target)))),
+        };
+        Self {
+            when,
+            actor: entry.actor,
+            details: details_of(&entry.details),
+            action: entry.action,
+            target: entry.target,
+            target_href,
+            result,
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// An entry's details as labelled text: lists are cut short, nested values shown as JSON.
+fn details_of(details: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(fields) = details.as_object() else {
+        return Vec::new();
+    };
+    fields
+        .iter()
+        .filter(|(_, value)| !value.is_null() && value.as_array().is_none_or(|items| !items.is_empty()))
+        .map(|(key, value)| {
+            let label = key.replace('_', " ");
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Array(items) => {
+                    let mut shown: Vec<String> = items
+                        .iter()
+                        .take(DETAIL_ITEMS)
+                        .map(|item| item.as_str().map_or_else(|| item.to_string(), str::to_string))
+                        .collect();
+                    if items.len() > DETAIL_ITEMS {
+                        shown.push(format!("and {} more", items.len() - DETAIL_ITEMS));
+                    }
+                    shown.join("; ")
+                }
+                other => other.to_string(),
+            };
+            (label, text)
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -256,7 +369,17 @@ struct AuditQuery {
 struct AuditPage {
     layout: Layout,
     action: String,
-    entries: Vec<(AuditEntry, String)>,
+    actor: String,
+    from: String,
+    to: String,
+    actions: &'static [&'static str],
+    /// Why the filter could not be used, if it could not.
+    problem: Option<String>,
+    entries: Vec<AuditLine>,
+    page: i64,
+    /// The newer and older pages, with the same filter.
+    newer_href: Option<String>,
+    older_href: Option<String>,
 }
 
 async fn audit_page(
@@ -264,19 +387,90 @@ async fn audit_page(
     Admin(admin): Admin,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
-    let action: String = query.action.trim().chars().take(60).collect();
-    let entries = admin::audit(&state.db, &action, 200)
-        .await?
-        .into_iter()
-        .map(|e| {
-            let when = format_datetime(e.at);
-            (e, when)
-        })
-        .collect();
-    Ok(render(&AuditPage {
+    let clip = |text: &str| -> String { text.trim().chars().take(60).collect() };
+    let (action, actor, from, to) = (
+        clip(&query.action),
+        clip(&query.actor),
+        clip(&query.from),
+        clip(&query.to),
+    );
+    let page = query.page.unwrap_or(1).clamp(1, 100_000);
+    let zone = crate::time_zones::viewer();
+    let day = |text: &str| -> Result<Option<time::Date>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+            .map(Some)
+            .map_err(|_| format!("“{text}” is not a date. Use the form YYYY-MM-DD, such as 2026-11-30."))
+    };
+    let mut filter = admin::AuditFilter {
+        action: action.clone(),
+        ..Default::default()
+    };
+    let mut problem = None;
+    match (day(&from), day(&to)) {
+        (Ok(since), Ok(until)) => {
+            filter.since = since.map(|d| zone.start_of(d));
+            // "To" is a whole day: up to the start of the next one.
+            filter.until = until.and_then(|d| d.next_day()).map(|d| zone.start_of(d));
+        }
+        (Err(message), _) | (_, Err(message)) => problem = Some(message),
+    }
+    if !actor.is_empty() {
+        if actor.eq_ignore_ascii_case("system") {
+            filter.actor = Some(None);
+        } else {
+            match users::by_username(&state.db, &actor.to_lowercase()).await? {
+                Some(user) => filter.actor = Some(Some(user.id)),
+                None => {
+                    problem = Some(format!(
+                        "Nobody is called “{actor}”. Give a username, or “system”."
+                    ))
+                }
+            }
+        }
+    }
+    let (entries, more) = if problem.is_some() {
+        (Vec::new(), false)
+    } else {
+        // One row more than a page says whether there is an older page, without counting.
+        let mut rows = admin::audit(&state.db, &filter, AUDIT_PAGE + 1, (page - 1) * AUDIT_PAGE).await?;
+        let more = rows.len() as i64 > AUDIT_PAGE;
+        rows.truncate(AUDIT_PAGE as usize);
+        (rows.into_iter().map(AuditLine::new).collect(), more)
+    };
+    let page_href = |page: i64| {
+        let filter = [
+            ("action", &action),
+            ("actor", &actor),
+            ("from", &from),
+            ("to", &to),
+        ];
+        let kept = filter.iter().filter(|(_, value)| !value.is_empty());
+        let query =
+            serde_urlencoded::to_string(kept.chain([&("page", &page.to_string())]).collect::<Vec<_>>());
+        format!("/admin/audit?{}", query.unwrap_or_default())
+    };
+    let newer_href = (page > 1).then(|| page_href(page - 1));
+    let older_href = more.then(|| page_href(page + 1));
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AuditPage {
         layout: Layout::new(&state, Some(&admin), "Admin: audit log"),
         action,
+        actor,
+        from,
+        to,
+        actions: AUDIT_ACTIONS,
+        problem,
         entries,
-    })?
-    .into_response())
+        page,
+        newer_href,
+        older_href,
+    };
+    Ok((status, render(&page)?).into_response())
 }
