@@ -15,6 +15,8 @@ const pages = [
   ['dashboard', 'ada', '/dashboard'],
   ['mentor-dashboard', 'mentor', '/mentoring'],
   ['admin', 'root', '/admin'],
+  ['audit', 'root', '/admin/audit'],
+  ['account', 'ada', '/account'],
 ];
 const sizes = [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]];
 
