@@ -94,6 +94,7 @@ const TABLE: &[(&str, &str, [Expect; 7])] = &[
     // Only ada's mentors see her; sara only on ops, so not the web stage.
     ("GET",  "/mentees/{username}",                   [S,       N,       N,       Ok,      N,       N,       Ok]),
     ("GET",  "/mentees/{username}/{roadmap}/{stage}", [S,       N,       N,       Ok,      N,       N,       N]),
+    ("GET",  "/mentees/{username}/{roadmap}/{stage}/{skill}", [S, N,     N,       Ok,      N,       N,       N]),
     ("POST", "/skills/{skill}/review",                [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     // Max answers ada's request first; his second verdict is refused.
     ("POST", "/reviews/{id}/verify",                  [S,       N,       N,       R,       N,       N,       N]),

@@ -64,7 +64,7 @@ async fn learner_and_mentor_discuss_a_skill() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers["location"], "/mentees/lea/web/http#http-methods");
+    assert_eq!(headers["location"], "/mentees/lea/web/http/http-methods");
 
     for (cookie, path) in [
         (&w.lea, "/roadmaps/web/http/http-methods"),

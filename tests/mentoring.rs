@@ -415,3 +415,115 @@ fn the_cli_links_a_mentor_and_a_mentee() {
         assert!(again.is_err(), "linking twice is refused");
     });
 }
+
+#[tokio::test]
+async fn a_mentor_reads_each_skill_on_its_own_page_and_answers_there() {
+    let w = world().await;
+    w.app
+        .post_form(
+            "/mentors/invite",
+            &[("username", "max"), ("scope", "all")],
+            Some(&w.learner),
+        )
+        .await;
+    let id = last_link_id(&w.app).await;
+    w.app
+        .post_form(&format!("/mentoring/{id}/accept"), &[], Some(&w.mentor))
+        .await;
+
+    // The stage page links each skill to its own page.
+    let (_, _, stage) = w.app.get_as("/mentees/lea/web/http", &w.mentor).await;
+    assert!(
+        stage.contains(r#"<a href="/mentees/lea/web/http/http-methods">Methods</a>"#),
+        "{stage}"
+    );
+
+    let (status, _, page) = w
+        .app
+        .get_as("/mentees/lea/web/http/http-methods", &w.mentor)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"<h1 id="h_http-methods">Methods"#), "{page}");
+    // The whole text is open, not folded away as on the stage page.
+    assert!(!page.contains("The skill's text"), "{page}");
+    assert!(page.contains("GET and POST."));
+    assert!(page.contains("shared thoughts here") && page.contains("https://example.com/lea-proof"));
+    assert!(!page.contains("my private diary"), "private notes never show");
+    assert!(!page.contains("state-button"), "read-only");
+    assert!(page.contains("Add a comment"), "the discussion is here");
+    // Previous and next follow the roadmap, across stages.
+    assert!(
+        page.contains(r#"href="/mentees/lea/web/http/status-codes" rel="next""#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"rel="prev""#));
+    let (_, _, last) = w
+        .app
+        .get_as("/mentees/lea/web/http/status-codes", &w.mentor)
+        .await;
+    assert!(
+        last.contains(r#"href="/mentees/lea/web/dns/dns-records" rel="next""#),
+        "{last}"
+    );
+
+    // A skill asked for under another stage moves to its own; unknown ones are not found.
+    let (status, headers, _) = w.app.get_as("/mentees/lea/web/dns/http-methods", &w.mentor).await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "/mentees/lea/web/http/http-methods");
+    for path in [
+        "/mentees/lea/web/http/nope",
+        "/mentees/lea/nope/http/http-methods",
+        "/mentees/lea/ops/http/http-methods",
+    ] {
+        let (status, _, _) = w.app.get_as(path, &w.mentor).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // A verdict given on the skill page returns there.
+    let (status, _, _) = w
+        .app
+        .post_form(
+            "/skills/http-methods/review",
+            &[("message", "please look")],
+            Some(&w.learner),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = w
+        .app
+        .get_as("/mentees/lea/web/http/http-methods", &w.mentor)
+        .await;
+    assert!(
+        page.contains("Verify this skill") && page.contains(r#"name="back" value="skill""#),
+        "{page}"
+    );
+    let review: i64 = sqlx::query_scalar("select id from review_requests order by id desc limit 1")
+        .fetch_one(&w.app.db.pool)
+        .await
+        .unwrap();
+    let (status, headers, _) = w
+        .app
+        .post_form(
+            &format!("/reviews/{review}/verify"),
+            &[("back", "skill")],
+            Some(&w.mentor),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/mentees/lea/web/http/http-methods");
+    let (_, _, page) = w
+        .app
+        .get_as("/mentees/lea/web/http/http-methods", &w.mentor)
+        .await;
+    assert!(page.contains("badge-verified"), "{page}");
+
+    // Access ends with the link.
+    w.app
+        .post_form(&format!("/mentorships/{id}/end"), &[], Some(&w.mentor))
+        .await;
+    let (status, _, _) = w
+        .app
+        .get_as("/mentees/lea/web/http/http-methods", &w.mentor)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -37,7 +37,7 @@ struct MessagePage {
     back: String,
 }
 
-/// The thread's page for the viewer: their own stage page, or the mentor's view of it.
+/// The thread's page for the viewer: their own skill page, or the mentor's view of it.
 fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str) -> String {
     let catalog = state.catalog.load();
     let Some((roadmap, stage, skill)) = catalog.skill(skill_id) else {
@@ -47,7 +47,7 @@ fn back_url(state: &AppState, viewer: &User, mentee: &User, skill_id: &str) -> S
         back_to(roadmap, stage, skill, "skill")
     } else {
         format!(
-            "/mentees/{}/{}/{}#{}",
+            "/mentees/{}/{}/{}/{}",
             mentee.username, roadmap.id, stage.id, skill_id
         )
     }

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/mentoring/matrix/{roadmap}", get(matrix))
         .route("/mentees/{username}", get(mentee))
         .route("/mentees/{username}/{roadmap}/{stage}", get(mentee_stage))
+        .route("/mentees/{username}/{roadmap}/{stage}/{skill}", get(mentee_skill))
         .route("/skills/{skill}/review", post(request_review))
         .route("/reviews/{id}/verify", post(verify))
         .route("/reviews/{id}/changes", post(request_changes))
@@ -746,11 +747,97 @@ async fn mentee_stage(
     .into_response())
 }
 
+#[derive(Template)]
+#[template(path = "mentoring/mentee_skill.html")]
+struct MenteeSkillPage<'a> {
+    layout: Layout,
+    mentee: User,
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    item: MenteeSkill<'a>,
+    previous: Option<(&'a Stage, &'a crate::content::catalog::Skill)>,
+    next: Option<(&'a Stage, &'a crate::content::catalog::Skill)>,
+}
+
+/// One skill of a mentee on its own page, as the learner has one: the whole text, their
+/// state, the review with its verdict forms, shared note, evidence and discussion, and the
+/// previous and next skills of the roadmap.
+async fn mentee_skill(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((username, roadmap_id, stage_id, skill_id)): Path<(String, String, String, String)>,
+) -> Result<Response, AppError> {
+    let (mentee, scope) = mentee_in_scope(&state, &user, &username).await?;
+    if !scope.covers(&roadmap_id) {
+        return Err(AppError::NotFound);
+    }
+    let catalog = state.catalog.load();
+    let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
+    let Some((_, stage)) = roadmap.stage(&stage_id) else {
+        return Err(AppError::NotFound);
+    };
+    let Some(skill) = stage.skills.iter().find(|k| k.id == skill_id) else {
+        // A skill that moved to another stage of the roadmap keeps its old links working.
+        return match catalog.skill(&skill_id) {
+            Some((r, s, k)) if r.id == roadmap.id => Ok(Redirect::permanent(&format!(
+                "/mentees/{}/{}/{}/{}",
+                mentee.username, r.id, s.id, k.id
+            ))
+            .into_response()),
+            _ => Err(AppError::NotFound),
+        };
+    };
+    mentorships::record_visit(&state.db, user.id, mentee.id).await?;
+    let ids = vec![skill.id.clone()];
+    let map = progress::for_skills(&state.db, mentee.id, &ids).await?;
+    // Only a shared note: private notes never reach a mentor's page.
+    let shared = notes::shared_notes(&state.db, mentee.id, &ids).await?;
+    let evidence = notes::evidence(&state.db, mentee.id, &ids).await?;
+    let review = reviews::for_skills(&state.db, mentee.id, &ids)
+        .await?
+        .into_iter()
+        .find(|r| r.skill_id == skill.id)
+        .map(|r| {
+            let waited = waited(r.requested_at);
+            (r, waited)
+        });
+    let mut threads = load_threads(&state, &mentee, user.id, std::slice::from_ref(skill)).await?;
+    let ticked = crate::db::steps::ticked(&state.db, mentee.id, &ids).await?;
+    let links: Vec<&notes::Evidence> = evidence.iter().collect();
+    let item = MenteeSkill {
+        skill,
+        p: SkillProgress::new(skill, &map),
+        w: Workspace::new(skill, shared.get(&skill.id), &links),
+        review,
+        thread: threads.remove(&skill.id),
+        steps: (
+            ticked.get(&skill.id).map_or(0, |t| skill.steps_done(t)),
+            skill.steps.len(),
+        ),
+    };
+    let (previous, next) = roadmap.neighbours(&skill.id);
+    Ok(render(&MenteeSkillPage {
+        layout: Layout::new(
+            &state,
+            Some(&user),
+            format!("{} · {}", skill.title, mentee.display_name),
+        ),
+        mentee,
+        roadmap,
+        stage,
+        item,
+        previous,
+        next,
+    })?
+    .into_response())
+}
+
 #[derive(Deserialize)]
 struct ReviewForm {
     #[serde(default)]
     message: String,
-    /// "queue" when answered from the review queue, which it then returns to.
+    /// Where the verdict was given, to return there: "queue" (the review queue), "skill" (the
+    /// mentee's skill page), or anything else for the mentee's stage page.
     #[serde(default)]
     back: String,
 }
@@ -979,7 +1066,7 @@ async fn verify(
     Path(id): Path<i64>,
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
-    answer_review(&state, &user, id, true, &form.message, form.back == "queue").await
+    answer_review(&state, &user, id, true, &form.message, &form.back).await
 }
 
 async fn request_changes(
@@ -988,7 +1075,7 @@ async fn request_changes(
     Path(id): Path<i64>,
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
-    answer_review(&state, &user, id, false, &form.message, form.back == "queue").await
+    answer_review(&state, &user, id, false, &form.message, &form.back).await
 }
 
 #[derive(Template)]
@@ -1005,13 +1092,14 @@ async fn answer_review(
     id: i64,
     verify: bool,
     comment: &str,
-    from_queue: bool,
+    from: &str,
 ) -> Result<Response, AppError> {
     let (review, username, roadmap_id, stage_id) = reviewable(state, mentor, id).await?;
-    let back = if from_queue {
-        "/mentoring/reviews".to_string()
-    } else {
-        format!("/mentees/{username}/{roadmap_id}/{stage_id}#{}", review.skill_id)
+    let from_queue = from == "queue";
+    let back = match from {
+        "queue" => "/mentoring/reviews".to_string(),
+        "skill" => format!("/mentees/{username}/{roadmap_id}/{stage_id}/{}", review.skill_id),
+        _ => format!("/mentees/{username}/{roadmap_id}/{stage_id}#{}", review.skill_id),
     };
     let comment: String = comment.trim().chars().take(MAX_REVIEW_TEXT).collect();
     if !verify && comment.is_empty() {
