@@ -246,6 +246,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::admin::router())
         .merge(routes::admin_content::router())
         .merge(routes::admin_users::router())
+        .merge(routes::teams::router())
         .merge(routes::health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -1,10 +1,10 @@
-//! `pathway demo`: a mentor and three learners with realistic progress, links, reviews, notes and comments.
+//! `pathway demo`: a mentor and three learners with realistic progress, links, reviews, notes and comments, and the cohort the mentor leads.
 
 use sqlx::PgPool;
 
 use crate::auth::password;
 use crate::content::Catalog;
-use crate::db::{comments, mentorships, notes, progress, reviews, users};
+use crate::db::{comments, mentorships, notes, progress, reviews, teams, users};
 use crate::progress::SkillState;
 
 /// Every demo account signs in with this password.
@@ -163,6 +163,22 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         .bind(grace)
         .execute(pool)
         .await?;
+
+    // A cohort the mentor leads, with the three learners and the backend roadmap assigned.
+    let mut tx = pool.begin().await?;
+    let team = teams::create(&mut *tx, "backend-cohort", "Backend cohort", mentor_id)
+        .await?
+        .map_err(|_| anyhow::anyhow!("a team called backend-cohort already exists"))?;
+    teams::add_member(&mut tx, team, mentor_id, "lead", true).await?;
+    for username in &learners {
+        let id = users::by_username(&mut *tx, username)
+            .await?
+            .expect("just created")
+            .id;
+        teams::add_member(&mut tx, team, id, "learner", true).await?;
+    }
+    teams::assign(&mut tx, team, &roadmap.id).await?;
+    tx.commit().await?;
 
     Ok(DemoAccounts {
         mentor: "mentor".into(),

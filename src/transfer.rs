@@ -390,3 +390,13 @@ pub fn validate(
     plan.evidence = evidence;
     Ok(plan)
 }
+
+/// Free text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// or a tab or carriage return before one) gets a leading apostrophe, as
+/// OWASP advises for CSV injection; the apostrophe shows, the formula doesn't run.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}

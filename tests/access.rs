@@ -25,9 +25,24 @@ enum Expect {
 use Expect::*;
 
 /// The actors, in the order of the table's columns.
-const ACTORS: [&str; 7] = ["anonymous", "ada", "eve", "max", "omar", "eddie", "sara"];
+const ACTORS: [&str; 12] = [
+    "anonymous",
+    "ada",
+    "eve",
+    "max",
+    "omar",
+    "eddie",
+    "sara",
+    "lena",
+    "tom",
+    "mia",
+    "fred",
+    "bob",
+];
 // anonymous; ada: the learner; eve: another learner; max: ada's mentor on everything;
 // omar: olga's mentor only; eddie: ada's mentor until the link ended; sara: ada's mentor on ops only.
+// Team alpha (ada is one of its learners, ops assigned): lena its lead, tom its mentor, mia
+// another of its learners, fred a former member; bob leads another team, beta.
 
 const N: Expect = NotFound;
 const S: Expect = SignIn;
@@ -36,101 +51,120 @@ const F: Expect = Status(403);
 
 /// (method, route as written in the router, outcome per actor in `ACTORS` order).
 #[rustfmt::skip]
-const TABLE: &[(&str, &str, [Expect; 7])] = &[
-    //                                                anonymous ada      eve      max      omar     eddie    sara
-    ("GET",  "/",                                     [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/about",                                [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/roadmaps/{roadmap}",                   [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/roadmaps/{roadmap}/{stage}",           [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/roadmaps/{roadmap}/{stage}/{skill}",   [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/u/{username}",                         [N,       N,       N,       N,       N,       N,       N]),
-    ("GET",  "/search",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/healthz",                              [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/readyz",                               [Ok,      Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/signup",                               [Ok,      R,       R,       R,       R,       R,       R]),
-    ("POST", "/signup",                               [Status(422); 7]),
-    ("GET",  "/signin",                               [Ok,      R,       R,       R,       R,       R,       R]),
-    ("POST", "/signin",                               [Status(422); 7]),
-    ("GET",  "/account",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/account/profile",                      [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
-    ("POST", "/account/password",                     [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
-    ("POST", "/account/time-zone",                    [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
-    ("POST", "/account/delete",                       [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
-    ("POST", "/account/public-profile",               [S,       R,       R,       R,       R,       R,       R]),
-    ("GET",  "/account/export.json",                  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/account/export.csv",                   [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/account/import",                       [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/account/import",                       [S,       Status(400), Status(400), Status(400), Status(400), Status(400), Status(400)]),
+const TABLE: &[(&str, &str, [Expect; 12])] = &[
+    // Columns: anonymous, ada, eve, max, omar, eddie, sara, lena, tom, mia, fred, bob (see ACTORS).
+    ("GET",  "/",                                     [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/about",                                [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/roadmaps/{roadmap}",                   [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/roadmaps/{roadmap}/{stage}",           [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/roadmaps/{roadmap}/{stage}/{skill}",   [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/u/{username}",                         [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/search",                               [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/healthz",                              [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/readyz",                               [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/signup",                               [Ok, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/signup",                               [Status(422); 12]),
+    ("GET",  "/signin",                               [Ok, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/signin",                               [Status(422); 12]),
+    ("GET",  "/account",                              [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/profile",                      [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/password",                     [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/time-zone",                    [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/delete",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/public-profile",               [S, R, R, R, R, R, R, R, R, R, R, R]),
+    ("GET",  "/account/export.json",                  [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/account/export.csv",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/account/import",                       [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/import",                       [S, Status(400), Status(400), Status(400), Status(400), Status(400), Status(400), Status(400), Status(400), Status(400), Status(400), Status(400)]),
     // Only ada started the roadmap (the others start it just below).
-    ("GET",  "/progress/{roadmap}/reset",             [S,       Ok,      N,       N,       N,       N,       N]),
-    ("POST", "/progress/{roadmap}/reset",             [S,       R,       N,       N,       N,       N,       N]),
-    ("POST", "/progress/{roadmap}/start",             [S,       R,       R,       R,       R,       R,       R]),
+    ("GET",  "/progress/{roadmap}/reset",             [S, Ok, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/progress/{roadmap}/reset",             [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/progress/{roadmap}/start",             [S, R, R, R, R, R, R, R, R, R, R, R]),
     // Version 0 is stale for ada, whose skill has changed; fresh for everyone else.
-    ("POST", "/skills/{skill}/state",                 [S,       Status(409), R,   R,       R,       R,       R]),
-    ("GET",  "/progress/{roadmap}/{stage}/complete",  [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/progress/{roadmap}/{stage}/complete",  [S,       R,       R,       R,       R,       R,       R]),
+    ("POST", "/skills/{skill}/state",                 [S, Status(409), R, R, R, R, R, R, R, R, R, R]),
+    ("GET",  "/progress/{roadmap}/{stage}/complete",  [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/progress/{roadmap}/{stage}/complete",  [S, R, R, R, R, R, R, R, R, R, R, R]),
     // Everyone signed in has now marked the skill done themselves.
-    ("GET",  "/skills/{skill}/changes",               [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/skills/{skill}/confirm",               [S,       R,       R,       R,       R,       R,       R]),
+    ("GET",  "/skills/{skill}/changes",               [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/skills/{skill}/confirm",               [S, R, R, R, R, R, R, R, R, R, R, R]),
     // Ada's action, evidence, notifications and comments are hers alone.
-    ("POST", "/progress/undo",                        [S,       R,       N,       N,       N,       N,       N]),
-    ("GET",  "/dashboard",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/history",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/skills/{skill}/note",                  [S,       R,       R,       R,       R,       R,       R]),
-    ("POST", "/skills/{skill}/evidence",              [S,       R,       R,       R,       R,       R,       R]),
-    ("POST", "/evidence/{id}/delete",                 [S,       R,       N,       N,       N,       N,       N]),
-    ("GET",  "/mentors",                              [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/mentors/invite",                       [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
-    ("POST", "/mentors/link",                         [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/mentors/{id}/revoke",                  [S,       R,       N,       N,       N,       N,       N]),
-    ("GET",  "/mentoring",                            [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("GET",  "/mentoring/matrix/{roadmap}",           [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
+    ("POST", "/progress/undo",                        [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/dashboard",                            [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/history",                              [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/skills/{skill}/note",                  [S, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/skills/{skill}/evidence",              [S, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/evidence/{id}/delete",                 [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/mentors",                              [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/mentors/invite",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/mentors/link",                         [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/mentors/{id}/revoke",                  [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/mentoring",                            [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/mentoring/matrix/{roadmap}",           [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     // Everyone's own queue: empty for non-mentors, never another mentor's.
-    ("GET",  "/mentoring/reviews",                    [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/mentoring/{id}/accept",                [S,       N,       N,       N,       N,       N,       N]),
-    ("POST", "/mentoring/{id}/decline",               [S,       N,       N,       N,       N,       N,       N]),
-    ("GET",  "/mentoring/invite/{token}",             [S,       Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
-    ("POST", "/mentoring/invite/{token}",             [S,       Status(409), Status(409), Status(409), Status(409), Status(409), Status(409)]),
+    ("GET",  "/mentoring/reviews",                    [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/mentoring/{id}/accept",                [S, N, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/mentoring/{id}/decline",               [S, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/mentoring/invite/{token}",             [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
+    ("POST", "/mentoring/invite/{token}",             [S, Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409)]),
     // Only ada's mentors see her; sara only on ops, so not the web stage.
-    ("GET",  "/mentees/{username}",                   [S,       N,       N,       Ok,      N,       N,       Ok]),
-    ("GET",  "/mentees/{username}/{roadmap}/{stage}", [S,       N,       N,       Ok,      N,       N,       N]),
-    ("GET",  "/mentees/{username}/{roadmap}/{stage}/{skill}", [S, N,     N,       Ok,      N,       N,       N]),
-    ("POST", "/skills/{skill}/review",                [S,       Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("GET",  "/mentees/{username}",                   [S, N, N, Ok, N, N, Ok, N, N, N, N, N]),
+    ("GET",  "/mentees/{username}/{roadmap}/{stage}", [S, N, N, Ok, N, N, N, N, N, N, N, N]),
+    ("GET",  "/mentees/{username}/{roadmap}/{stage}/{skill}", [S, N, N, Ok, N, N, N, N, N, N, N, N]),
+    ("POST", "/skills/{skill}/review",                [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     // Max answers ada's request first; his second verdict is refused.
-    ("POST", "/reviews/{id}/verify",                  [S,       N,       N,       R,       N,       N,       N]),
-    ("POST", "/reviews/{id}/changes",                 [S,       N,       N,       Status(409), N,  N,       N]),
-    ("GET",  "/notifications",                        [S,       Ok,      Ok,      Ok,      Ok,      Ok,      Ok]),
-    ("POST", "/notifications/{id}/open",              [S,       R,       N,       N,       N,       N,       N]),
-    ("POST", "/notifications/read-all",               [S,       R,       R,       R,       R,       R,       R]),
-    ("POST", "/threads/{username}/{skill}/comments",  [S,       R,       N,       R,       N,       N,       N]),
-    ("POST", "/comments/{id}/edit",                   [S,       R,       N,       N,       N,       N,       N]),
-    ("POST", "/comments/{id}/delete",                 [S,       R,       N,       N,       N,       N,       N]),
+    ("POST", "/reviews/{id}/verify",                  [S, N, N, R, N, N, N, N, N, N, N, N]),
+    ("POST", "/reviews/{id}/changes",                 [S, N, N, Status(409), N, N, N, N, N, N, N, N]),
+    ("GET",  "/notifications",                        [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/notifications/{id}/open",              [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/notifications/read-all",               [S, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/threads/{username}/{skill}/comments",  [S, R, N, R, N, N, N, N, N, N, N, N]),
+    ("POST", "/comments/{id}/edit",                   [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/comments/{id}/delete",                 [S, R, N, N, N, N, N, N, N, N, N, N]),
     // No actor here is an admin; the setup token is not valid.
-    ("GET",  "/setup",                                [N,       N,       N,       N,       N,       N,       N]),
-    ("POST", "/setup",                                [N,       N,       N,       N,       N,       N,       N]),
-    ("GET",  "/admin",                                [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/users/{id}/admin",               [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/users/{id}/disabled",            [S,       F,       F,       F,       F,       F,       F]),
-    ("GET",  "/admin/audit",                          [S,       F,       F,       F,       F,       F,       F]),
-    ("GET",  "/admin/content",                        [S,       F,       F,       F,       F,       F,       F]),
-    ("GET",  "/admin/content/plan",                   [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/content/reload",                 [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/content/apply",                  [S,       F,       F,       F,       F,       F,       F]),
+    ("GET",  "/setup",                                [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/setup",                                [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/admin",                                [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/users/{id}/admin",               [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/users/{id}/disabled",            [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/audit",                          [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/content",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/content/plan",                   [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/content/reload",                 [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/content/apply",                  [S, F, F, F, F, F, F, F, F, F, F, F]),
     // The step key here is not a step of the skill.
-    ("POST", "/skills/{skill}/steps/{step}",          [S,       N,       N,       N,       N,       N,       N]),
-    ("POST", "/admin/users/{id}/reset",               [S,       F,       F,       F,       F,       F,       F]),
-    ("GET",  "/admin/invites",                        [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/invites",                        [S,       F,       F,       F,       F,       F,       F]),
-    ("GET",  "/admin/mentorships",                    [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/mentorships",                    [S,       F,       F,       F,       F,       F,       F]),
-    ("POST", "/admin/mentorships/{id}/end",           [S,       F,       F,       F,       F,       F,       F]),
+    ("POST", "/skills/{skill}/steps/{step}",          [S, N, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/admin/users/{id}/reset",               [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/invites",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/invites",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/mentorships",                    [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/mentorships",                    [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/mentorships/{id}/end",           [S, F, F, F, F, F, F, F, F, F, F, F]),
     // A reset link that does not exist: the same 404 for everyone, signed in or not.
-    ("GET",  "/reset/{token}",                        [N,       N,       N,       N,       N,       N,       N]),
-    ("POST", "/reset/{token}",                        [N,       N,       N,       N,       N,       N,       N]),
+    ("GET",  "/reset/{token}",                        [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("POST", "/reset/{token}",                        [N, N, N, N, N, N, N, N, N, N, N, N]),
+    // Teams: members see their team, leads manage it, mentors see its progress; a former
+    // member and everyone else get 404, never the team.
+    ("GET",  "/teams",                                [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/teams",                                [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/teams/{team}",                         [S, Ok, N, N, N, N, N, Ok, Ok, Ok, N, N]),
+    ("GET",  "/teams/{team}/progress.csv",            [S, F, N, N, N, N, N, Ok, Ok, F, N, N]),
+    ("POST", "/teams/{team}/members",                 [S, F, N, N, N, N, N, Status(422), F, F, N, N]),
+    ("POST", "/teams/{team}/members/{id}/role",       [S, F, N, N, N, N, N, Status(400), F, F, N, N]),
+    ("POST", "/teams/{team}/roadmaps",                [S, F, N, N, N, N, N, Status(400), F, F, N, N]),
+    ("POST", "/teams/{team}/invites",                 [S, F, N, N, N, N, N, Status(422), F, F, N, N]),
+    ("POST", "/teams/{team}/invites/{id}/revoke",     [S, F, N, N, N, N, N, R, F, F, N, N]),
+    // Web is not assigned to alpha (ops is).
+    ("POST", "/teams/{team}/roadmaps/{roadmap}/remove", [S, F, N, N, N, N, N, N, F, F, N, N]),
+    // A join link that does not exist: gone, for everyone signed in.
+    ("GET",  "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
+    ("POST", "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
+    // Late: they change who is in the team. {id} is ada.
+    ("POST", "/teams/{team}/members/{id}/remove",     [S, F, N, N, N, N, N, R, F, F, N, N]),
+    ("POST", "/teams/{team}/leave",                   [S, R, N, N, N, N, N, R, R, R, N, N]),
     // Near the end: it ends ada's link with max.
-    ("POST", "/mentorships/{id}/end",                 [S,       R,       N,       R,       N,       N,       N]),
+    ("POST", "/mentorships/{id}/end",                 [S, R, N, R, N, N, N, N, N, N, N, N]),
     // Last: it ends the session.
-    ("POST", "/signout",                              [R,       R,       R,       R,       R,       R,       R]),
+    ("POST", "/signout",                              [R, R, R, R, R, R, R, R, R, R, R, R]),
 ];
 
 #[test]
@@ -187,7 +221,9 @@ async fn world() -> World {
     write_files(dir.path(), &files);
     let app = TestApp::with_content(dir.path()).await;
     let mut cookies = std::collections::HashMap::new();
-    for name in ["ada", "eve", "max", "omar", "olga", "eddie", "sara"] {
+    for name in [
+        "ada", "eve", "max", "omar", "olga", "eddie", "sara", "lena", "tom", "mia", "fred", "bob",
+    ] {
         cookies.insert(name, app.sign_up(name).await);
     }
     let c = |name: &str| cookies[name].clone();
@@ -270,6 +306,24 @@ async fn world() -> World {
     .await
     .unwrap();
     ids.insert("notification", notification);
+    // Teams, made as an admin would (each step is tested in tests/teams.rs).
+    sqlx::raw_sql(
+        "insert into teams (slug, name) values ('alpha', 'Alpha'), ('beta', 'Beta');
+         insert into team_members (team_id, user_id, role, left_at)
+         select t.id, u.id, m.role, case when m.gone then now() end
+         from (values ('alpha', 'ada', 'learner', false), ('alpha', 'lena', 'lead', false),
+                      ('alpha', 'tom', 'mentor', false), ('alpha', 'mia', 'learner', false),
+                      ('alpha', 'fred', 'learner', true), ('beta', 'bob', 'lead', false))
+              as m(team, username, role, gone)
+         join teams t on t.slug = m.team join users u on u.username = m.username;
+         insert into team_roadmaps (team_id, roadmap_id) select id, 'ops' from teams where slug = 'alpha';
+         insert into team_invites (team_id, token_hash, role, expires_at)
+         select id, 'not-a-hash-of-anything', 'learner', now() + interval '1 day' from teams where slug = 'alpha';",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    ids.insert("team_invite", last_id(&app, "team_invites").await);
     World {
         app,
         cookies,
@@ -321,6 +375,8 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 "notifications" => w.ids["notification"],
                 "comments" => w.ids["comment"],
                 "admin" => w.ids["ada"],
+                "teams" if route.contains("/invites/") => w.ids["team_invite"],
+                "teams" => w.ids["ada"],
                 _ => 0,
             };
             let path = route
@@ -328,6 +384,7 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 .replace("{stage}", "http")
                 .replace("{skill}", "http-methods")
                 .replace("{username}", "ada")
+                .replace("{team}", "alpha")
                 .replace("{token}", "not-a-real-invite-token")
                 .replace("{id}", &id.to_string());
             let mut request = Request::builder()

@@ -39,6 +39,16 @@ async fn the_demo_seeds_a_mentor_three_learners_and_their_activity() {
         "a shared note"
     );
 
+    // The mentor leads a cohort of the three, on the backend roadmap.
+    let (status, _, team) = app.get_as("/teams/backend-cohort", &mentor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(team.contains("Backend cohort") && team.contains("Add to the team"));
+    assert_eq!(
+        team.matches(r#"<th scope="row">"#).count(),
+        3,
+        "a progress row per learner"
+    );
+
     let learner = app.sign_in("ada", pathway::demo::PASSWORD, None).await;
     let (_, _, dashboard) = app.get_as("/dashboard", &learner).await;
     assert!(dashboard.contains("of them verified"));

@@ -99,7 +99,9 @@ impl SessionStore for Sessions {
                           as "unread?",
                       exists (select 1 from mentorships m where m.mentor_id = u.id
                                                             and m.status in ('active', 'invited')) as "is_mentor?",
-                      u.time_zone as "time_zone?"
+                      u.time_zone as "time_zone?",
+                      exists (select 1 from team_members t where t.user_id = u.id and t.left_at is null)
+                          as "in_team?"
                from tower_sessions.session s left join users u on u.id = s.user_id
                where s.id = $1 and s.expiry_date > now()"#,
             session_id.to_string()
@@ -132,6 +134,7 @@ impl SessionStore for Sessions {
                 time_zone: row
                     .time_zone
                     .unwrap_or_else(|| crate::time_zones::DEFAULT.to_string()),
+                in_team: row.in_team.unwrap_or(false),
             };
             let value =
                 serde_json::to_value(&user).map_err(|e| session_store::Error::Encode(e.to_string()))?;

@@ -20,6 +20,9 @@ pub struct User {
     /// Their IANA time zone: every date they see is shown in it.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// In a team: the header shows Teams. Loaded, like `unread`, only with the signed-in user.
+    #[serde(default)]
+    pub in_team: bool,
 }
 
 fn default_time_zone() -> String {
@@ -42,7 +45,9 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
                       as "unread!",
                   exists (select 1 from mentorships m where m.mentor_id = users.id
                                                         and m.status in ('active', 'invited')) as "is_mentor!",
-                  time_zone
+                  time_zone,
+                  exists (select 1 from team_members t where t.user_id = users.id and t.left_at is null)
+                      as "in_team!"
            from users where id = $1"#,
         id
     )
@@ -73,6 +78,7 @@ pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
                 unread: 0,
                 is_mentor: false,
                 time_zone: r.time_zone,
+                in_team: false,
             },
             r.password_hash,
         )
@@ -216,7 +222,7 @@ pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
         User,
         r#"select id, username, display_name, email, is_admin, session_epoch,
                   disabled_at is not null as "disabled!", 0::bigint as "unread!",
-                  false as "is_mentor!", time_zone
+                  false as "is_mentor!", time_zone, false as "in_team!"
            from users where username = $1"#,
         username
     )

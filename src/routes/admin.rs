@@ -279,6 +279,15 @@ const AUDIT_ACTIONS: &[&str] = &[
     "content.applied",
     "content.held",
     "content.failed",
+    "team.create",
+    "team.member_add",
+    "team.role",
+    "team.member_remove",
+    "team.leave",
+    "team.assign",
+    "team.unassign",
+    "team.invite_create",
+    "team.invite_revoke",
 ];
 
 /// Lists in details show this many items, then say how many more there are.
@@ -304,6 +313,14 @@ impl AuditLine {
             "content.held" => ("Held for confirmation", Some("/admin/content".to_string())),
             "content.failed" => ("Failed: nothing changed", Some("/admin/content".to_string())),
             "invite.create" => ("Done", Some("/admin/invites".to_string())),
+            action if action.starts_with("team.") => {
+                let team = entry
+                    .details
+                    .get("team")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                ("Done", Some(format!("/teams/{}", urlencode(team))))
+            }
             action if action.starts_with("mentorship.") => {
                 let mentor = entry
                     .details

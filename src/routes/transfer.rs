@@ -57,15 +57,7 @@ async fn export_json(State(state): State<AppState>, SignedIn(user): SignedIn) ->
 }
 
 /// One row per skill of every started roadmap, plus skills with progress elsewhere.
-/// Free text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
-/// or a tab or carriage return before one) gets a leading apostrophe, as
-/// OWASP advises for CSV injection; the apostrophe shows, the formula doesn't run.
-pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
-        _ => text.into(),
-    }
-}
+pub use crate::transfer::spreadsheet_safe;
 
 async fn export_csv(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let file = transfer::export(&state.db, user.id, &user.username).await?;
