@@ -1805,3 +1805,123 @@ async fn with_javascript_the_phone_menu_is_one_row_and_opens() {
 async fn without_javascript_the_phone_menu_is_one_row_and_opens() {
     the_phone_menu_is_one_row_and_opens(false).await;
 }
+
+/// Issue 13: an admin creates a team and leads it, assigns a roadmap and makes a join link; a
+/// newcomer opens it signed out, signs up, joins and ticks a skill; the lead's table shows it.
+#[tokio::test]
+async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
+    require_browser();
+    let (server, lead, learner) = tokio::join!(Server::start(), Browser::start(false), Browser::start(true));
+    let (c, l) = (lead.client(), learner.client());
+    c.goto(&server.setup_link()).await.unwrap();
+    for (field, value) in [
+        ("#f_username", "root"),
+        ("#f_display_name", "Site Admin"),
+        ("#f_password", PASSWORD),
+    ] {
+        c.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_xpath(
+        c,
+        "the setup button",
+        "//button[normalize-space()='Create admin account']",
+    )
+    .await;
+    wait_for_url(c, "the admin area", |u| u.ends_with("/admin")).await;
+
+    // The header's Teams link, then the form, found by their labels.
+    click_xpath(
+        c,
+        "the Teams link",
+        "//nav[@aria-label='Main']//a[normalize-space()='Teams']",
+    )
+    .await;
+    for (label, value) in [("Team name", "Browser cohort"), ("Lead (optional)", "root")] {
+        c.find(Locator::XPath(&format!(
+            "//input[@id=//label[normalize-space()='{label}']/@for]"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("no field labelled {label}"))
+        .send_keys(value)
+        .await
+        .unwrap();
+    }
+    click_xpath(c, "Create team", "//button[normalize-space()='Create team']").await;
+    wait_for_url(c, "the new team", |u| u.contains("/teams/browser-cohort")).await;
+    wait_for_text(c, "main", "The team was created.").await;
+    // Backend is the only roadmap: it is what the picker offers.
+    click_xpath(c, "Assign", "//button[normalize-space()='Assign']").await;
+    wait_for_text(c, "main", "The roadmap is assigned").await;
+    click_xpath(
+        c,
+        "Make a join link",
+        "//button[normalize-space()='Make a join link']",
+    )
+    .await;
+    let link = c
+        .find(Locator::XPath(
+            "//input[@id=//label[normalize-space()='Join link']/@for]",
+        ))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(link.contains("/team-invites/"), "{link}");
+
+    // A newcomer: the link asks to sign in, sign-up comes back to it, and they join.
+    l.goto(&link).await.unwrap();
+    wait_for_url(l, "sign-in with the way back", |u| u.contains("/signin?next=")).await;
+    click_xpath(
+        l,
+        "Create an account link",
+        "//main//a[normalize-space()='Create an account']",
+    )
+    .await;
+    for (label, value) in [
+        ("Username", "nia"),
+        ("Display name", "Nia Newcomer"),
+        ("Password", PASSWORD),
+    ] {
+        let field = l
+            .find(Locator::XPath(&format!(
+                "//input[@id=//label[starts-with(normalize-space(), '{label}')]/@for]"
+            )))
+            .await
+            .unwrap_or_else(|_| panic!("no field labelled {label}"));
+        field.click().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click_xpath(
+        l,
+        "Create account button",
+        "//button[normalize-space()='Create account']",
+    )
+    .await;
+    wait_for_url(l, "the join link after signing up", |u| u == link).await;
+    wait_for_text(l, "main", "You are invited to join Browser cohort as a learner.").await;
+    click_xpath(
+        l,
+        "Join button",
+        "//main//button[normalize-space()='Join Browser cohort']",
+    )
+    .await;
+    wait_for_text(l, "main", "Welcome to the team.").await;
+
+    // The assigned roadmap is already started: the learner ticks a skill on its stage.
+    l.goto(&server.url(STAGE)).await.unwrap();
+    click_css(l, "the Done button", &state_button(SKILL, "done")).await;
+    wait_for_state(l, SKILL, "done").await;
+
+    // The lead's table has the newcomer's row with that skill counted.
+    c.goto(&server.url("/teams/browser-cohort")).await.unwrap();
+    let row = wait_for_text(c, "table.team-progress", "Nia Newcomer").await;
+    assert!(row.contains("1 of "), "{row}");
+    tokio::join!(lead.close(), learner.close());
+}
