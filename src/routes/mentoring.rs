@@ -634,7 +634,14 @@ struct MenteePage<'a> {
     roadmaps: Vec<RoadmapOverview<'a>>,
     /// The mentee's latest events on roadmaps in scope: (when, event).
     timeline: Vec<(String, progress::Event)>,
+    /// Their reviews waiting for this mentor, oldest first: (skill page, skill title, waited, message).
+    waiting: Vec<(String, String, String, String)>,
+    /// How many wait in all (the list shows the first few).
+    waiting_total: i64,
 }
+
+/// Waiting reviews listed on a mentee's page; the queue has the rest.
+const MENTEE_PAGE_REVIEWS: i64 = 10;
 
 async fn mentee(
     State(state): State<AppState>,
@@ -659,7 +666,26 @@ async fn mentee(
         .take(30)
         .map(|e| (super::format_datetime(e.at), e))
         .collect();
+    let (queued, waiting_total) =
+        reviews::queue(&state.db, user.id, Some(&mentee.username), MENTEE_PAGE_REVIEWS, 0).await?;
+    let waiting = queued
+        .into_iter()
+        .filter_map(|r| {
+            let (roadmap, stage, skill) = catalog.skill(&r.skill_id)?;
+            Some((
+                format!(
+                    "/mentees/{}/{}/{}/{}",
+                    mentee.username, roadmap.id, stage.id, skill.id
+                ),
+                skill.title.clone(),
+                waited(r.requested_at),
+                r.message,
+            ))
+        })
+        .collect();
     Ok(render(&MenteePage {
+        waiting,
+        waiting_total,
         timeline,
         layout: Layout::new(&state, Some(&user), format!("{} · mentee", mentee.display_name)),
         mentee,
