@@ -63,9 +63,10 @@ impl AppState {
         }
     }
 
-    /// Re-reads the live content from the database and swaps it in.
+    /// Brings the live content up to the database's and swaps it in.
     pub async fn refresh_catalog(&self) -> sqlx::Result<()> {
-        let catalog = Catalog::load(&self.db).await?;
+        // Only what the loads since the current catalog wrote is read.
+        let catalog = self.catalog.load().refresh(&self.db).await?;
         self.catalog.store(Arc::new(catalog));
         Ok(())
     }

@@ -1,0 +1,19 @@
+-- What each content file parsed to when it was last applied, so that a load parses
+-- only the files that changed (content::parse::FileCache).
+create table content_files (
+    path text primary key,
+    -- FileCache::hash_of: the file's path and bytes, the renderer and the build.
+    hash text not null,
+    -- content::parse::CachedFile as JSON: the parse without skill texts, the
+    -- warnings and the link lookups of its rendering.
+    parsed jsonb not null,
+    updated_at timestamptz not null default now()
+);
+
+-- What a load cost, and which skills it wrote: servers refresh only those.
+alter table content_loads
+    add column files_parsed int not null default 0,
+    add column files_reused int not null default 0,
+    add column skills_written int not null default 0,
+    -- Ids of the skill rows the load wrote or retired (null: unknown, reload all).
+    add column touched_skills text[];
