@@ -5,8 +5,10 @@ create table content_files (
     -- FileCache::hash_of: the file's path and bytes, the renderer and the build.
     hash text not null,
     -- content::parse::CachedFile as JSON: the parse without skill texts, the
-    -- warnings and the link lookups of its rendering.
-    parsed jsonb not null,
+    -- warnings and the link lookups of its rendering. Text, not jsonb: it is only
+    -- ever read whole by the app, and jsonb's conversion back to text costs more
+    -- than the rest of a one-file load.
+    parsed text not null,
     updated_at timestamptz not null default now()
 );
 

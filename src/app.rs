@@ -125,9 +125,15 @@ impl AppState {
         crate::notify::send(self.notifier.as_ref(), notice).await
     }
 
-    /// Applies content an admin has seen the plan of.
-    pub async fn apply_content(&self, content: &Content, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
-        let outcome = sync::apply_with(&self.db, content, trigger, Policy::Apply).await?;
+    /// Applies content an admin has seen the plan of (`Policy::Apply`), or asked to
+    /// load (`Policy::AskRetiringProgress`: a plan that retires progress comes back held).
+    pub async fn apply_content(
+        &self,
+        content: &Content,
+        trigger: Trigger,
+        policy: Policy,
+    ) -> sqlx::Result<LoadOutcome> {
+        let outcome = sync::apply_with(&self.db, content, trigger, policy).await?;
         log_outcome(&self.settings.content_dir, &outcome);
         if matches!(outcome, LoadOutcome::Applied(_)) {
             self.refresh_catalog().await?;

@@ -208,6 +208,30 @@ async fn a_one_line_edit_at_ten_thousand_skills_parses_one_file_and_writes_one_r
         html_of(&after, linking)
     );
 
+    // A kept file whose rows changed behind its back (by hand, say) is parsed again,
+    // and its rows are put back as the file says.
+    sqlx::query("update skills set title = 'Changed by hand' where id = 'r9-s9-k9'")
+        .execute(pool)
+        .await
+        .unwrap();
+    std::fs::write(
+        stage_path(dir.path(), 1, 1),
+        stage_file(1, 1, Some("Another edit.")),
+    )
+    .unwrap();
+    let outcome = load_dir(pool, dir.path()).await.unwrap();
+    assert!(matches!(outcome, LoadOutcome::Applied(_)), "{outcome:?}");
+    assert_eq!(
+        work(pool).await.0,
+        2,
+        "the edited file and the one whose row was changed"
+    );
+    let title: String = sqlx::query_scalar("select title from skills where id = 'r9-s9-k9'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(title, "Skill 9.9.9");
+
     // /admin/content after loads of 10,000 items: counts and links, not every row.
     let catalog = Catalog::load(pool).await.unwrap();
     let static_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");

@@ -39,6 +39,17 @@ pub struct Content {
     pub parsed_files: Vec<(PathBuf, CachedFile)>,
     /// Every roadmap and stage file read.
     pub source_files: Vec<PathBuf>,
+    /// What it was parsed from, when files were taken from a [`FileCache`]: an apply
+    /// that finds a kept file's rows changed parses it again from here.
+    pub sources: Option<std::sync::Arc<Sources>>,
+}
+
+/// Files read, and the cache a parse took unchanged ones from.
+#[derive(Debug)]
+pub struct Sources {
+    pub root: PathBuf,
+    pub folders: Vec<SourceFolder>,
+    pub cache: FileCache,
 }
 
 #[derive(Debug, Clone)]
@@ -78,16 +89,22 @@ pub struct StageDef {
     pub skills: Vec<SkillDef>,
 }
 
+// Kept in `content_files` without its texts, which the skill's row holds (and without
+// its path, its stage's): the empty fields are left out of the JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SkillDef {
     pub id: String,
     pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_md: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_html: String,
     /// The body without markdown or HTML: search snippets and the search index.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_text: String,
     pub optional: bool,
     pub project: bool,
+    #[serde(skip)]
     pub path: PathBuf,
     pub line: usize,
     /// Line of the file where the body starts.
@@ -95,8 +112,10 @@ pub struct SkillDef {
     /// Hash of the body with whitespace folded: a whitespace-only edit keeps it.
     pub content_hash: String,
     /// Ids of earlier skills this one takes over (`replaces=a,b`): their progress moves here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaces: Vec<String>,
     /// The task-list items of the body: optional sub-steps a learner can tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
     /// Summary, time, level, prerequisites and resources (content::meta).
     pub meta: super::meta::SkillMeta,
@@ -161,9 +180,9 @@ impl FileCache {
     /// The key a file is kept under: its path and bytes, the renderer's version and
     /// settings, and this build's version.
     pub fn hash_of(file: &SourceFile, options: &RenderOptions) -> Option<String> {
-        let Contents::Bytes(bytes) = &file.contents else {
+        if !matches!(file.contents, Contents::Bytes(_)) {
             return None;
-        };
+        }
         let mut hasher = Sha256::new();
         for part in [
             CACHE_FORMAT,
@@ -176,7 +195,7 @@ impl FileCache {
         }
         hasher.update(file.path.to_string_lossy().as_bytes());
         hasher.update([0]);
-        hasher.update(bytes);
+        hasher.update(file.digest);
         Some(hex::encode(hasher.finalize()))
     }
 }
@@ -378,6 +397,23 @@ pub struct SourceFile {
     /// The path diagnostics name (and the hash covers).
     pub path: PathBuf,
     pub contents: Contents,
+    /// SHA-256 of the bytes (zeros when there are none): hashed once, when read, for the
+    /// content version and the file cache alike.
+    pub digest: [u8; 32],
+}
+
+impl SourceFile {
+    pub fn new(path: PathBuf, contents: Contents) -> Self {
+        let digest = match &contents {
+            Contents::Bytes(bytes) => Sha256::digest(bytes).into(),
+            _ => [0; 32],
+        };
+        Self {
+            path,
+            contents,
+            digest,
+        }
+    }
 }
 
 /// One roadmap folder: its path (the last component is the roadmap id) and its files.
@@ -450,7 +486,7 @@ fn read_file(path: PathBuf, limit: u64) -> SourceFile {
             Err(error) => Contents::Unreadable(error.to_string()),
         },
     };
-    SourceFile { path, contents }
+    SourceFile::new(path, contents)
 }
 
 /// Where an id was first defined, for duplicate reports.
@@ -556,7 +592,7 @@ fn collect_asset_paths(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The content version of files read: a hash of every file's path and bytes (assets
+/// The content version of files read: a hash of every file's path and SHA-256 (assets
 /// too), of the renderer's version and of its settings. Cheap next to parsing, so an
 /// unchanged directory is recognised before any markdown is rendered.
 pub fn source_hash(folders: &[SourceFolder]) -> String {
@@ -574,7 +610,7 @@ pub fn source_hash_with(folders: &[SourceFolder], options: &RenderOptions) -> St
         match &file.contents {
             Contents::Bytes(bytes) => {
                 hasher.update((bytes.len() as u64).to_le_bytes());
-                hasher.update(bytes);
+                hasher.update(file.digest);
             }
             Contents::TooLarge(size) => {
                 hasher.update(b"too large");
@@ -622,10 +658,7 @@ pub fn parse_sources(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Conten
     let as_sources = |files: BTreeMap<PathBuf, &[u8]>| -> Vec<SourceFile> {
         files
             .into_iter()
-            .map(|(path, bytes)| SourceFile {
-                path,
-                contents: Contents::Bytes(bytes.to_vec()),
-            })
+            .map(|(path, bytes)| SourceFile::new(path, Contents::Bytes(bytes.to_vec())))
             .collect()
     };
     let folders = by_folder
@@ -718,13 +751,13 @@ pub fn parse_folders_with(
     folders: Vec<SourceFolder>,
     renderer: &Renderer,
 ) -> Result<Content, Invalid> {
-    parse_folders_reusing(root, folders, renderer, &FileCache::default())
+    parse_folders_reusing(root, &folders, renderer, &FileCache::default())
 }
 
 /// [`parse_folders_with`], taking unchanged files from `cache` instead of parsing them.
 pub fn parse_folders_reusing(
     root: &Path,
-    folders: Vec<SourceFolder>,
+    folders: &[SourceFolder],
     renderer: &Renderer,
     cache: &FileCache,
 ) -> Result<Content, Invalid> {
@@ -741,7 +774,7 @@ pub fn parse_folders_reusing(
     }
     let mut diagnostics = Vec::new();
     let mut warnings = Vec::new();
-    let hash = source_hash_with(&folders, renderer.options());
+    let hash = source_hash_with(folders, renderer.options());
 
     let mut skill_ids = Seen::new();
     let mut roadmaps = Vec::new();
@@ -751,7 +784,7 @@ pub fn parse_folders_reusing(
         options: renderer.options().clone(),
         parsed: HashMap::new(),
     };
-    for folder in &folders {
+    for folder in folders {
         if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics, &mut reuse) {
             assets.extend(links::read_assets(&roadmap.id, folder, &mut diagnostics));
             roadmaps.push(roadmap);
@@ -763,7 +796,7 @@ pub fn parse_folders_reusing(
         .map(|f| f.path.clone())
         .collect();
     if !cache.files.is_empty() {
-        recheck_kept_links(&folders, &mut roadmaps, &assets, &mut reuse, &mut warnings);
+        recheck_kept_links(folders, &mut roadmaps, &assets, &mut reuse, &mut warnings);
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
@@ -838,6 +871,7 @@ pub fn parse_folders_reusing(
             assets,
             parsed_files,
             source_files,
+            sources: None,
         })
     } else {
         diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -1038,15 +1072,12 @@ fn parse_roadmap(
             reused = true;
             kept_intro.clone_from(&kept.intro_html);
             Some((
-                (
-                    kept.title.clone(),
-                    kept.summary.clone(),
-                    kept.order,
-                    kept.group.clone(),
-                    kept.intro_md.clone(),
-                    kept.intro_line,
-                ),
-                (),
+                kept.title.clone(),
+                kept.summary.clone(),
+                kept.order,
+                kept.group.clone(),
+                kept.intro_md.clone(),
+                kept.intro_line,
             ))
         } else {
             let front = read_text(file, diagnostics)
@@ -1065,7 +1096,7 @@ fn parse_roadmap(
                     }),
                 );
             }
-            front.map(|front| (front, ()))
+            front
         }
     } else {
         diagnostics.push(Diagnostic::new(
@@ -1096,7 +1127,7 @@ fn parse_roadmap(
             }
             for skill in &stage.skills {
                 if let Some(duplicate) =
-                    check_duplicate(skill_ids, "skill", &skill.id, &skill.path, skill.line)
+                    check_duplicate(skill_ids, "skill", &skill.id, &stage.path, skill.line)
                 {
                     diagnostics.push(duplicate);
                 }
@@ -1104,6 +1135,9 @@ fn parse_roadmap(
             let mut stage = stage.clone();
             stage.number = number;
             stage.reused = true;
+            for skill in &mut stage.skills {
+                skill.path.clone_from(&stage.path);
+            }
             stages.push(stage);
         } else if let Some((stage, id_line)) =
             parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics)
@@ -1119,7 +1153,7 @@ fn parse_roadmap(
         }
     }
 
-    let ((title, summary, order, group, intro_md, intro_line), _) = front?;
+    let (title, summary, order, group, intro_md, intro_line) = front?;
     if diagnostics.len() > errors_before {
         return None;
     }

@@ -9,8 +9,8 @@ use sqlx::PgPool;
 
 use super::Diagnostic;
 use super::parse::{
-    CachedFile, Content, FileCache, Invalid, SourceFolder, parse_dir, parse_folders, parse_folders_reusing,
-    read_sources, source_hash,
+    CachedFile, Content, FileCache, Invalid, SourceFolder, Sources, parse_dir, parse_folders,
+    parse_folders_reusing, read_sources, source_hash,
 };
 use super::plan::{self, Existing, Plan};
 use super::render::{Renderer, configured};
@@ -68,6 +68,9 @@ pub enum Policy {
     Apply,
     /// Hold the change when it would retire skills that have progress.
     HoldRetiringProgress,
+    /// Apply unless it would retire skills that have progress; then record nothing and
+    /// return the plan as held, for the admin who asked to confirm it (Reload).
+    AskRetiringProgress,
 }
 
 /// Parses `dir` and syncs it into the database, applying any plan.
@@ -124,46 +127,60 @@ pub async fn file_cache(pool: &PgPool) -> sqlx::Result<FileCache> {
 }
 
 /// Parses folders [`read`] from `dir`, taking the files that did not change from the
-/// file cache. A kept file is trusted only while the rows it wrote are still in the
-/// database as it left them; one that is not is parsed again.
+/// file cache. The content keeps what it was parsed from, so that an apply that finds
+/// a kept file's rows changed since ([`stale_kept_files`]) parses that file again.
 pub async fn parse_read_reusing(
     pool: &PgPool,
     dir: &Path,
     folders: Vec<SourceFolder>,
 ) -> sqlx::Result<Result<Content, Invalid>> {
-    let mut cache = file_cache(pool).await?;
+    let started = std::time::Instant::now();
+    let cache = file_cache(pool).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        files = cache.files.len(),
+        "content: file cache read"
+    );
     if cache.files.is_empty() {
         return parse_read(dir, folders).await;
     }
-    let folders = Arc::new(folders);
-    loop {
-        let parsed = {
-            let (dir, folders, cache) = (dir.to_path_buf(), Arc::clone(&folders), cache.clone());
-            tokio::task::spawn_blocking(move || {
-                let renderer = Renderer::new(configured().clone());
-                parse_folders_reusing(&dir, (*folders).clone(), &renderer, &cache)
-            })
-            .await
-            .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?
-        };
-        let Ok(content) = &parsed else {
-            return Ok(parsed);
-        };
-        if content.reused_files() == 0 {
-            return Ok(parsed);
-        }
-        let stale = stale_kept_files(content, &db::all_skill_facts(pool).await?);
-        if stale.is_empty() {
-            return Ok(parsed);
-        }
-        tracing::info!(
-            files = stale.len(),
-            "kept content files no longer match the database; parsing them again"
-        );
-        for path in &stale {
+    let sources = Arc::new(Sources {
+        root: dir.to_path_buf(),
+        folders,
+        cache,
+    });
+    let parsed = reparse(sources, &[]).await;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content: parsed");
+    parsed
+}
+
+/// Parses `sources` again, without taking `stale` from its cache.
+async fn reparse(sources: Arc<Sources>, stale: &[PathBuf]) -> sqlx::Result<Result<Content, Invalid>> {
+    let sources = if stale.is_empty() {
+        sources
+    } else {
+        let mut cache = sources.cache.clone();
+        for path in stale {
             cache.files.remove(path);
         }
-    }
+        Arc::new(Sources {
+            root: sources.root.clone(),
+            folders: sources.folders.clone(),
+            cache,
+        })
+    };
+    tokio::task::spawn_blocking(move || {
+        let renderer = Renderer::new(configured().clone());
+        let mut parsed = parse_folders_reusing(&sources.root, &sources.folders, &renderer, &sources.cache);
+        if let Ok(content) = &mut parsed
+            && content.reused_files() > 0
+        {
+            content.sources = Some(Arc::clone(&sources));
+        }
+        parsed
+    })
+    .await
+    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
 }
 
 /// Stage files taken from the file cache whose skills are not in the database as that
@@ -336,22 +353,75 @@ pub async fn apply_with(
     trigger: Trigger,
     policy: Policy,
 ) -> sqlx::Result<LoadOutcome> {
+    Ok(apply_planned(pool, content, trigger, policy).await?.0)
+}
+
+/// [`apply_with`], also returning the plan it applied or held (none when unchanged
+/// or failed).
+pub async fn apply_planned(
+    pool: &PgPool,
+    content: &Content,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<(LoadOutcome, Option<Plan>)> {
+    let mut content = std::borrow::Cow::Borrowed(content);
+    loop {
+        let stale = match apply_once(pool, &content, trigger, policy).await? {
+            Attempt::Done(outcome, plan) => return Ok((outcome, plan.map(|plan| *plan))),
+            Attempt::Stale(stale) => stale,
+        };
+        // Rows of kept files changed since they were kept: parse those files again.
+        tracing::info!(
+            files = stale.len(),
+            "kept content files no longer match the database; parsing them again"
+        );
+        let Some(sources) = content.sources.clone() else {
+            return Err(sqlx::Error::Protocol(
+                "kept content files without their sources".into(),
+            ));
+        };
+        match reparse(sources, &stale).await? {
+            Ok(fresh) => content = std::borrow::Cow::Owned(fresh),
+            Err(invalid) => return Ok((record_failure(pool, &invalid, trigger).await?, None)),
+        }
+    }
+}
+
+enum Attempt {
+    Done(LoadOutcome, Option<Box<Plan>>),
+    /// These kept files' rows are not as the files would write them.
+    Stale(Vec<PathBuf>),
+}
+
+async fn apply_once(
+    pool: &PgPool,
+    content: &Content,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<Attempt> {
+    let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     db::lock_content(&mut *tx).await?;
     if db::applied_hash(&mut *tx).await?.as_deref() == Some(content.hash.as_str()) {
         tx.rollback().await?;
-        return Ok(LoadOutcome::Unchanged);
+        return Ok(Attempt::Done(LoadOutcome::Unchanged, None));
     }
 
     let rows = read_rows(&mut tx).await?;
-    if !stale_kept_files(content, &rows.skills).is_empty() {
-        // Another load changed these rows since the files were read: read them again.
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: rows read");
+    let stale = stale_kept_files(content, &rows.skills);
+    if !stale.is_empty() {
         tx.rollback().await?;
-        return Err(sqlx::Error::Protocol(
-            "the content changed while this load was prepared; load it again".into(),
-        ));
+        return Ok(Attempt::Stale(stale));
     }
     let plan = rows.plan(&mut tx, content).await?;
+    if policy == Policy::AskRetiringProgress && plan.retires_progress() {
+        tx.rollback().await?;
+        return Ok(Attempt::Done(
+            LoadOutcome::Held(Box::new(plan.clone())),
+            Some(Box::new(plan)),
+        ));
+    }
     if policy == Policy::HoldRetiringProgress && plan.retires_progress() {
         // Hold it once per distinct set of files; the admin page shows it.
         if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(content.hash.as_str()) {
@@ -368,9 +438,13 @@ pub async fn apply_with(
             .await?;
         }
         tx.commit().await?;
-        return Ok(LoadOutcome::Held(Box::new(plan)));
+        return Ok(Attempt::Done(
+            LoadOutcome::Held(Box::new(plan.clone())),
+            Some(Box::new(plan)),
+        ));
     }
 
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: planned");
     let (roadmaps, stages, skills) = desired_rows(content);
     let mut counts = LoadCounts::default();
     let (roadmap_upserts, roadmap_retired) = diff(
@@ -512,14 +586,16 @@ pub async fn apply_with(
     )
     .await?;
     db::announce_load(&mut *tx, id).await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: written");
     tx.commit().await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: committed");
     // Imported items that waited for these skills can land now.
     match crate::db::transfer::rematch_kept_aside(pool).await {
         Ok(0) => {}
         Ok(matched) => tracing::info!(matched, "matched kept-aside import items to the new content"),
         Err(error) => tracing::warn!(%error, "could not match kept-aside import items"),
     }
-    Ok(LoadOutcome::Applied(counts))
+    Ok(Attempt::Done(LoadOutcome::Applied(counts), Some(Box::new(plan))))
 }
 
 /// Keeps what the files parsed for this load gave, for the next load to reuse.

@@ -293,7 +293,7 @@ pub async fn skills_touched_since(db: impl PgExecutor<'_>, after: i64) -> sqlx::
 
 /// The kept parse of every content file, as (path, hash, JSON text).
 pub async fn kept_files(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String, String)>> {
-    let rows = sqlx::query!(r#"select path, hash, parsed::text as "parsed!" from content_files"#)
+    let rows = sqlx::query!("select path, hash, parsed from content_files")
         .fetch_all(db)
         .await?;
     Ok(rows.into_iter().map(|r| (r.path, r.hash, r.parsed)).collect())
@@ -317,7 +317,7 @@ pub async fn keep_files(
     let texts: Vec<&str> = parsed.iter().map(|p| p.2.as_str()).collect();
     sqlx::query!(
         "insert into content_files (path, hash, parsed)
-         select path, hash, parsed::jsonb from unnest($1::text[], $2::text[], $3::text[]) as f (path, hash, parsed)
+         select * from unnest($1::text[], $2::text[], $3::text[])
          on conflict (path) do update set hash = excluded.hash, parsed = excluded.parsed, updated_at = now()",
         &paths as &[&str],
         &hashes as &[&str],

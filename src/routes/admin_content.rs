@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::Admin;
 use crate::content::Diagnostic;
 use crate::content::plan::{LISTED, Plan, Rename, SkillChange};
-use crate::content::sync::{self, Files, LoadOutcome, Trigger};
+use crate::content::sync::{self, Files, LoadOutcome, Policy, Trigger};
 use crate::db::content::{self as db, ContentLoad, RetiredSkill};
 use crate::error::AppError;
 use crate::routes::form::Form;
@@ -213,17 +213,22 @@ async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> Result<Re
             return Ok(Redirect::to("/admin/content?done=failed").into_response());
         }
     };
-    let plan = sync::plan(&state.db, &content).await?;
-    if plan.retires_progress() {
-        let page = PlanPage {
-            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
-            plan: Some(plan),
-            errors: Vec::new(),
-            error: None,
-        };
-        return Ok(render(&page)?.into_response());
+    // Planned and applied in one transaction; a plan that retires progress comes back unapplied.
+    match state
+        .apply_content(&content, Trigger::Admin(admin.id), Policy::AskRetiringProgress)
+        .await?
+    {
+        LoadOutcome::Held(plan) => {
+            let page = PlanPage {
+                layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
+                plan: Some(*plan),
+                errors: Vec::new(),
+                error: None,
+            };
+            Ok(render(&page)?.into_response())
+        }
+        outcome => outcome_redirect(outcome),
     }
-    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
 }
 
 fn outcome_redirect(outcome: LoadOutcome) -> Result<Response, AppError> {
@@ -299,7 +304,11 @@ async fn apply(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
+    outcome_redirect(
+        state
+            .apply_content(&content, Trigger::Admin(admin.id), Policy::Apply)
+            .await?,
+    )
 }
 
 /// The lists of a load's plan, as `?kind=` names them: (kind, key in the plan's JSON, heading).
