@@ -9,6 +9,10 @@ create table content_files (
     -- ever read whole by the app, and jsonb's conversion back to text costs more
     -- than the rest of a one-file load.
     parsed text not null,
+    -- The content version of the applied load that kept it: the cache is used only
+    -- while that is still the applied version (a load by an older build, which keeps
+    -- no parses, or a version reset by a migration, makes the next load parse all).
+    content_hash text not null,
     updated_at timestamptz not null default now()
 );
 

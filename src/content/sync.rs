@@ -607,7 +607,7 @@ async fn keep_parsed_files(tx: &mut sqlx::PgConnection, content: &Content) -> sq
         .filter_map(|(p, file)| Some((path(p), file.hash.clone(), serde_json::to_string(file).ok()?)))
         .collect();
     let present: Vec<String> = content.source_files.iter().map(|p| path(p)).collect();
-    db::keep_files(tx, &parsed, &present).await
+    db::keep_files(tx, &content.hash, &parsed, &present).await
 }
 
 /// The rows the database should hold for `content`; skills only for the stage files

@@ -291,22 +291,32 @@ pub async fn skills_touched_since(db: impl PgExecutor<'_>, after: i64) -> sqlx::
     Ok(Some(ids))
 }
 
-/// The kept parse of every content file, as (path, hash, JSON text).
+/// The kept parse of every content file, as (path, hash, JSON text), if the applied
+/// load is the one that kept them (none otherwise).
 pub async fn kept_files(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String, String)>> {
-    let rows = sqlx::query!("select path, hash, parsed from content_files")
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query!(
+        "select path, hash, parsed from content_files
+         where content_hash = (select content_hash from content_loads where status = 'applied'
+                               order by id desc limit 1)"
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.path, r.hash, r.parsed)).collect())
 }
 
-/// Keeps the parse of the files just applied, (path, hash, JSON text), and forgets
-/// files that are gone (every path not in `present`).
+/// Keeps the parse of the files just applied, (path, hash, JSON text), forgets files
+/// that are gone (every path not in `present`), and marks them all as kept by the load
+/// of `content_hash`.
 pub async fn keep_files(
     db: &mut sqlx::PgConnection,
+    content_hash: &str,
     parsed: &[(String, String, String)],
     present: &[String],
 ) -> sqlx::Result<()> {
     sqlx::query!("delete from content_files where path <> all($1)", present)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query!("update content_files set content_hash = $1", content_hash)
         .execute(&mut *db)
         .await?;
     if parsed.is_empty() {
@@ -316,12 +326,14 @@ pub async fn keep_files(
     let hashes: Vec<&str> = parsed.iter().map(|p| p.1.as_str()).collect();
     let texts: Vec<&str> = parsed.iter().map(|p| p.2.as_str()).collect();
     sqlx::query!(
-        "insert into content_files (path, hash, parsed)
-         select * from unnest($1::text[], $2::text[], $3::text[])
-         on conflict (path) do update set hash = excluded.hash, parsed = excluded.parsed, updated_at = now()",
+        "insert into content_files (path, hash, parsed, content_hash)
+         select f.*, $4 from unnest($1::text[], $2::text[], $3::text[]) as f
+         on conflict (path) do update set hash = excluded.hash, parsed = excluded.parsed,
+             content_hash = excluded.content_hash, updated_at = now()",
         &paths as &[&str],
         &hashes as &[&str],
-        &texts as &[&str]
+        &texts as &[&str],
+        content_hash
     )
     .execute(&mut *db)
     .await?;
