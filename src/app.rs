@@ -63,9 +63,10 @@ impl AppState {
         }
     }
 
-    /// Re-reads the live content from the database and swaps it in.
+    /// Brings the live content up to the database's and swaps it in.
     pub async fn refresh_catalog(&self) -> sqlx::Result<()> {
-        let catalog = Catalog::load(&self.db).await?;
+        // Only what the loads since the current catalog wrote is read.
+        let catalog = self.catalog.load().refresh(&self.db).await?;
         self.catalog.store(Arc::new(catalog));
         Ok(())
     }
@@ -124,9 +125,15 @@ impl AppState {
         crate::notify::send(self.notifier.as_ref(), notice).await
     }
 
-    /// Applies content an admin has seen the plan of.
-    pub async fn apply_content(&self, content: &Content, trigger: Trigger) -> sqlx::Result<LoadOutcome> {
-        let outcome = sync::apply_with(&self.db, content, trigger, Policy::Apply).await?;
+    /// Applies content an admin has seen the plan of (`Policy::Apply`), or asked to
+    /// load (`Policy::AskRetiringProgress`: a plan that retires progress comes back held).
+    pub async fn apply_content(
+        &self,
+        content: &Content,
+        trigger: Trigger,
+        policy: Policy,
+    ) -> sqlx::Result<LoadOutcome> {
+        let outcome = sync::apply_with(&self.db, content, trigger, policy).await?;
         log_outcome(&self.settings.content_dir, &outcome);
         if matches!(outcome, LoadOutcome::Applied(_)) {
             self.refresh_catalog().await?;

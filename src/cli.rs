@@ -363,41 +363,43 @@ async fn content_plan(
                 return Ok((text, false));
             }
         };
-        let plan = sync::plan(&database.pool, &content).await?;
-        let mut text = plan.report();
-        if !content.warnings.is_empty() {
-            text.push_str(&format!(
+        let warnings = if content.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(
                 "\nThe files have {} warning(s); `pathway content check` lists them.\n",
                 content.warnings.len()
-            ));
-        }
-        let ok = match apply {
-            None => true,
-            Some(allow_retire) => {
-                let policy = if allow_retire {
-                    Policy::Apply
-                } else {
-                    Policy::HoldRetiringProgress
-                };
-                match sync::apply_with(&database.pool, &content, Trigger::Cli, policy).await? {
-                    LoadOutcome::Applied(_) => {
-                        text.push_str("\nApplied. Running servers pick it up within seconds.\n");
-                        true
-                    }
-                    LoadOutcome::Unchanged => {
-                        text.push_str(UNCHANGED);
-                        true
-                    }
-                    LoadOutcome::Held(_) => {
-                        text.push_str(
-                            "\nNot applied: it would retire skills with learner progress. Review it at \
-                             /admin/content, or run again with --allow-retire.\n",
-                        );
-                        false
-                    }
-                    LoadOutcome::Failed(_) => false,
-                }
+            )
+        };
+        let Some(allow_retire) = apply else {
+            let plan = sync::plan(&database.pool, &content).await?;
+            return anyhow::Ok((plan.report() + &warnings, true));
+        };
+        let policy = if allow_retire {
+            Policy::Apply
+        } else {
+            Policy::HoldRetiringProgress
+        };
+        // The plan printed is the one applied, computed once, in the load's transaction.
+        let (outcome, plan) = sync::apply_planned(&database.pool, &content, Trigger::Cli, policy).await?;
+        let mut text = plan.unwrap_or_default().report() + &warnings;
+        let ok = match outcome {
+            LoadOutcome::Applied(_) => {
+                text.push_str("\nApplied. Running servers pick it up within seconds.\n");
+                true
             }
+            LoadOutcome::Unchanged => {
+                text.push_str(UNCHANGED);
+                true
+            }
+            LoadOutcome::Held(_) => {
+                text.push_str(
+                    "\nNot applied: it would retire skills with learner progress. Review it at \
+                     /admin/content, or run again with --allow-retire.\n",
+                );
+                false
+            }
+            LoadOutcome::Failed(_) => false,
         };
         anyhow::Ok((text, ok))
     }

@@ -129,6 +129,7 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("GET",  "/admin/audit",                          [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/content",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/content/plan",                   [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("GET",  "/admin/content/loads/{id}",             [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("POST", "/admin/content/reload",                 [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("POST", "/admin/content/apply",                  [S, F, F, F, F, F, F, F, F, F, F, F]),
     // The step key here is not a step of the skill.

@@ -317,7 +317,10 @@ async fn audit_entries_show_details_and_results_link_to_their_subject_and_filter
         audit.contains(r#"<a href="/admin/mentorships?q=max">max → lea</a>"#),
         "{audit}"
     );
-    assert!(audit.contains(r#"<a href="/admin/content">load "#), "{audit}");
+    assert!(
+        audit.contains(r#"<a href="/admin/content/loads/1">load 1</a>"#),
+        "{audit}"
+    );
     assert!(
         audit.contains("<td>Applied</td>") && audit.contains("<td>Done</td>"),
         "{audit}"

@@ -90,10 +90,10 @@ async fn the_plan_names_each_kind_of_change_and_writes_nothing() {
     };
     assert_eq!(ids(&plan.added), ["http-headers"]);
     assert_eq!(ids(&plan.updated), ["http-methods"], "title and text changed");
-    assert_eq!(
-        ids(&plan.moved),
-        ["http-methods"],
-        "it is now second in its stage"
+    assert!(
+        plan.moved.is_empty(),
+        "http-methods is now second in its stage, which is not a move: {:?}",
+        plan.moved
     );
     assert_eq!(ids(&plan.retired), ["status-codes"]);
     assert_eq!(plan.retired[0].learners, 1);
@@ -105,7 +105,7 @@ async fn the_plan_names_each_kind_of_change_and_writes_nothing() {
     assert!(plan.retires_progress());
     let report = plan.report();
     assert!(
-        report.contains("1 added, 1 updated, 1 moved, 1 renamed, 1 retired"),
+        report.contains("1 added, 1 updated, 0 moved, 1 renamed, 1 retired"),
         "{report}"
     );
     assert!(report.contains("dns-record-types <- dns-records"), "{report}");
@@ -135,7 +135,7 @@ async fn the_plan_names_each_kind_of_change_and_writes_nothing() {
     let LoadOutcome::Applied(counts) = outcome else {
         panic!("{outcome:?}")
     };
-    assert_eq!((counts.renamed, counts.moved), (1, 1));
+    assert_eq!((counts.renamed, counts.moved), (1, 0));
     let catalog = Catalog::load(pool).await.unwrap();
     let (_, stage, methods) = catalog.skill("http-methods").unwrap();
     assert_eq!(methods.title, "HTTP methods");
@@ -869,7 +869,7 @@ async fn the_command_line_prints_the_plan_and_applies_only_what_is_safe() {
     let (ok, text) = pathway(&app, &["content", "plan", path]);
     assert!(ok, "{text}");
     assert!(
-        text.contains("Skills: 1 added, 1 updated, 1 moved, 1 renamed, 1 retired, 0 revived."),
+        text.contains("Skills: 1 added, 1 updated, 0 moved, 1 renamed, 1 retired, 0 revived."),
         "{text}"
     );
     assert!(
@@ -1052,7 +1052,127 @@ async fn a_plan_of_thousands_of_skills_is_listed_in_part_on_the_admin_pages() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _, page) = app.get_as("/admin/content", &root).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("250 added"), "{page}");
-    assert!(page.contains("<li>and 150 more</li>"), "{page}");
-    assert!(!page.contains("<code>many-249</code>"), "{page}");
+    // Rows: the stage and its 250 skills.
+    assert!(page.contains("251 added"), "{page}");
+    assert!(
+        !page.contains("<code>many-0</code>"),
+        "the content page counts, the load's page lists: {page}"
+    );
+    let load: i64 = sqlx::query_scalar("select max(id) from content_loads")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("/admin/content/loads/{load}")), "{page}");
+    let (status, _, page) = app.get_as(&format!("/admin/content/loads/{load}"), &root).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Added, page 1 of 3"), "{page}");
+    assert!(
+        page.contains("<code>many-99</code>") && !page.contains("<code>many-100</code>"),
+        "{page}"
+    );
+    let (_, _, page) = app
+        .get_as(&format!("/admin/content/loads/{load}?kind=added&page=3"), &root)
+        .await;
+    assert!(
+        page.contains("<code>many-249</code>") && !page.contains("<code>many-199</code>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">Previous page</a>") && !page.contains(">Next page</a>"),
+        "{page}"
+    );
+    let (status, _, _) = app
+        .get_as(&format!("/admin/content/loads/{}", load + 100), &root)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A rename is reported once, as a rename: not also as an added and a retired skill.
+#[tokio::test]
+async fn a_rename_is_counted_once_as_renamed() {
+    let (app, dir) = app().await;
+    let root = app.sign_up_admin("root").await;
+    write_files(dir.path(), &[("web/02-dns.md", DNS_V2)]);
+    let content = parse_dir(dir.path()).unwrap();
+    let plan = sync::plan(&app.db.pool, &content).await.unwrap();
+    assert!(plan.added.is_empty() && plan.retired.is_empty(), "{plan:?}");
+    assert_eq!(plan.renamed.len(), 1);
+    let report = plan.report();
+    assert!(
+        report.contains("0 added, 0 updated, 0 moved, 1 renamed, 0 retired"),
+        "{report}"
+    );
+    assert_eq!(report.matches("dns-record-types").count(), 1, "{report}");
+
+    let outcome = sync::apply(&app.db.pool, &content).await.unwrap();
+    let LoadOutcome::Applied(counts) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (counts.added, counts.retired, counts.renamed),
+        (0, 0, 1),
+        "the new id is not added and the old one not retired: {counts:?}"
+    );
+    app.state.refresh_catalog().await.unwrap();
+    let (_, _, page) = app.get_as("/admin/content", &root).await;
+    assert!(
+        page.contains("0 added, 0 updated, 1 renamed, 0 retired"),
+        "{page}"
+    );
+}
+
+/// Only a change of stage is a move: a skill pushed down its stage by a new one is not.
+#[tokio::test]
+async fn only_a_new_stage_is_a_move() {
+    let (app, dir) = app().await;
+    // A new first skill in the HTTP stage pushes both others down.
+    write_files(
+        dir.path(),
+        &[(
+            "web/01-http.md",
+            "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nRequests and responses.\n\n\
+             ## Headers {#http-headers}\nContent-Type.\n\n\
+             ## HTTP methods {#http-methods}\nGET and POST.\n\n\
+             ## Status codes {#status-codes .optional}\n200 and 404.\n",
+        )],
+    );
+    let content = parse_dir(dir.path()).unwrap();
+    let plan = sync::plan(&app.db.pool, &content).await.unwrap();
+    assert!(plan.moved.is_empty(), "{:?}", plan.moved);
+    assert!(!plan.report().contains("Moved"), "{}", plan.report());
+    let LoadOutcome::Applied(counts) = sync::apply(&app.db.pool, &content).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(counts.moved, 0);
+    let catalog = Catalog::load(&app.db.pool).await.unwrap();
+    let (_, stage, _) = catalog.skill("http-methods").unwrap();
+    let order: Vec<&str> = stage.skills.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["http-headers", "http-methods", "status-codes"],
+        "the new order is stored all the same"
+    );
+
+    // Moving a skill to another stage is a move.
+    write_files(
+        dir.path(),
+        &[
+            (
+                "web/01-http.md",
+                "+++\nid = \"http\"\ntitle = \"HTTP\"\n+++\nRequests and responses.\n\n\
+                 ## Headers {#http-headers}\nContent-Type.\n\n\
+                 ## HTTP methods {#http-methods}\nGET and POST.\n",
+            ),
+            (
+                "web/02-dns.md",
+                "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames to addresses.\n\n\
+                 ## Records {#dns-records}\nA and AAAA.\n\n\
+                 ## Status codes {#status-codes .optional}\n200 and 404.\n",
+            ),
+        ],
+    );
+    let content = parse_dir(dir.path()).unwrap();
+    let plan = sync::plan(&app.db.pool, &content).await.unwrap();
+    let moved: Vec<&str> = plan.moved.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(moved, ["status-codes"]);
 }

@@ -1,4 +1,4 @@
-//! Module boundaries: route modules do not import each other, and nothing but the app's wiring imports routes.
+//! Module boundaries: route modules do not import each other, nothing but the app's wiring imports routes, and the planner and the content queries do not import each other.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -153,6 +153,114 @@ fn only_the_wiring_imports_routes() {
     assert!(
         offenders.is_empty(),
         "only {WIRING:?} may import crate::routes; shared page models go in crate::pages: {offenders:?}"
+    );
+}
+
+/// Every module path `file` names, written out whole (`crate::a::{b, c::D}` → `crate::a::b`, `crate::a::c`).
+fn named_paths(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for root in ["crate::", "super::", "pathway::"] {
+        for (at, _) in code.match_indices(root) {
+            // `super::super::x` is seen again at the inner `super::`.
+            if code[..at].ends_with("::") {
+                continue;
+            }
+            expand(root, &code[at + root.len()..], &mut found);
+        }
+    }
+    found
+}
+
+/// Appends `prefix` joined with every path that starts `rest` (one level of braces deep or more).
+fn expand(prefix: &str, rest: &str, out: &mut Vec<String>) {
+    let mut path = prefix.to_string();
+    let mut rest = rest;
+    loop {
+        let ident = first_ident(rest);
+        if ident.is_empty() {
+            if let Some(group) = rest.trim_start().strip_prefix('{') {
+                let mut depth = 0;
+                let mut part = String::new();
+                for c in group.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    if c == ',' && depth == 0 {
+                        expand(&path, &part, out);
+                        part.clear();
+                    } else {
+                        part.push(c);
+                    }
+                }
+                expand(&path, &part, out);
+                return;
+            }
+            out.push(path.trim_end_matches("::").to_string());
+            return;
+        }
+        path.push_str(&ident);
+        rest = &rest.trim_start()[ident.len()..];
+        match rest.strip_prefix("::") {
+            Some(next) => {
+                path.push_str("::");
+                rest = next;
+            }
+            None => {
+                out.push(path);
+                return;
+            }
+        }
+    }
+}
+
+/// `file` (under src/) never names a module path that starts with one of `forbidden`.
+fn names_none_of(file: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut named: Vec<String> = named_paths(&code(&src().join(file)))
+        .into_iter()
+        .filter(|path| {
+            forbidden
+                .iter()
+                .any(|f| path == f || path.starts_with(&format!("{f}::")))
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    named
+}
+
+/// The planner works on plain rows (content::rows) and the queries store the plan as
+/// JSON, so neither needs the other: a plan can change without touching SQL, and the
+/// queries compile without the planner.
+#[test]
+fn the_planner_and_the_content_queries_do_not_import_each_other() {
+    let planner = names_none_of("content/plan.rs", &["crate::db", "super::super::db"]);
+    assert!(
+        planner.is_empty(),
+        "content::plan imports the database layer (use content::rows): {planner:?}"
+    );
+    let queries = names_none_of("db/content.rs", &["crate::content::plan", "crate::content::sync"]);
+    assert!(
+        queries.is_empty(),
+        "db::content imports the planner (store the plan as serde_json::Value): {queries:?}"
+    );
+}
+
+#[test]
+fn the_path_scanner_sees_grouped_and_nested_paths() {
+    let code =
+        "use crate::db::content::{RoadmapRow, SkillRow};\nuse crate::{content::{plan::Plan, rows}, db};";
+    assert_eq!(
+        named_paths(code),
+        [
+            "crate::db::content::RoadmapRow",
+            "crate::db::content::SkillRow",
+            "crate::content::plan::Plan",
+            "crate::content::rows",
+            "crate::db"
+        ]
     );
 }
 

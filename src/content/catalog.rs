@@ -1,9 +1,10 @@
 //! The live content every page reads from: immutable, in memory, swapped whole after a load.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 
+use super::rows::{RoadmapRow, SkillRow, StageRow};
 use crate::db::content as db;
 
 #[derive(Debug, Clone, Default)]
@@ -11,6 +12,8 @@ pub struct Catalog {
     pub roadmaps: Vec<Roadmap>,
     /// Hash of the files this catalog came from, if any load was applied.
     pub version: Option<String>,
+    /// The applied load it shows: [`Catalog::refresh`] reads only what later loads wrote.
+    load_id: Option<i64>,
     roadmap_index: HashMap<String, usize>,
     /// Skill id to (roadmap index, stage index, skill index).
     skill_index: HashMap<String, (usize, usize, usize)>,
@@ -117,11 +120,80 @@ impl Catalog {
     /// Builds the catalog from the live (not retired) rows, so a restart with
     /// broken files still serves the last good content.
     pub async fn load(pool: &PgPool) -> sqlx::Result<Self> {
-        let roadmap_rows = db::all_roadmaps(pool).await?;
-        let stage_rows = db::all_stages(pool).await?;
-        let skill_rows = db::all_skills(pool).await?;
-        let version = db::applied_hash(pool).await?;
+        let mut tx = snapshot(pool).await?;
+        let roadmap_rows = db::all_roadmaps(&mut *tx).await?;
+        let stage_rows = db::all_stages(&mut *tx).await?;
+        let skill_rows = db::all_skills(&mut *tx).await?;
+        let version = db::applied_version(&mut *tx).await?;
+        tx.commit().await?;
+        let skills = skill_rows
+            .into_iter()
+            .filter(|s| !s.retired)
+            .map(|row| {
+                (
+                    row.roadmap_id.clone(),
+                    row.stage_id.clone(),
+                    row.position,
+                    skill_of(row),
+                )
+            })
+            .collect();
+        Ok(Self::assemble(roadmap_rows, stage_rows, skills, version))
+    }
 
+    /// The catalog after the loads applied since this one was built: roadmaps and
+    /// stages are read again (a few rows), but only the skills those loads wrote;
+    /// the others are taken from `self`. Falls back to [`Catalog::load`] when a load
+    /// did not record which skills it wrote.
+    pub async fn refresh(&self, pool: &PgPool) -> sqlx::Result<Self> {
+        let Some(since) = self.load_id else {
+            return Self::load(pool).await;
+        };
+        let mut tx = snapshot(pool).await?;
+        let version = db::applied_version(&mut *tx).await?;
+        if version.as_ref().map(|v| v.0) == Some(since) {
+            tx.commit().await?;
+            return Ok(self.clone());
+        }
+        let Some(touched) = db::skills_touched_since(&mut *tx, since).await? else {
+            tx.commit().await?;
+            return Self::load(pool).await;
+        };
+        let roadmap_rows = db::all_roadmaps(&mut *tx).await?;
+        let stage_rows = db::all_stages(&mut *tx).await?;
+        let skill_rows = db::skills_by_id(&mut *tx, &touched).await?;
+        tx.commit().await?;
+        let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
+        let mut skills: Vec<(String, String, i32, Skill)> = Vec::with_capacity(self.skill_index.len());
+        for roadmap in &self.roadmaps {
+            for stage in &roadmap.stages {
+                // Untouched skills kept their place: a skill whose position changed was written.
+                for (position, skill) in stage.skills.iter().enumerate() {
+                    if !touched.contains(skill.id.as_str()) {
+                        let position = i32::try_from(position).unwrap_or(i32::MAX);
+                        skills.push((roadmap.id.clone(), stage.id.clone(), position, skill.clone()));
+                    }
+                }
+            }
+        }
+        skills.extend(skill_rows.into_iter().filter(|s| !s.retired).map(|row| {
+            (
+                row.roadmap_id.clone(),
+                row.stage_id.clone(),
+                row.position,
+                skill_of(row),
+            )
+        }));
+        Ok(Self::assemble(roadmap_rows, stage_rows, skills, version))
+    }
+
+    /// Puts live roadmaps, stages and skills (with their roadmap, stage and position) together.
+    fn assemble(
+        roadmap_rows: Vec<RoadmapRow>,
+        stage_rows: Vec<StageRow>,
+        mut skill_rows: Vec<(String, String, i32, Skill)>,
+        version: Option<(i64, String)>,
+    ) -> Self {
         let mut roadmaps: Vec<Roadmap> = roadmap_rows
             .into_iter()
             .filter(|r| !r.retired)
@@ -154,30 +226,24 @@ impl Catalog {
             }
         }
 
+        skill_rows.sort_by(|a, b| (&a.0, &a.1, a.2, &a.3.id).cmp(&(&b.0, &b.1, b.2, &b.3.id)));
         let mut skill_index = HashMap::new();
-        for row in skill_rows.into_iter().filter(|s| !s.retired) {
-            if let Some(&(r, s)) = stage_index.get(&(row.roadmap_id, row.stage_id)) {
+        for (roadmap_id, stage_id, _, skill) in skill_rows {
+            if let Some(&(r, s)) = stage_index.get(&(roadmap_id, stage_id)) {
                 let skills = &mut roadmaps[r].stages[s].skills;
-                skill_index.insert(row.id.clone(), (r, s, skills.len()));
-                skills.push(Skill {
-                    id: row.id,
-                    title: row.title,
-                    body_html: row.body_html,
-                    optional: row.optional,
-                    project: row.project,
-                    content_hash: row.content_hash,
-                    steps: row.steps.0,
-                    meta: row.meta.0,
-                });
+                skill_index.insert(skill.id.clone(), (r, s, skills.len()));
+                skills.push(skill);
             }
         }
 
-        Ok(Self {
+        let (load_id, version) = version.unzip();
+        Self {
             roadmaps,
             version,
+            load_id,
             roadmap_index,
             skill_index,
-        })
+        }
     }
 
     pub fn roadmap(&self, id: &str) -> Option<&Roadmap> {
@@ -194,5 +260,27 @@ impl Catalog {
 
     pub fn skill_count(&self) -> usize {
         self.skill_index.len()
+    }
+}
+
+/// A read-only transaction that sees one moment of the database.
+async fn snapshot(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+fn skill_of(row: SkillRow) -> Skill {
+    Skill {
+        id: row.id,
+        title: row.title,
+        body_html: row.body_html,
+        optional: row.optional,
+        project: row.project,
+        content_hash: row.content_hash,
+        steps: row.steps.0,
+        meta: row.meta.0,
     }
 }

@@ -233,48 +233,141 @@ impl Targets for FileTargets<'_> {
     }
 }
 
-/// Renders every introduction and skill of valid roadmaps. Links to unknown skills,
-/// files or assets are errors; the rest of what the author should know are warnings.
+/// One question a file's rendering asked about other files, and the answer it got.
+/// A file kept from an earlier load (`parse::FileCache`) is reused only while every
+/// question it asked still gets the same answer: a link to a skill that moved is re-rendered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Lookup {
+    Skill(String, Option<String>),
+    File(String, Option<String>, Result<String, String>),
+    Asset(String, Option<String>),
+}
+
+/// [`FileTargets`] that writes down what it was asked.
+struct Recording<'t> {
+    targets: FileTargets<'t>,
+    lookups: std::cell::RefCell<Vec<Lookup>>,
+}
+
+impl Targets for Recording<'_> {
+    fn skill_url(&self, id: &str) -> Option<String> {
+        let answer = self.targets.skill_url(id);
+        self.lookups
+            .borrow_mut()
+            .push(Lookup::Skill(id.to_string(), answer.clone()));
+        answer
+    }
+
+    fn file_url(&self, path: &str, fragment: Option<&str>) -> Result<String, String> {
+        let answer = self.targets.file_url(path, fragment);
+        self.lookups.borrow_mut().push(Lookup::File(
+            path.to_string(),
+            fragment.map(str::to_string),
+            answer.clone(),
+        ));
+        answer
+    }
+
+    fn asset_url(&self, name: &str) -> Option<String> {
+        let answer = self.targets.asset_url(name);
+        self.lookups
+            .borrow_mut()
+            .push(Lookup::Asset(name.to_string(), answer.clone()));
+        answer
+    }
+}
+
+/// What rendering one file gave besides its HTML.
+#[derive(Debug, Clone, Default)]
+pub struct FileRender {
+    pub lookups: Vec<Lookup>,
+    /// Its warnings (errors go to the load's errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Everything links can point at, built once per load from the parsed structure.
+pub struct LinkIndex(Index);
+
+impl LinkIndex {
+    pub fn new(roadmaps: &[RoadmapDef], assets: &[AssetDef]) -> Self {
+        Self(Index::new(roadmaps, assets))
+    }
+
+    /// Whether `lookups`, asked from a file of `roadmap` (whose `roadmap.md` is at
+    /// `roadmap_path`), get the same answers now.
+    pub fn answers_alike(&self, roadmap: &str, roadmap_path: &Path, lookups: &[Lookup]) -> bool {
+        let dir = roadmap_path.parent().unwrap_or(Path::new(""));
+        let targets = FileTargets {
+            index: &self.0,
+            dir,
+            roadmap,
+        };
+        lookups.iter().all(|lookup| match lookup {
+            Lookup::Skill(id, answer) => targets.skill_url(id) == *answer,
+            Lookup::File(path, fragment, answer) => targets.file_url(path, fragment.as_deref()) == *answer,
+            Lookup::Asset(name, answer) => targets.asset_url(name) == *answer,
+        })
+    }
+}
+
+/// Renders every introduction and skill of valid roadmaps, except the files kept
+/// from an earlier load (`reused`), which already hold their HTML. Links to unknown
+/// skills, files or assets are errors; the rest of what the author should know are
+/// warnings. Returns, per file rendered, what its rendering asked and warned.
 pub fn render_all(
     roadmaps: &mut [RoadmapDef],
     assets: &[AssetDef],
     renderer: &Renderer,
     errors: &mut Vec<Diagnostic>,
     warnings: &mut Vec<Diagnostic>,
-) {
+) -> HashMap<PathBuf, FileRender> {
     let index = Index::new(roadmaps, assets);
-    let mut report = |path: &Path, base_line: usize, problems: Vec<Problem>| {
-        for problem in problems {
-            let diagnostic = Diagnostic::new(path, base_line + problem.line - 1, problem.message);
-            if problem.error {
-                errors.push(diagnostic);
-            } else {
-                warnings.push(diagnostic);
+    let mut files: HashMap<PathBuf, FileRender> = HashMap::new();
+    let mut report =
+        |files: &mut HashMap<PathBuf, FileRender>, path: &Path, base_line: usize, problems: Vec<Problem>| {
+            let file = files.entry(path.to_path_buf()).or_default();
+            for problem in problems {
+                let diagnostic = Diagnostic::new(path, base_line + problem.line - 1, problem.message);
+                if problem.error {
+                    errors.push(diagnostic);
+                } else {
+                    file.warnings.push(diagnostic.clone());
+                    warnings.push(diagnostic);
+                }
             }
-        }
-    };
+        };
     for roadmap in roadmaps.iter_mut() {
         let dir = roadmap.path.parent().unwrap_or(Path::new("")).to_path_buf();
         let id = roadmap.id.clone();
-        let targets = FileTargets {
-            index: &index,
-            dir: &dir,
-            roadmap: &id,
+        let recording = || Recording {
+            targets: FileTargets {
+                index: &index,
+                dir: &dir,
+                roadmap: &id,
+            },
+            lookups: std::cell::RefCell::new(Vec::new()),
         };
-        let rendered = renderer.render(&roadmap.intro_md, &Scope::roadmap_intro(&roadmap.id), &targets);
-        roadmap.intro_html = rendered.html;
-        report(&roadmap.path, roadmap.intro_line, rendered.problems);
-        for stage in &mut roadmap.stages {
+        if !roadmap.reused {
+            let targets = recording();
+            let rendered = renderer.render(&roadmap.intro_md, &Scope::roadmap_intro(&roadmap.id), &targets);
+            roadmap.intro_html = rendered.html;
+            report(&mut files, &roadmap.path, roadmap.intro_line, rendered.problems);
+            files.entry(roadmap.path.clone()).or_default().lookups = targets.lookups.into_inner();
+        }
+        for stage in roadmap.stages.iter_mut().filter(|s| !s.reused) {
+            let targets = recording();
             let rendered = renderer.render(&stage.intro_md, &Scope::stage_intro(&stage.id), &targets);
             stage.intro_html = rendered.html;
-            report(&stage.path, stage.intro_line, rendered.problems);
+            report(&mut files, &stage.path, stage.intro_line, rendered.problems);
             for skill in &mut stage.skills {
                 let rendered = renderer.render(&skill.body_md, &Scope::skill(&skill.id), &targets);
                 skill.body_html = rendered.html;
-                report(&skill.path, skill.body_line, rendered.problems);
+                report(&mut files, &skill.path, skill.body_line, rendered.problems);
             }
+            files.entry(stage.path.clone()).or_default().lookups = targets.lookups.into_inner();
         }
     }
+    files
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod parse;
 pub mod plain;
 pub mod plan;
 pub mod render;
+pub mod rows;
 pub mod sync;
 
 use std::fmt;

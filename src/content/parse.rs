@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Diagnostic;
@@ -34,10 +34,28 @@ pub struct Content {
     pub warnings: Vec<Diagnostic>,
     /// The files of every roadmap's `assets/` folder.
     pub assets: Vec<AssetDef>,
+    /// What each file parsed this time gave, to keep once the content is applied
+    /// (files taken from a [`FileCache`] are not listed).
+    pub parsed_files: Vec<(PathBuf, CachedFile)>,
+    /// Every roadmap and stage file read.
+    pub source_files: Vec<PathBuf>,
+    /// What it was parsed from, when files were taken from a [`FileCache`]: an apply
+    /// that finds a kept file's rows changed parses it again from here.
+    pub sources: Option<std::sync::Arc<Sources>>,
+}
+
+/// Files read, and the cache a parse took unchanged ones from.
+#[derive(Debug)]
+pub struct Sources {
+    pub root: PathBuf,
+    pub folders: Vec<SourceFolder>,
+    pub cache: FileCache,
 }
 
 #[derive(Debug, Clone)]
 pub struct RoadmapDef {
+    /// Its `roadmap.md` was taken from a [`FileCache`] rather than parsed.
+    pub reused: bool,
     pub id: String,
     pub title: String,
     pub summary: String,
@@ -52,8 +70,13 @@ pub struct RoadmapDef {
     pub stages: Vec<StageDef>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageDef {
+    /// Taken from a [`FileCache`] rather than parsed: its skills carry no texts
+    /// (`body_md`, `body_html`, `body_text` and `steps` are empty), since the rows
+    /// stored for them are already these.
+    #[serde(skip)]
+    pub reused: bool,
     pub id: String,
     pub title: String,
     /// The `NN` of `NN-name.md`.
@@ -66,16 +89,22 @@ pub struct StageDef {
     pub skills: Vec<SkillDef>,
 }
 
-#[derive(Debug, Clone)]
+// Kept in `content_files` without its texts, which the skill's row holds (and without
+// its path, its stage's): the empty fields are left out of the JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SkillDef {
     pub id: String,
     pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_md: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_html: String,
     /// The body without markdown or HTML: search snippets and the search index.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body_text: String,
     pub optional: bool,
     pub project: bool,
+    #[serde(skip)]
     pub path: PathBuf,
     pub line: usize,
     /// Line of the file where the body starts.
@@ -83,8 +112,10 @@ pub struct SkillDef {
     /// Hash of the body with whitespace folded: a whitespace-only edit keeps it.
     pub content_hash: String,
     /// Ids of earlier skills this one takes over (`replaces=a,b`): their progress moves here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaces: Vec<String>,
     /// The task-list items of the body: optional sub-steps a learner can tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
     /// Summary, time, level, prerequisites and resources (content::meta).
     pub meta: super::meta::SkillMeta,
@@ -98,7 +129,117 @@ pub struct Step {
     pub text: String,
 }
 
+/// What one roadmap or stage file parsed to, kept between loads (table `content_files`)
+/// so that a load parses only the files that changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedFile {
+    /// [`FileCache::hash_of`] the file it came from.
+    pub hash: String,
+    pub parse: CachedParse,
+    /// The warnings its rendering gave.
+    pub warnings: Vec<Diagnostic>,
+    /// What its rendering asked about other files: it is reused only while the answers hold.
+    pub lookups: Vec<links::Lookup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CachedParse {
+    Roadmap(RoadmapFile),
+    /// A stage without its skills' texts, and the line of its `id`.
+    Stage {
+        stage: StageDef,
+        id_line: usize,
+    },
+}
+
+/// The fields of a `roadmap.md`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoadmapFile {
+    pub title: String,
+    pub summary: String,
+    pub order: i32,
+    pub group: String,
+    pub intro_md: String,
+    pub intro_line: usize,
+    pub intro_html: String,
+}
+
+/// Files parsed by earlier loads, by path. A file is taken from here instead of parsed
+/// when its bytes, the renderer and this build are the same, and the links it resolved
+/// still resolve alike; cross-file checks (duplicate ids, renames, prerequisites,
+/// links) run over every file all the same.
+#[derive(Debug, Clone, Default)]
+pub struct FileCache {
+    pub files: HashMap<PathBuf, CachedFile>,
+}
+
+/// Changes whenever what a cached parse holds does.
+const CACHE_FORMAT: &str = "file-cache-v1";
+
+impl FileCache {
+    /// The key a file is kept under: its path and bytes, the renderer's version and
+    /// settings, and this build's version.
+    pub fn hash_of(file: &SourceFile, options: &RenderOptions) -> Option<String> {
+        if !matches!(file.contents, Contents::Bytes(_)) {
+            return None;
+        }
+        let mut hasher = Sha256::new();
+        for part in [
+            CACHE_FORMAT,
+            env!("CARGO_PKG_VERSION"),
+            RENDER_VERSION,
+            &options.fingerprint(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(file.path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(file.digest);
+        Some(hex::encode(hasher.finalize()))
+    }
+}
+
+/// One parse's use of a [`FileCache`]: what it took and what it parsed.
+struct Reuse<'c> {
+    cache: &'c FileCache,
+    options: RenderOptions,
+    /// Files parsed this time: their hash and parse, texts left out.
+    parsed: HashMap<PathBuf, (String, CachedParse)>,
+}
+
+impl<'c> Reuse<'c> {
+    /// The kept parse of `file`, if it is still the same file.
+    fn kept(&self, file: &SourceFile) -> Option<&'c CachedFile> {
+        let cached = self.cache.files.get(&file.path)?;
+        (Some(&cached.hash) == FileCache::hash_of(file, &self.options).as_ref()).then_some(cached)
+    }
+
+    fn keep(&mut self, file: &SourceFile, parse: CachedParse) {
+        if let Some(hash) = FileCache::hash_of(file, &self.options) {
+            self.parsed.insert(file.path.clone(), (hash, parse));
+        }
+    }
+}
+
+/// A stage as kept: its skills without their texts.
+fn without_texts(stage: &StageDef) -> StageDef {
+    let mut stage = stage.clone();
+    for skill in &mut stage.skills {
+        skill.body_md.clear();
+        skill.body_html.clear();
+        skill.body_text.clear();
+        skill.steps.clear();
+    }
+    stage
+}
+
 impl Content {
+    /// Roadmap and stage files taken from a [`FileCache`] instead of parsed.
+    pub fn reused_files(&self) -> usize {
+        self.source_files.len().saturating_sub(self.parsed_files.len())
+    }
+
     pub fn stage_count(&self) -> usize {
         self.roadmaps.iter().map(|r| r.stages.len()).sum()
     }
@@ -256,6 +397,23 @@ pub struct SourceFile {
     /// The path diagnostics name (and the hash covers).
     pub path: PathBuf,
     pub contents: Contents,
+    /// SHA-256 of the bytes (zeros when there are none): hashed once, when read, for the
+    /// content version and the file cache alike.
+    pub digest: [u8; 32],
+}
+
+impl SourceFile {
+    pub fn new(path: PathBuf, contents: Contents) -> Self {
+        let digest = match &contents {
+            Contents::Bytes(bytes) => Sha256::digest(bytes).into(),
+            _ => [0; 32],
+        };
+        Self {
+            path,
+            contents,
+            digest,
+        }
+    }
 }
 
 /// One roadmap folder: its path (the last component is the roadmap id) and its files.
@@ -328,7 +486,7 @@ fn read_file(path: PathBuf, limit: u64) -> SourceFile {
             Err(error) => Contents::Unreadable(error.to_string()),
         },
     };
-    SourceFile { path, contents }
+    SourceFile::new(path, contents)
 }
 
 /// Where an id was first defined, for duplicate reports.
@@ -434,7 +592,7 @@ fn collect_asset_paths(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The content version of files read: a hash of every file's path and bytes (assets
+/// The content version of files read: a hash of every file's path and SHA-256 (assets
 /// too), of the renderer's version and of its settings. Cheap next to parsing, so an
 /// unchanged directory is recognised before any markdown is rendered.
 pub fn source_hash(folders: &[SourceFolder]) -> String {
@@ -452,7 +610,7 @@ pub fn source_hash_with(folders: &[SourceFolder], options: &RenderOptions) -> St
         match &file.contents {
             Contents::Bytes(bytes) => {
                 hasher.update((bytes.len() as u64).to_le_bytes());
-                hasher.update(bytes);
+                hasher.update(file.digest);
             }
             Contents::TooLarge(size) => {
                 hasher.update(b"too large");
@@ -500,10 +658,7 @@ pub fn parse_sources(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Conten
     let as_sources = |files: BTreeMap<PathBuf, &[u8]>| -> Vec<SourceFile> {
         files
             .into_iter()
-            .map(|(path, bytes)| SourceFile {
-                path,
-                contents: Contents::Bytes(bytes.to_vec()),
-            })
+            .map(|(path, bytes)| SourceFile::new(path, Contents::Bytes(bytes.to_vec())))
             .collect()
     };
     let folders = by_folder
@@ -596,6 +751,16 @@ pub fn parse_folders_with(
     folders: Vec<SourceFolder>,
     renderer: &Renderer,
 ) -> Result<Content, Invalid> {
+    parse_folders_reusing(root, &folders, renderer, &FileCache::default())
+}
+
+/// [`parse_folders_with`], taking unchanged files from `cache` instead of parsing them.
+pub fn parse_folders_reusing(
+    root: &Path,
+    folders: &[SourceFolder],
+    renderer: &Renderer,
+    cache: &FileCache,
+) -> Result<Content, Invalid> {
     if folders.is_empty() {
         return Err(Invalid {
             hash: String::new(),
@@ -609,16 +774,29 @@ pub fn parse_folders_with(
     }
     let mut diagnostics = Vec::new();
     let mut warnings = Vec::new();
-    let hash = source_hash_with(&folders, renderer.options());
+    let hash = source_hash_with(folders, renderer.options());
 
     let mut skill_ids = Seen::new();
     let mut roadmaps = Vec::new();
     let mut assets = Vec::new();
-    for folder in &folders {
-        if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics) {
+    let mut reuse = Reuse {
+        cache,
+        options: renderer.options().clone(),
+        parsed: HashMap::new(),
+    };
+    for folder in folders {
+        if let Some(roadmap) = parse_roadmap(folder, &mut skill_ids, &mut diagnostics, &mut reuse) {
             assets.extend(links::read_assets(&roadmap.id, folder, &mut diagnostics));
             roadmaps.push(roadmap);
         }
+    }
+    let source_files: Vec<PathBuf> = folders
+        .iter()
+        .flat_map(|f| &f.files)
+        .map(|f| f.path.clone())
+        .collect();
+    if !cache.files.is_empty() {
+        recheck_kept_links(folders, &mut roadmaps, &assets, &mut reuse, &mut warnings);
     }
 
     check_renames(&roadmaps, &skill_ids, &mut diagnostics);
@@ -656,16 +834,44 @@ pub fn parse_folders_with(
         &mut diagnostics,
     );
     // Once every file is read, so links can point anywhere.
-    links::render_all(&mut roadmaps, &assets, renderer, &mut diagnostics, &mut warnings);
+    let mut rendered = links::render_all(&mut roadmaps, &assets, renderer, &mut diagnostics, &mut warnings);
     warnings.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
 
     if diagnostics.is_empty() {
+        // What was parsed is kept with the HTML its introduction rendered to.
+        let mut parsed_files = Vec::new();
+        for roadmap in &roadmaps {
+            let intros = std::iter::once((&roadmap.path, &roadmap.intro_html))
+                .chain(roadmap.stages.iter().map(|s| (&s.path, &s.intro_html)));
+            for (path, intro_html) in intros {
+                let Some((hash, mut parse)) = reuse.parsed.remove(path) else {
+                    continue;
+                };
+                match &mut parse {
+                    CachedParse::Roadmap(file) => file.intro_html.clone_from(intro_html),
+                    CachedParse::Stage { stage, .. } => stage.intro_html.clone_from(intro_html),
+                }
+                let render = rendered.remove(path).unwrap_or_default();
+                parsed_files.push((
+                    path.clone(),
+                    CachedFile {
+                        hash,
+                        parse,
+                        warnings: render.warnings,
+                        lookups: render.lookups,
+                    },
+                ));
+            }
+        }
         roadmaps.sort_by(|a, b| (a.order, &a.title, &a.id).cmp(&(b.order, &b.title, &b.id)));
         Ok(Content {
             roadmaps,
             hash,
             warnings,
             assets,
+            parsed_files,
+            source_files,
+            sources: None,
         })
     } else {
         diagnostics.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -674,6 +880,81 @@ pub fn parse_folders_with(
             diagnostics,
             warnings,
         })
+    }
+}
+
+/// Kept files whose links would now resolve differently (a linked skill moved, a file
+/// appeared) are parsed again, so that they render afresh; the others bring back the
+/// warnings their rendering gave.
+fn recheck_kept_links(
+    folders: &[SourceFolder],
+    roadmaps: &mut [RoadmapDef],
+    assets: &[AssetDef],
+    reuse: &mut Reuse<'_>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let index = links::LinkIndex::new(roadmaps, assets);
+    let source = |path: &Path| folders.iter().flat_map(|f| &f.files).find(|f| f.path == path);
+    let cache = reuse.cache;
+    for roadmap in roadmaps.iter_mut() {
+        let (roadmap_id, roadmap_path) = (roadmap.id.clone(), roadmap.path.clone());
+        let mut kept = |path: &Path| -> bool {
+            let Some(cached) = cache.files.get(path) else {
+                return false;
+            };
+            if index.answers_alike(&roadmap_id, &roadmap_path, &cached.lookups) {
+                warnings.extend(cached.warnings.iter().cloned());
+                true
+            } else {
+                false
+            }
+        };
+        if roadmap.reused && !kept(&roadmap.path) {
+            let mut scratch = Vec::new();
+            if let Some(file) = source(&roadmap.path)
+                && let Some(text) = read_text(file, &mut scratch)
+                && let Some((title, summary, order, group, intro_md, intro_line)) =
+                    parse_roadmap_file(&roadmap.path, &text, &mut scratch)
+            {
+                reuse.keep(
+                    file,
+                    CachedParse::Roadmap(RoadmapFile {
+                        title,
+                        summary,
+                        order,
+                        group,
+                        intro_md,
+                        intro_line,
+                        intro_html: String::new(),
+                    }),
+                );
+            }
+            roadmap.reused = false;
+        }
+        for stage in roadmap.stages.iter_mut() {
+            if !stage.reused || kept(&stage.path) {
+                continue;
+            }
+            // Same bytes as the kept parse: only the rendering differs.
+            if let Some(file) = source(&stage.path)
+                && let Some((fresh, id_line)) = parse_stage(
+                    file,
+                    stage.number,
+                    &mut Seen::new(),
+                    &mut Seen::new(),
+                    &mut Vec::new(),
+                )
+            {
+                reuse.keep(
+                    file,
+                    CachedParse::Stage {
+                        stage: without_texts(&fresh),
+                        id_line,
+                    },
+                );
+                *stage = fresh;
+            }
+        }
     }
 }
 
@@ -724,6 +1005,7 @@ fn parse_roadmap(
     folder: &SourceFolder,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
+    reuse: &mut Reuse<'_>,
 ) -> Option<RoadmapDef> {
     let dir = folder.path.as_path();
     let id = dir.file_name()?.to_string_lossy().into_owned();
@@ -783,9 +1065,39 @@ fn parse_roadmap(
     }
     stage_files.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
 
+    let mut reused = false;
+    let mut kept_intro = String::new();
     let front = if let Some(file) = roadmap_file {
-        read_text(file, diagnostics)
-            .and_then(|text| parse_roadmap_file(&roadmap_path, &text, diagnostics).map(|front| (front, text)))
+        if let Some(CachedParse::Roadmap(kept)) = reuse.kept(file).map(|c| &c.parse) {
+            reused = true;
+            kept_intro.clone_from(&kept.intro_html);
+            Some((
+                kept.title.clone(),
+                kept.summary.clone(),
+                kept.order,
+                kept.group.clone(),
+                kept.intro_md.clone(),
+                kept.intro_line,
+            ))
+        } else {
+            let front = read_text(file, diagnostics)
+                .and_then(|text| parse_roadmap_file(&roadmap_path, &text, diagnostics));
+            if let Some((title, summary, order, group, intro_md, intro_line)) = &front {
+                reuse.keep(
+                    file,
+                    CachedParse::Roadmap(RoadmapFile {
+                        title: title.clone(),
+                        summary: summary.clone(),
+                        order: *order,
+                        group: group.clone(),
+                        intro_md: intro_md.clone(),
+                        intro_line: *intro_line,
+                        intro_html: String::new(),
+                    }),
+                );
+            }
+            front
+        }
     } else {
         diagnostics.push(Diagnostic::new(
             &roadmap_path,
@@ -806,23 +1118,54 @@ fn parse_roadmap(
     let mut stage_ids = Seen::new();
     let mut stages = Vec::new();
     for (number, file) in stage_files {
-        if let Some(stage) = parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics) {
+        if let Some(CachedParse::Stage { stage, id_line }) = reuse.kept(file).map(|c| &c.parse) {
+            // Checked against the other files as if it had been parsed.
+            if let Some(duplicate) =
+                check_duplicate(&mut stage_ids, "stage", &stage.id, &stage.path, *id_line)
+            {
+                diagnostics.push(duplicate);
+            }
+            for skill in &stage.skills {
+                if let Some(duplicate) =
+                    check_duplicate(skill_ids, "skill", &skill.id, &stage.path, skill.line)
+                {
+                    diagnostics.push(duplicate);
+                }
+            }
+            let mut stage = stage.clone();
+            stage.number = number;
+            stage.reused = true;
+            for skill in &mut stage.skills {
+                skill.path.clone_from(&stage.path);
+            }
+            stages.push(stage);
+        } else if let Some((stage, id_line)) =
+            parse_stage(file, number, &mut stage_ids, skill_ids, diagnostics)
+        {
+            reuse.keep(
+                file,
+                CachedParse::Stage {
+                    stage: without_texts(&stage),
+                    id_line,
+                },
+            );
             stages.push(stage);
         }
     }
 
-    let ((title, summary, order, group, intro_md, intro_line), _) = front?;
+    let (title, summary, order, group, intro_md, intro_line) = front?;
     if diagnostics.len() > errors_before {
         return None;
     }
     Some(RoadmapDef {
+        reused,
         id,
         title,
         summary,
         order,
         group,
-        // Rendered once every file is parsed (`links::render_all`).
-        intro_html: String::new(),
+        // Rendered once every file is parsed (`links::render_all`), unless kept.
+        intro_html: kept_intro,
         intro_md,
         intro_line,
         path: roadmap_path,
@@ -1041,7 +1384,7 @@ fn parse_stage(
     stage_ids: &mut Seen,
     skill_ids: &mut Seen,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<StageDef> {
+) -> Option<(StageDef, usize)> {
     let path = file.path.as_path();
     let text = read_text(file, diagnostics)?;
     let sections = match split_front_matter(&text) {
@@ -1053,9 +1396,9 @@ fn parse_stage(
     };
     let errors_before = diagnostics.len();
     let front: Option<StageFront> = parse_toml(path, &sections, diagnostics);
+    let id_line = front_key_line(&sections, "id");
     let (id, title) = match front {
         Some(front) => {
-            let id_line = front_key_line(&sections, "id");
             let id = match front.id.map(|v| v.trim().to_string()) {
                 Some(id) if is_valid_id(&id) => {
                     if let Some(duplicate) = check_duplicate(stage_ids, "stage", &id, path, id_line) {
@@ -1135,16 +1478,20 @@ fn parse_stage(
     if diagnostics.len() > errors_before {
         return None;
     }
-    Some(StageDef {
-        id: id?,
-        title: title?,
-        number,
-        intro_html: String::new(),
-        intro_md,
-        intro_line,
-        path: path.to_path_buf(),
-        skills,
-    })
+    Some((
+        StageDef {
+            reused: false,
+            id: id?,
+            title: title?,
+            number,
+            intro_html: String::new(),
+            intro_md,
+            intro_line,
+            path: path.to_path_buf(),
+            skills,
+        },
+        id_line,
+    ))
 }
 
 /// Line of `key = ...` in the front matter, or the first front-matter line.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::parse::Content;
-use crate::db::content::{RoadmapRow, SkillRow, StageRow};
+use super::rows::{RoadmapRow, SkillFacts, StageRow};
 
 /// What loading a content directory would do to the live content.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +16,7 @@ pub struct Plan {
     pub added: Vec<SkillChange>,
     /// Title, text or badges changed.
     pub updated: Vec<SkillChange>,
-    /// Another stage or roadmap, or another place in its stage.
+    /// In another stage or roadmap (a new place within its stage is not a move).
     pub moved: Vec<SkillChange>,
     /// Skills that take over older ids (`replaces=`), carrying their progress.
     pub renamed: Vec<Rename>,
@@ -77,7 +77,7 @@ impl<'a, T> Listed<'a, T> {
 pub struct Existing<'a> {
     pub roadmaps: &'a [RoadmapRow],
     pub stages: &'a [StageRow],
-    pub skills: &'a [SkillRow],
+    pub skills: &'a [SkillFacts],
     /// Old ids already carried over by an earlier load.
     pub aliased: &'a HashSet<String>,
 }
@@ -265,7 +265,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
         .iter()
         .map(|s| ((s.roadmap_id.as_str(), s.id.as_str()), s))
         .collect();
-    let old_skills: HashMap<&str, &SkillRow> = existing.skills.iter().map(|s| (s.id.as_str(), s)).collect();
+    let old_skills: HashMap<&str, &SkillFacts> = existing.skills.iter().map(|s| (s.id.as_str(), s)).collect();
 
     let mut wanted_roadmaps = HashSet::new();
     let mut wanted_stages = HashSet::new();
@@ -285,7 +285,7 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
             {
                 plan.stages_added.push(format!("{}/{}", roadmap.id, stage.id));
             }
-            for (position, skill) in stage.skills.iter().enumerate() {
+            for skill in &stage.skills {
                 wanted_skills.insert(skill.id.as_str());
                 let place = format!("{}/{}", roadmap.id, stage.id);
                 let change = SkillChange {
@@ -324,11 +324,9 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
                         {
                             plan.updated.push(change.clone());
                         }
-                        let position = i32::try_from(position).unwrap_or(i32::MAX);
-                        if old.roadmap_id != roadmap.id
-                            || old.stage_id != stage.id
-                            || old.position != position
-                        {
+                        // A new place within the same stage is written but not reported:
+                        // inserting one skill would otherwise "move" every skill after it.
+                        if old.roadmap_id != roadmap.id || old.stage_id != stage.id {
                             plan.moved.push(change);
                         }
                     }

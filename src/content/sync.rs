@@ -2,15 +2,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sqlx::PgPool;
 
 use super::Diagnostic;
-use super::parse::{Content, Invalid, SourceFolder, parse_dir, parse_folders, read_sources, source_hash};
+use super::parse::{
+    CachedFile, Content, FileCache, Invalid, SourceFolder, Sources, parse_dir, parse_folders,
+    parse_folders_reusing, read_sources, source_hash,
+};
 use super::plan::{self, Existing, Plan};
+use super::render::{Renderer, configured};
+use super::rows::{RoadmapRow, SkillFacts, SkillRow, StageRow};
 use crate::db::admin as audit;
-use crate::db::content::{self as db, LoadCounts, RoadmapRow, SkillRow, StageRow};
+use crate::db::content::{self as db, LoadCounts, LoadWork};
 use crate::db::renames;
 
 /// What a load did.
@@ -62,6 +68,9 @@ pub enum Policy {
     Apply,
     /// Hold the change when it would retire skills that have progress.
     HoldRetiringProgress,
+    /// Apply unless it would retire skills that have progress; then record nothing and
+    /// return the plan as held, for the admin who asked to confirm it (Reload).
+    AskRetiringProgress,
 }
 
 /// Parses `dir` and syncs it into the database, applying any plan.
@@ -99,6 +108,109 @@ pub async fn parse_read(dir: &Path, folders: Vec<SourceFolder>) -> sqlx::Result<
         .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
 }
 
+/// The parse of every file kept by the last applied load (`content_files`); entries
+/// this build cannot read are left out, and so parsed again.
+pub async fn file_cache(pool: &PgPool) -> sqlx::Result<FileCache> {
+    let rows = db::kept_files(pool).await?;
+    tokio::task::spawn_blocking(move || {
+        let files = rows
+            .into_iter()
+            .filter_map(|(path, hash, json)| {
+                let file: CachedFile = serde_json::from_str(&json).ok()?;
+                (file.hash == hash).then(|| (PathBuf::from(path), file))
+            })
+            .collect();
+        FileCache { files }
+    })
+    .await
+    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+}
+
+/// Parses folders [`read`] from `dir`, taking the files that did not change from the
+/// file cache. The content keeps what it was parsed from, so that an apply that finds
+/// a kept file's rows changed since ([`stale_kept_files`]) parses that file again.
+pub async fn parse_read_reusing(
+    pool: &PgPool,
+    dir: &Path,
+    folders: Vec<SourceFolder>,
+) -> sqlx::Result<Result<Content, Invalid>> {
+    let started = std::time::Instant::now();
+    let cache = file_cache(pool).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        files = cache.files.len(),
+        "content: file cache read"
+    );
+    if cache.files.is_empty() {
+        return parse_read(dir, folders).await;
+    }
+    let sources = Arc::new(Sources {
+        root: dir.to_path_buf(),
+        folders,
+        cache,
+    });
+    let parsed = reparse(sources, &[]).await;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content: parsed");
+    parsed
+}
+
+/// Parses `sources` again, without taking `stale` from its cache.
+async fn reparse(sources: Arc<Sources>, stale: &[PathBuf]) -> sqlx::Result<Result<Content, Invalid>> {
+    let sources = if stale.is_empty() {
+        sources
+    } else {
+        let mut cache = sources.cache.clone();
+        for path in stale {
+            cache.files.remove(path);
+        }
+        Arc::new(Sources {
+            root: sources.root.clone(),
+            folders: sources.folders.clone(),
+            cache,
+        })
+    };
+    tokio::task::spawn_blocking(move || {
+        let renderer = Renderer::new(configured().clone());
+        let mut parsed = parse_folders_reusing(&sources.root, &sources.folders, &renderer, &sources.cache);
+        if let Ok(content) = &mut parsed
+            && content.reused_files() > 0
+        {
+            content.sources = Some(Arc::clone(&sources));
+        }
+        parsed
+    })
+    .await
+    .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+}
+
+/// Stage files taken from the file cache whose skills are not in the database as that
+/// file would have written them (rows changed by hand, or by a load of other files).
+fn stale_kept_files(content: &Content, facts: &[SkillFacts]) -> Vec<PathBuf> {
+    let by_id: HashMap<&str, &SkillFacts> = facts.iter().map(|f| (f.id.as_str(), f)).collect();
+    let mut stale = Vec::new();
+    for roadmap in &content.roadmaps {
+        for stage in roadmap.stages.iter().filter(|s| s.reused) {
+            let agrees = stage.skills.iter().enumerate().all(|(position, skill)| {
+                by_id.get(skill.id.as_str()).is_some_and(|f| {
+                    !f.retired
+                        && f.roadmap_id == roadmap.id
+                        && f.stage_id == stage.id
+                        && i64::from(f.position) == position as i64
+                        && f.title == skill.title
+                        && f.content_hash == skill.content_hash
+                        && f.optional == skill.optional
+                        && f.project == skill.project
+                        && f.meta.0 == skill.meta
+                })
+            });
+            if !agrees {
+                stale.push(stage.path.clone());
+            }
+        }
+    }
+    stale
+}
+
 /// A content directory compared with the live content, parsed only when it differs.
 #[derive(Debug)]
 pub enum Files {
@@ -132,7 +244,7 @@ pub async fn parse_unless_live(
         Ok((folders, _)) => folders,
         Err(invalid) => return Ok(Files::Invalid(invalid)),
     };
-    Ok(match parse_read(dir, folders).await? {
+    Ok(match parse_read_reusing(pool, dir, folders).await? {
         Ok(content) => Files::Changed(content),
         Err(invalid) => Files::Invalid(invalid),
     })
@@ -196,7 +308,7 @@ pub async fn plan(pool: &PgPool, content: &Content) -> sqlx::Result<Plan> {
 struct Rows {
     roadmaps: Vec<RoadmapRow>,
     stages: Vec<StageRow>,
-    skills: Vec<SkillRow>,
+    skills: Vec<SkillFacts>,
     aliased: HashSet<String>,
 }
 
@@ -222,7 +334,7 @@ async fn read_rows(conn: &mut sqlx::PgConnection) -> sqlx::Result<Rows> {
     Ok(Rows {
         roadmaps: db::all_roadmaps(&mut *conn).await?,
         stages: db::all_stages(&mut *conn).await?,
-        skills: db::all_skills(&mut *conn).await?,
+        skills: db::all_skill_facts(&mut *conn).await?,
         aliased: db::aliased_ids(&mut *conn).await?,
     })
 }
@@ -241,15 +353,75 @@ pub async fn apply_with(
     trigger: Trigger,
     policy: Policy,
 ) -> sqlx::Result<LoadOutcome> {
+    Ok(apply_planned(pool, content, trigger, policy).await?.0)
+}
+
+/// [`apply_with`], also returning the plan it applied or held (none when unchanged
+/// or failed).
+pub async fn apply_planned(
+    pool: &PgPool,
+    content: &Content,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<(LoadOutcome, Option<Plan>)> {
+    let mut content = std::borrow::Cow::Borrowed(content);
+    loop {
+        let stale = match apply_once(pool, &content, trigger, policy).await? {
+            Attempt::Done(outcome, plan) => return Ok((outcome, plan.map(|plan| *plan))),
+            Attempt::Stale(stale) => stale,
+        };
+        // Rows of kept files changed since they were kept: parse those files again.
+        tracing::info!(
+            files = stale.len(),
+            "kept content files no longer match the database; parsing them again"
+        );
+        let Some(sources) = content.sources.clone() else {
+            return Err(sqlx::Error::Protocol(
+                "kept content files without their sources".into(),
+            ));
+        };
+        match reparse(sources, &stale).await? {
+            Ok(fresh) => content = std::borrow::Cow::Owned(fresh),
+            Err(invalid) => return Ok((record_failure(pool, &invalid, trigger).await?, None)),
+        }
+    }
+}
+
+enum Attempt {
+    Done(LoadOutcome, Option<Box<Plan>>),
+    /// These kept files' rows are not as the files would write them.
+    Stale(Vec<PathBuf>),
+}
+
+async fn apply_once(
+    pool: &PgPool,
+    content: &Content,
+    trigger: Trigger,
+    policy: Policy,
+) -> sqlx::Result<Attempt> {
+    let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     db::lock_content(&mut *tx).await?;
     if db::applied_hash(&mut *tx).await?.as_deref() == Some(content.hash.as_str()) {
         tx.rollback().await?;
-        return Ok(LoadOutcome::Unchanged);
+        return Ok(Attempt::Done(LoadOutcome::Unchanged, None));
     }
 
     let rows = read_rows(&mut tx).await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: rows read");
+    let stale = stale_kept_files(content, &rows.skills);
+    if !stale.is_empty() {
+        tx.rollback().await?;
+        return Ok(Attempt::Stale(stale));
+    }
     let plan = rows.plan(&mut tx, content).await?;
+    if policy == Policy::AskRetiringProgress && plan.retires_progress() {
+        tx.rollback().await?;
+        return Ok(Attempt::Done(
+            LoadOutcome::Held(Box::new(plan.clone())),
+            Some(Box::new(plan)),
+        ));
+    }
     if policy == Policy::HoldRetiringProgress && plan.retires_progress() {
         // Hold it once per distinct set of files; the admin page shows it.
         if db::latest_load_hash(&mut *tx).await?.as_deref() != Some(content.hash.as_str()) {
@@ -266,9 +438,13 @@ pub async fn apply_with(
             .await?;
         }
         tx.commit().await?;
-        return Ok(LoadOutcome::Held(Box::new(plan)));
+        return Ok(Attempt::Done(
+            LoadOutcome::Held(Box::new(plan.clone())),
+            Some(Box::new(plan)),
+        ));
     }
 
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: planned");
     let (roadmaps, stages, skills) = desired_rows(content);
     let mut counts = LoadCounts::default();
     let (roadmap_upserts, roadmap_retired) = diff(
@@ -285,8 +461,48 @@ pub async fn apply_with(
         |s| s.retired,
         &mut counts,
     );
-    let (skill_upserts, skill_retired) =
-        diff(skills, rows.skills, |s| s.id.clone(), |s| s.retired, &mut counts);
+    // Skills of files taken from the cache are not in `skills`: their rows are as they were.
+    let desired_ids: Vec<String> = skills.iter().map(|s| s.id.clone()).collect();
+    let stored = db::skills_by_id(&mut *tx, &desired_ids).await?;
+    let mut skill_counts = LoadCounts::default();
+    let (skill_upserts, _) = diff(skills, stored, |s| s.id.clone(), |s| s.retired, &mut skill_counts);
+    let wanted: HashSet<&str> = content
+        .roadmaps
+        .iter()
+        .flat_map(|r| &r.stages)
+        .flat_map(|s| &s.skills)
+        .map(|s| s.id.as_str())
+        .collect();
+    let skill_retired: Vec<&SkillFacts> = rows
+        .skills
+        .iter()
+        .filter(|s| !s.retired && !wanted.contains(s.id.as_str()))
+        .collect();
+    skill_counts.retired = i32::try_from(skill_retired.len()).unwrap_or(i32::MAX);
+    // A rename is counted once, as renamed: its new id is not also "added", nor its old ids "retired".
+    let renamed_into_new: HashSet<&str> = plan
+        .renamed
+        .iter()
+        .filter(|r| !r.into_existing)
+        .map(|r| r.id.as_str())
+        .collect();
+    let renamed_from: HashSet<&str> = plan
+        .renamed
+        .iter()
+        .flat_map(|r| r.from.iter().map(String::as_str))
+        .collect();
+    let count_in = |ids: &mut dyn Iterator<Item = &str>, among: &HashSet<&str>| {
+        i32::try_from(ids.filter(|id| among.contains(id)).count()).unwrap_or(i32::MAX)
+    };
+    counts.added += skill_counts.added
+        - count_in(
+            &mut skill_upserts.iter().map(|s| s.id.as_str()),
+            &renamed_into_new,
+        );
+    counts.retired +=
+        skill_counts.retired - count_in(&mut skill_retired.iter().map(|s| s.id.as_str()), &renamed_from);
+    counts.updated += skill_counts.updated;
+    counts.revived += skill_counts.revived;
 
     // With the rows that name them, so pages never link to a file not stored yet.
     crate::db::assets::store(&mut tx, &content.assets).await?;
@@ -318,9 +534,9 @@ pub async fn apply_with(
     }
     counts.renamed = i32::try_from(plan.renamed.len()).unwrap_or(i32::MAX);
     counts.moved = i32::try_from(plan.moved.len()).unwrap_or(i32::MAX);
-    if !skill_retired.is_empty() {
-        let ids: Vec<String> = skill_retired.into_iter().map(|s| s.id).collect();
-        db::retire_skills(&mut *tx, &ids).await?;
+    let retired_ids: Vec<String> = skill_retired.iter().map(|s| s.id.clone()).collect();
+    if !retired_ids.is_empty() {
+        db::retire_skills(&mut *tx, &retired_ids).await?;
     }
     if !stage_retired.is_empty() {
         let (roadmap_ids, ids): (Vec<String>, Vec<String>) =
@@ -331,11 +547,24 @@ pub async fn apply_with(
         let ids: Vec<String> = roadmap_retired.into_iter().map(|r| r.id).collect();
         db::retire_roadmaps(&mut *tx, &ids).await?;
     }
+    keep_parsed_files(&mut tx, content).await?;
+    let touched: Vec<String> = skill_upserts
+        .iter()
+        .map(|s| s.id.clone())
+        .chain(retired_ids)
+        .collect();
+    let work = LoadWork {
+        files_parsed: i32::try_from(content.parsed_files.len()).unwrap_or(i32::MAX),
+        files_reused: i32::try_from(content.reused_files()).unwrap_or(i32::MAX),
+        skills_written: i32::try_from(touched.len()).unwrap_or(i32::MAX),
+    };
     let plan_json = serde_json::to_value(&plan).unwrap_or_default();
     let id = db::record_applied_load(
         &mut *tx,
         &content.hash,
         counts,
+        work,
+        &touched,
         trigger.name(),
         trigger.user(),
         &plan_json,
@@ -357,17 +586,32 @@ pub async fn apply_with(
     )
     .await?;
     db::announce_load(&mut *tx, id).await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: written");
     tx.commit().await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "content apply: committed");
     // Imported items that waited for these skills can land now.
     match crate::db::transfer::rematch_kept_aside(pool).await {
         Ok(0) => {}
         Ok(matched) => tracing::info!(matched, "matched kept-aside import items to the new content"),
         Err(error) => tracing::warn!(%error, "could not match kept-aside import items"),
     }
-    Ok(LoadOutcome::Applied(counts))
+    Ok(Attempt::Done(LoadOutcome::Applied(counts), Some(Box::new(plan))))
 }
 
-/// The rows the database should hold for `content`.
+/// Keeps what the files parsed for this load gave, for the next load to reuse.
+async fn keep_parsed_files(tx: &mut sqlx::PgConnection, content: &Content) -> sqlx::Result<()> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let parsed: Vec<(String, String, String)> = content
+        .parsed_files
+        .iter()
+        .filter_map(|(p, file)| Some((path(p), file.hash.clone(), serde_json::to_string(file).ok()?)))
+        .collect();
+    let present: Vec<String> = content.source_files.iter().map(|p| path(p)).collect();
+    db::keep_files(tx, &content.hash, &parsed, &present).await
+}
+
+/// The rows the database should hold for `content`; skills only for the stage files
+/// parsed this time (those taken from the cache are stored already).
 fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<SkillRow>) {
     let mut roadmaps = Vec::new();
     let mut stages = Vec::new();
@@ -393,6 +637,9 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
                 position: i32::try_from(stage.number).unwrap_or(i32::MAX),
                 retired: false,
             });
+            if stage.reused {
+                continue;
+            }
             for (position, skill) in stage.skills.iter().enumerate() {
                 skills.push(SkillRow {
                     id: skill.id.clone(),

@@ -3,12 +3,10 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgExecutor;
-use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::content::Diagnostic;
-use crate::content::meta::SkillMeta;
-use crate::content::parse::Step;
+use crate::content::rows::{MetaJson, RoadmapRow, SkillFacts, SkillRow, StageRow, StepsJson};
 
 /// The channel an applied load is announced on, so every instance refreshes its cache.
 pub const CONTENT_CHANNEL: &str = "pathway_content";
@@ -41,18 +39,26 @@ pub struct ContentLoad {
     pub retired: i32,
     pub revived: i32,
     pub renamed: i32,
+    pub moved: i32,
     pub errors: Vec<Diagnostic>,
     /// startup, admin, watcher or cli.
     pub trigger: String,
     /// The admin who pressed Reload or confirmed a plan.
     pub loaded_by: Option<String>,
-    pub plan: Option<crate::content::plan::Plan>,
+    /// The plan as recorded (JSON: the content module reads it back); read only
+    /// for held loads by [`latest_loads`], since an applied one may list thousands.
+    pub plan: Option<serde_json::Value>,
+    pub files_parsed: i32,
+    pub files_reused: i32,
+    pub skills_written: i32,
 }
 
 pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ContentLoad>> {
     let rows = sqlx::query!(
         r#"select l.id, l.loaded_at, l.content_hash, l.status, l.added, l.updated, l.retired, l.revived,
-                  l.renamed, l.errors, l.trigger, u.username as "loaded_by?", l.plan
+                  l.renamed, l.moved, l.errors, l.trigger, u.username as "loaded_by?",
+                  case when l.status = 'held' then l.plan end as plan,
+                  l.files_parsed, l.files_reused, l.skills_written
            from content_loads l left join users u on u.id = l.loaded_by
            order by l.id desc limit $1"#,
         limit
@@ -62,6 +68,10 @@ pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<V
     Ok(rows
         .into_iter()
         .map(|r| ContentLoad {
+            moved: r.moved,
+            files_parsed: r.files_parsed,
+            files_reused: r.files_reused,
+            skills_written: r.skills_written,
             id: r.id,
             loaded_at: r.loaded_at,
             content_hash: r.content_hash,
@@ -74,9 +84,78 @@ pub async fn latest_loads(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<V
             errors: serde_json::from_value(r.errors).unwrap_or_default(),
             trigger: r.trigger,
             loaded_by: r.loaded_by,
-            plan: r.plan.and_then(|plan| serde_json::from_value(plan).ok()),
+            plan: r.plan,
         })
         .collect())
+}
+
+/// One load, without its plan (see [`load_plan_items`]).
+pub async fn load(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ContentLoad>> {
+    let row = sqlx::query!(
+        r#"select l.id, l.loaded_at, l.content_hash, l.status, l.added, l.updated, l.retired, l.revived,
+                  l.renamed, l.moved, l.errors, l.trigger, u.username as "loaded_by?",
+                  l.files_parsed, l.files_reused, l.skills_written
+           from content_loads l left join users u on u.id = l.loaded_by
+           where l.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| ContentLoad {
+        id: r.id,
+        loaded_at: r.loaded_at,
+        content_hash: r.content_hash,
+        status: r.status,
+        added: r.added,
+        updated: r.updated,
+        retired: r.retired,
+        revived: r.revived,
+        renamed: r.renamed,
+        moved: r.moved,
+        errors: serde_json::from_value(r.errors).unwrap_or_default(),
+        trigger: r.trigger,
+        loaded_by: r.loaded_by,
+        plan: None,
+        files_parsed: r.files_parsed,
+        files_reused: r.files_reused,
+        skills_written: r.skills_written,
+    }))
+}
+
+/// The length of each list in a load's plan (the arrays of its JSON, by key).
+pub async fn load_plan_lengths(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<HashMap<String, i64>> {
+    let rows = sqlx::query!(
+        r#"select p.key as "key!", jsonb_array_length(p.value) as "length!"
+           from content_loads l, jsonb_each(l.plan) p
+           where l.id = $1 and jsonb_typeof(p.value) = 'array'"#,
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, i64::from(r.length))).collect())
+}
+
+/// Items `offset..offset + limit` of the list `key` of a load's plan, as recorded:
+/// a page of a large load reads only its own items out of the JSON.
+pub async fn load_plan_items(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    key: &str,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<serde_json::Value>> {
+    sqlx::query_scalar!(
+        r#"select item.value as "value!" from content_loads l,
+               jsonb_array_elements(l.plan -> $2) with ordinality as item (value, n)
+           where l.id = $1 and jsonb_typeof(l.plan -> $2) = 'array'
+           order by item.n offset $3 limit $4"#,
+        id,
+        key,
+        offset,
+        limit
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// The hash of the content currently in the tables.
@@ -126,7 +205,8 @@ pub async fn record_held_load(
 }
 
 /// Row-level counts of an applied load (roadmaps, stages and skills together),
-/// plus skill renames and moves.
+/// plus skill renames and moves. A rename counts once, as renamed: not also as an
+/// added new id and a retired old one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadCounts {
     pub added: i32,
@@ -137,18 +217,30 @@ pub struct LoadCounts {
     pub moved: i32,
 }
 
+/// What applying a load cost: files parsed or taken from the file cache, skill rows written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadWork {
+    pub files_parsed: i32,
+    pub files_reused: i32,
+    pub skills_written: i32,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn record_applied_load(
     db: impl PgExecutor<'_>,
     content_hash: &str,
     counts: LoadCounts,
+    work: LoadWork,
+    touched_skills: &[String],
     trigger: &str,
     loaded_by: Option<i64>,
     plan: &serde_json::Value,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "insert into content_loads (content_hash, status, added, updated, retired, revived, renamed, moved,
-                                    trigger, loaded_by, plan)
-         values ($1, 'applied', $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id",
+                                    trigger, loaded_by, plan, files_parsed, files_reused, skills_written,
+                                    touched_skills)
+         values ($1, 'applied', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning id",
         content_hash,
         counts.added,
         counts.updated,
@@ -158,10 +250,94 @@ pub async fn record_applied_load(
         counts.moved,
         trigger,
         loaded_by,
-        plan
+        plan,
+        work.files_parsed,
+        work.files_reused,
+        work.skills_written,
+        touched_skills
     )
     .fetch_one(db)
     .await
+}
+
+/// The newest applied load's id and content hash: the version a catalog shows.
+pub async fn applied_version(db: impl PgExecutor<'_>) -> sqlx::Result<Option<(i64, String)>> {
+    let row = sqlx::query!(
+        "select id, content_hash from content_loads where status = 'applied' order by id desc limit 1"
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.id, r.content_hash)))
+}
+
+/// The skills that loads applied after load `after` wrote, or `None` when one of them
+/// did not record it (loads from before migration 0031).
+pub async fn skills_touched_since(db: impl PgExecutor<'_>, after: i64) -> sqlx::Result<Option<Vec<String>>> {
+    let rows = sqlx::query_scalar!(
+        "select touched_skills from content_loads where status = 'applied' and id > $1 order by id",
+        after
+    )
+    .fetch_all(db)
+    .await?;
+    let mut ids = Vec::new();
+    for touched in rows {
+        let Some(touched) = touched else {
+            return Ok(None);
+        };
+        ids.extend(touched);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+/// The kept parse of every content file, as (path, hash, JSON text), if the applied
+/// load is the one that kept them (none otherwise).
+pub async fn kept_files(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query!(
+        "select path, hash, parsed from content_files
+         where content_hash = (select content_hash from content_loads where status = 'applied'
+                               order by id desc limit 1)"
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.path, r.hash, r.parsed)).collect())
+}
+
+/// Keeps the parse of the files just applied, (path, hash, JSON text), forgets files
+/// that are gone (every path not in `present`), and marks them all as kept by the load
+/// of `content_hash`.
+pub async fn keep_files(
+    db: &mut sqlx::PgConnection,
+    content_hash: &str,
+    parsed: &[(String, String, String)],
+    present: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query!("delete from content_files where path <> all($1)", present)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query!("update content_files set content_hash = $1", content_hash)
+        .execute(&mut *db)
+        .await?;
+    if parsed.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<&str> = parsed.iter().map(|p| p.0.as_str()).collect();
+    let hashes: Vec<&str> = parsed.iter().map(|p| p.1.as_str()).collect();
+    let texts: Vec<&str> = parsed.iter().map(|p| p.2.as_str()).collect();
+    sqlx::query!(
+        "insert into content_files (path, hash, parsed, content_hash)
+         select f.*, $4 from unnest($1::text[], $2::text[], $3::text[]) as f
+         on conflict (path) do update set hash = excluded.hash, parsed = excluded.parsed,
+             content_hash = excluded.content_hash, updated_at = now()",
+        &paths as &[&str],
+        &hashes as &[&str],
+        &texts as &[&str],
+        content_hash
+    )
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }
 
 /// Tells every instance listening on [`CONTENT_CHANNEL`] that load `id` was
@@ -229,48 +405,6 @@ pub async fn aliases(db: impl PgExecutor<'_>) -> sqlx::Result<HashMap<String, St
     Ok(rows.into_iter().map(|r| (r.old_id, r.new_id)).collect())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoadmapRow {
-    pub id: String,
-    pub title: String,
-    pub summary: String,
-    pub group_name: String,
-    pub intro_md: String,
-    pub intro_html: String,
-    pub position: i32,
-    pub retired: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageRow {
-    pub roadmap_id: String,
-    pub id: String,
-    pub title: String,
-    pub intro_md: String,
-    pub intro_html: String,
-    pub position: i32,
-    pub retired: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillRow {
-    pub id: String,
-    pub roadmap_id: String,
-    pub stage_id: String,
-    pub title: String,
-    pub body_md: String,
-    pub body_html: String,
-    /// The body without markdown or HTML, for search.
-    pub body_text: String,
-    pub optional: bool,
-    pub project: bool,
-    pub position: i32,
-    pub content_hash: String,
-    pub steps: Json<Vec<Step>>,
-    pub meta: Json<SkillMeta>,
-    pub retired: bool,
-}
-
 pub async fn all_roadmaps(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<RoadmapRow>> {
     sqlx::query_as!(
         RoadmapRow,
@@ -292,11 +426,40 @@ pub async fn all_stages(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<StageRow>> 
     .await
 }
 
+/// Every skill without its texts: what a plan compares.
+pub async fn all_skill_facts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillFacts>> {
+    sqlx::query_as!(
+        SkillFacts,
+        r#"select id, roadmap_id, stage_id, title, optional, project, position, content_hash,
+                  meta as "meta: MetaJson", retired_at is not null as "retired!"
+           from skills"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The whole rows of `ids`.
+pub async fn skills_by_id(db: impl PgExecutor<'_>, ids: &[String]) -> sqlx::Result<Vec<SkillRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as!(
+        SkillRow,
+        r#"select id, roadmap_id, stage_id, title, body_md, body_html, body_text, optional, project, position,
+                  content_hash, steps as "steps: StepsJson", meta as "meta: MetaJson",
+                  retired_at is not null as "retired!"
+           from skills where id = any($1)"#,
+        ids
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> {
     sqlx::query_as!(
         SkillRow,
         r#"select id, roadmap_id, stage_id, title, body_md, body_html, body_text, optional, project, position,
-                  content_hash, steps as "steps: Json<Vec<Step>>", meta as "meta: Json<SkillMeta>",
+                  content_hash, steps as "steps: StepsJson", meta as "meta: MetaJson",
                   retired_at is not null as "retired!"
            from skills order by roadmap_id, stage_id, position, id"#
     )

@@ -309,9 +309,9 @@ impl AuditLine {
     fn new(entry: AuditEntry) -> Self {
         let when = format_datetime(entry.at);
         let (result, target_href) = match entry.action.as_str() {
-            "content.applied" => ("Applied", Some("/admin/content".to_string())),
-            "content.held" => ("Held for confirmation", Some("/admin/content".to_string())),
-            "content.failed" => ("Failed: nothing changed", Some("/admin/content".to_string())),
+            "content.applied" => ("Applied", Some(load_href(&entry.target))),
+            "content.held" => ("Held for confirmation", Some(load_href(&entry.target))),
+            "content.failed" => ("Failed: nothing changed", Some(load_href(&entry.target))),
             "invite.create" => ("Done", Some("/admin/invites".to_string())),
             action if action.starts_with("team.") => {
                 let team = entry
@@ -344,6 +344,14 @@ impl AuditLine {
             target_href,
             result,
         }
+    }
+}
+
+/// A load's own page from the entry's target ("load 12"), else the content page.
+fn load_href(target: &str) -> String {
+    match target.strip_prefix("load ").and_then(|id| id.parse::<i64>().ok()) {
+        Some(id) => format!("/admin/content/loads/{id}"),
+        None => "/admin/content".to_string(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -12,8 +12,8 @@ use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::Admin;
 use crate::content::Diagnostic;
-use crate::content::plan::Plan;
-use crate::content::sync::{self, Files, LoadOutcome, Trigger};
+use crate::content::plan::{LISTED, Plan, Rename, SkillChange};
+use crate::content::sync::{self, Files, LoadOutcome, Policy, Trigger};
 use crate::db::content::{self as db, ContentLoad, RetiredSkill};
 use crate::error::AppError;
 use crate::routes::form::Form;
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/content", get(content_page))
         .route("/admin/content/plan", get(plan_page))
+        .route("/admin/content/loads/{id}", get(load_page))
         .route("/admin/content/reload", post(reload))
         .route("/admin/content/apply", post(apply))
 }
@@ -42,6 +43,7 @@ struct ContentPage {
     live_since: Option<(String, String)>,
     /// A held plan that still matches the newest load: it waits for an admin.
     pending: Option<Plan>,
+    /// Each load and when and by whom; its lists are on its own page.
     loads: Vec<(ContentLoad, String)>,
     /// The most recently retired skills, and how many more there are.
     retired: Vec<(RetiredSkill, String)>,
@@ -90,7 +92,7 @@ async fn content_page(
     let dir = &state.settings.content_dir;
     let (files, files_hash) = match sync::read(dir).await? {
         Ok((_, hash)) if catalog.version.as_deref() == Some(hash.as_str()) => (FilesState::Live, hash),
-        Ok((folders, _)) => match sync::parse_read(dir, folders).await? {
+        Ok((folders, _)) => match sync::parse_read_reusing(&state.db, dir, folders).await? {
             Ok(content) => (FilesState::Changed, content.hash),
             Err(invalid) => (FilesState::Broken(invalid.diagnostics.len()), invalid.hash),
         },
@@ -105,7 +107,8 @@ async fn content_page(
     let pending = loads
         .first()
         .filter(|l| l.status == "held" && l.content_hash == files_hash)
-        .and_then(|l| l.plan.clone());
+        .and_then(|l| l.plan.clone())
+        .and_then(|plan| serde_json::from_value::<Plan>(plan).ok());
     let loads = loads
         .into_iter()
         .map(|l| {
@@ -210,17 +213,22 @@ async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> Result<Re
             return Ok(Redirect::to("/admin/content?done=failed").into_response());
         }
     };
-    let plan = sync::plan(&state.db, &content).await?;
-    if plan.retires_progress() {
-        let page = PlanPage {
-            layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
-            plan: Some(plan),
-            errors: Vec::new(),
-            error: None,
-        };
-        return Ok(render(&page)?.into_response());
+    // Planned and applied in one transaction; a plan that retires progress comes back unapplied.
+    match state
+        .apply_content(&content, Trigger::Admin(admin.id), Policy::AskRetiringProgress)
+        .await?
+    {
+        LoadOutcome::Held(plan) => {
+            let page = PlanPage {
+                layout: Layout::new(&state, Some(&admin), "Admin: content plan"),
+                plan: Some(*plan),
+                errors: Vec::new(),
+                error: None,
+            };
+            Ok(render(&page)?.into_response())
+        }
+        outcome => outcome_redirect(outcome),
     }
-    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
 }
 
 fn outcome_redirect(outcome: LoadOutcome) -> Result<Response, AppError> {
@@ -296,5 +304,137 @@ async fn apply(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    outcome_redirect(state.apply_content(&content, Trigger::Admin(admin.id)).await?)
+    outcome_redirect(
+        state
+            .apply_content(&content, Trigger::Admin(admin.id), Policy::Apply)
+            .await?,
+    )
+}
+
+/// The lists of a load's plan, as `?kind=` names them: (kind, key in the plan's JSON, heading).
+const KINDS: &[(&str, &str, &str)] = &[
+    ("added", "added", "Added"),
+    ("updated", "updated", "Updated (title, text or badges)"),
+    ("moved", "moved", "Moved to another stage"),
+    ("renamed", "renamed", "Renamed or merged"),
+    ("retired", "retired", "Retired"),
+    ("revived", "revived", "Revived"),
+];
+
+/// Errors of a failed load listed on its page; `pathway content check` prints them all.
+const ERRORS_SHOWN: usize = 100;
+
+#[derive(Deserialize)]
+struct LoadQuery {
+    kind: Option<String>,
+    page: Option<i64>,
+}
+
+/// One of a load's lists, a page of it.
+enum Items {
+    Skills(Vec<SkillChange>),
+    Renames(Vec<Rename>),
+}
+
+#[derive(Template)]
+#[template(path = "admin/content_load.html")]
+struct LoadPage {
+    layout: Layout,
+    load: ContentLoad,
+    when: String,
+    /// (kind, heading, how many) for every list of the plan, empty ones included.
+    kinds: Vec<(&'static str, &'static str, i64)>,
+    /// The list shown: its kind and heading, this page of it, the page and the page count.
+    kind: &'static str,
+    heading: &'static str,
+    items: Items,
+    page: i64,
+    pages: i64,
+    errors: Vec<Diagnostic>,
+    errors_more: usize,
+    /// Roadmaps and stages added or retired, listed whole (there are few).
+    places: Vec<(&'static str, Vec<String>)>,
+}
+
+/// One load: its counts, what it cost, and its lists of skills a page at a time.
+async fn load_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<i64>,
+    Query(query): Query<LoadQuery>,
+) -> Result<Response, AppError> {
+    let Some(mut load) = db::load(&state.db, id).await? else {
+        return Err(AppError::NotFound);
+    };
+    let lengths = db::load_plan_lengths(&state.db, id).await?;
+    let kinds: Vec<(&str, &str, i64)> = KINDS
+        .iter()
+        .map(|&(kind, key, heading)| (kind, heading, lengths.get(key).copied().unwrap_or(0)))
+        .collect();
+    // The list asked for, or else the first that has anything.
+    let (kind, key, heading) = KINDS
+        .iter()
+        .copied()
+        .find(|k| Some(k.0) == query.kind.as_deref())
+        .or_else(|| {
+            KINDS
+                .iter()
+                .copied()
+                .find(|k| lengths.get(k.1).is_some_and(|&n| n > 0))
+        })
+        .unwrap_or(KINDS[0]);
+    let total = lengths.get(key).copied().unwrap_or(0);
+    let per_page = LISTED as i64;
+    let pages = ((total + per_page - 1) / per_page).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let raw = db::load_plan_items(&state.db, id, key, (page - 1) * per_page, per_page).await?;
+    let items = if kind == "renamed" {
+        Items::Renames(
+            raw.into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect(),
+        )
+    } else {
+        Items::Skills(
+            raw.into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect(),
+        )
+    };
+    let mut places = Vec::new();
+    for (key, label) in [
+        ("roadmaps_added", "Roadmaps added"),
+        ("roadmaps_retired", "Roadmaps retired"),
+        ("stages_added", "Stages added"),
+        ("stages_retired", "Stages retired"),
+    ] {
+        if lengths.get(key).is_some_and(|&n| n > 0) {
+            let ids = db::load_plan_items(&state.db, id, key, 0, 1000).await?;
+            places.push((
+                label,
+                ids.into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ));
+        }
+    }
+    let errors_more = load.errors.len().saturating_sub(ERRORS_SHOWN);
+    let mut errors = std::mem::take(&mut load.errors);
+    errors.truncate(ERRORS_SHOWN);
+    let when = format!("{} by {}", format_datetime(load.loaded_at), started_by(&load));
+    let page = LoadPage {
+        layout: Layout::new(&state, Some(&admin), format!("Admin: content load {id}")),
+        load,
+        when,
+        kinds,
+        kind,
+        heading,
+        items,
+        page,
+        pages,
+        errors,
+        errors_more,
+        places,
+    };
+    Ok(render(&page)?.into_response())
 }
