@@ -522,6 +522,30 @@ async fn sign_up_as(c: &Client, server: &Server, username: &str, display_name: &
     wait_for_url(c, "the dashboard after signing up", |u| u.ends_with("/dashboard")).await;
 }
 
+/// Creates the first admin, "root", through the one-time setup link; ends in the admin area.
+async fn set_up_admin(c: &Client, server: &Server) {
+    c.goto(&server.setup_link()).await.unwrap();
+    for (field, value) in [
+        ("#f_username", "root"),
+        ("#f_display_name", "Site Admin"),
+        ("#f_password", PASSWORD),
+    ] {
+        c.find(Locator::Css(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_xpath(
+        c,
+        "the setup button",
+        "//button[normalize-space()='Create admin account']",
+    )
+    .await;
+    wait_for_url(c, "the admin area", |u| u.ends_with("/admin")).await;
+}
+
 /// Starts the backend roadmap from its page, then opens its first stage by its link.
 async fn start_backend_and_open_first_stage(c: &Client, server: &Server) {
     c.goto(&server.url("/roadmaps/backend")).await.unwrap();
@@ -1139,26 +1163,7 @@ async fn an_admin_edits_content_sees_the_plan_confirms_and_progress_follows_the_
     wait_for_url(c, "the page after signing out", |u| !u.contains("/roadmaps/")).await;
 
     // The first admin comes in through the one-time setup link.
-    c.goto(&server.setup_link()).await.unwrap();
-    for (field, value) in [
-        ("#f_username", "root"),
-        ("#f_display_name", "Site Admin"),
-        ("#f_password", PASSWORD),
-    ] {
-        c.find(Locator::Css(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    click_xpath(
-        c,
-        "the setup button",
-        "//button[normalize-space()='Create admin account']",
-    )
-    .await;
-    wait_for_url(c, "the admin area", |u| u.ends_with("/admin")).await;
+    set_up_admin(c, &server).await;
 
     // The admin renames a skill (keeping its progress) and removes another one.
     let stage_file = content.path().join("backend/01-how-the-web-works.md");
@@ -1813,26 +1818,7 @@ async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
     require_browser();
     let (server, lead, learner) = tokio::join!(Server::start(), Browser::start(false), Browser::start(true));
     let (c, l) = (lead.client(), learner.client());
-    c.goto(&server.setup_link()).await.unwrap();
-    for (field, value) in [
-        ("#f_username", "root"),
-        ("#f_display_name", "Site Admin"),
-        ("#f_password", PASSWORD),
-    ] {
-        c.find(Locator::Css(field))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
-    }
-    click_xpath(
-        c,
-        "the setup button",
-        "//button[normalize-space()='Create admin account']",
-    )
-    .await;
-    wait_for_url(c, "the admin area", |u| u.ends_with("/admin")).await;
+    set_up_admin(c, &server).await;
 
     // The header's Teams link, then the form, found by their labels.
     click_xpath(

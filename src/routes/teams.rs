@@ -95,6 +95,21 @@ fn role_label(role: &str) -> &'static str {
     }
 }
 
+/// Records a change to `team` in the audit log, naming what it changed (`subject`: a
+/// member, a roadmap, a link); the details always say which team.
+async fn audit(
+    db: &mut sqlx::PgConnection,
+    actor: &User,
+    action: &str,
+    team: &Team,
+    subject: &str,
+    mut details: serde_json::Value,
+) -> sqlx::Result<()> {
+    details["team"] = team.slug.clone().into();
+    let target = format!("{}: {subject}", team.slug);
+    admin::record(db, Some(actor.id), action, &target, details).await
+}
+
 fn team_url(team: &Team) -> String {
     format!("/teams/{}", team.slug)
 }
@@ -435,12 +450,13 @@ async fn add_member(
     };
     let mut tx = state.db.begin().await?;
     teams::add_member(&mut tx, team.id, person.id, role, true).await?;
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.member_add",
-        &format!("{}: {}", team.slug, person.username),
-        serde_json::json!({ "team": team.slug, "member": person.username, "role": role }),
+        &team,
+        &person.username,
+        serde_json::json!({ "member": person.username, "role": role }),
     )
     .await?;
     tx.commit().await?;
@@ -470,12 +486,13 @@ async fn set_role(
         .await?
         .map(|u| u.username)
         .unwrap_or_default();
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.role",
-        &format!("{}: {username}", team.slug),
-        serde_json::json!({ "team": team.slug, "member": username, "role": role }),
+        &team,
+        &username,
+        serde_json::json!({ "member": username, "role": role }),
     )
     .await?;
     tx.commit().await?;
@@ -496,12 +513,13 @@ async fn remove_member(
         .await?
         .map(|u| u.username)
         .unwrap_or_default();
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.member_remove",
-        &format!("{}: {username}", team.slug),
-        serde_json::json!({ "team": team.slug, "member": username }),
+        &team,
+        &username,
+        serde_json::json!({ "member": username }),
     )
     .await?;
     tx.commit().await?;
@@ -520,12 +538,13 @@ async fn leave(
     if !teams::remove_member(&mut *tx, team.id, user.id).await? {
         return Err(AppError::NotFound);
     }
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.leave",
-        &format!("{}: {}", team.slug, user.username),
-        serde_json::json!({ "team": team.slug, "member": user.username }),
+        &team,
+        &user.username,
+        serde_json::json!({ "member": user.username }),
     )
     .await?;
     tx.commit().await?;
@@ -555,12 +574,13 @@ async fn assign(
         .ok_or(AppError::BadRequest)?;
     let mut tx = state.db.begin().await?;
     if teams::assign(&mut tx, team.id, &roadmap).await? {
-        admin::record(
-            &mut *tx,
-            Some(user.id),
+        audit(
+            &mut tx,
+            &user,
             "team.assign",
-            &format!("{}: {roadmap}", team.slug),
-            serde_json::json!({ "team": team.slug, "roadmap": roadmap }),
+            &team,
+            &roadmap,
+            serde_json::json!({ "roadmap": roadmap }),
         )
         .await?;
     }
@@ -578,12 +598,13 @@ async fn unassign(
     if !teams::unassign(&mut *tx, team.id, &roadmap).await? {
         return Err(AppError::NotFound);
     }
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.unassign",
-        &format!("{}: {roadmap}", team.slug),
-        serde_json::json!({ "team": team.slug, "roadmap": roadmap }),
+        &team,
+        &roadmap,
+        serde_json::json!({ "roadmap": roadmap }),
     )
     .await?;
     tx.commit().await?;
@@ -648,12 +669,13 @@ async fn create_invite(
         user.id,
     )
     .await?;
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.invite_create",
-        &format!("{}: link #{id}", team.slug),
-        serde_json::json!({ "team": team.slug, "role": role, "max_uses": max_uses, "valid_days": days }),
+        &team,
+        &format!("link #{id}"),
+        serde_json::json!({ "role": role, "max_uses": max_uses, "valid_days": days }),
     )
     .await?;
     tx.commit().await?;
@@ -678,12 +700,13 @@ async fn revoke_invite(
     if !teams::revoke_invite(&mut *tx, team.id, id).await? {
         return Err(AppError::NotFound);
     }
-    admin::record(
-        &mut *tx,
-        Some(user.id),
+    audit(
+        &mut tx,
+        &user,
         "team.invite_revoke",
-        &format!("{}: link #{id}", team.slug),
-        serde_json::json!({ "team": team.slug }),
+        &team,
+        &format!("link #{id}"),
+        serde_json::json!({}),
     )
     .await?;
     tx.commit().await?;
