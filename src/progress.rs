@@ -267,6 +267,9 @@ mod tests {
             content_hash: String::new(),
             steps: Vec::new(),
             meta: Default::default(),
+            position: 0,
+            home: None,
+            at: String::new(),
         }
     }
 

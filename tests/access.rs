@@ -106,11 +106,16 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("POST", "/mentoring/{id}/decline",               [S, N, N, N, N, N, N, N, N, N, N, N]),
     ("GET",  "/mentoring/invite/{token}",             [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
     ("POST", "/mentoring/invite/{token}",             [S, Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409), Status(409)]),
-    // Only ada's mentors see her; sara only on ops, so not the web stage.
-    ("GET",  "/mentees/{username}",                   [S, N, N, Ok, N, N, Ok, N, N, N, N, N]),
+    // Only ada's mentors see her; sara only on ops, so not the web stage. Alpha's lead and
+    // mentor reach her as a mentor on ops does (its assigned roadmap); its other learner, its
+    // former member and another team's lead do not.
+    ("GET",  "/mentees/{username}",                   [S, N, N, Ok, N, N, Ok, Ok, Ok, N, N, N]),
     ("GET",  "/mentees/{username}/{roadmap}/{stage}", [S, N, N, Ok, N, N, N, N, N, N, N, N]),
     ("GET",  "/mentees/{username}/{roadmap}/{stage}/{skill}", [S, N, N, Ok, N, N, N, N, N, N, N, N]),
     ("POST", "/skills/{skill}/review",                [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    // Max claims ada's request (on web) and gives it back; nobody else reaches it.
+    ("POST", "/reviews/{id}/claim",                   [S, N, N, R, N, N, N, N, N, N, N, N]),
+    ("POST", "/reviews/{id}/release",                 [S, N, N, R, N, N, N, N, N, N, N, N]),
     // Max answers ada's request first; his second verdict is refused.
     ("POST", "/reviews/{id}/verify",                  [S, N, N, R, N, N, N, N, N, N, N, N]),
     ("POST", "/reviews/{id}/changes",                 [S, N, N, Status(409), N, N, N, N, N, N, N, N]),

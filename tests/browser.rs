@@ -1513,6 +1513,9 @@ async fn sign_up_keeps_the_time_zone(javascript: bool) {
     click_css(c, "the Done button", &state_button(SKILL, "done")).await;
     if javascript {
         wait_for_state(c, SKILL, "done").await;
+    } else {
+        // The form's own navigation first, or it can land after the one below.
+        wait_for_url(c, "the stage page after Done", |u| u.contains("changed=")).await;
     }
     c.goto(&server.url("/history")).await.unwrap();
     let now = pathway::time_zones::Zone::named(expected).time(time::OffsetDateTime::now_utc());

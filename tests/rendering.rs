@@ -437,6 +437,55 @@ async fn the_skill_page_shows_rendered_content() {
 }
 
 #[tokio::test]
+async fn the_fixture_shares_a_skill_carries_metadata_and_groups_its_roadmaps() {
+    let content = parsed();
+    let sql = &content
+        .roadmaps
+        .iter()
+        .find(|r| r.id == "databases")
+        .unwrap()
+        .stages[0];
+    assert_eq!(sql.includes.len(), 1);
+    assert_eq!(sql.includes[0].id, "git-intro");
+    let git = skill(&content, "git-intro");
+    assert_eq!(git.meta.minutes, Some(45));
+    assert_eq!(git.meta.requires, ["shell-basics"]);
+
+    let app = TestApp::with_content(&fixture()).await;
+    // The databases roadmap lists the web roadmap's git skill, after its own skill.
+    let (status, _, page) = app.get("/roadmaps/databases/sql").await;
+    assert_eq!(status, StatusCode::OK);
+    let own = page.find("/roadmaps/databases/sql/sql-first-query").unwrap();
+    let shared = page
+        .find("/roadmaps/databases/sql/git-intro")
+        .expect("the included skill is listed");
+    assert!(own < shared, "in heading order");
+    let (status, _, page) = app.get("/roadmaps/databases/sql/git-intro").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("badge-shared"), "{page}");
+    assert!(
+        page.contains(">Web development, rendered › Tools of the trade</a>"),
+        "{page}"
+    );
+    // Its metadata comes with it: level, time, prerequisites and resources.
+    assert!(
+        page.contains("Beginner") && page.contains("about 45 min"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Before this") && page.contains("/roadmaps/webdev/tools/shell-basics"),
+        "{page}"
+    );
+    assert!(page.contains("Git reference manual"), "{page}");
+    // Two catalog groups on the home page.
+    let (_, _, home) = app.get("/").await;
+    assert!(
+        home.contains("Web development") && home.contains(">Data<"),
+        "{home}"
+    );
+}
+
+#[tokio::test]
 async fn the_csp_frame_src_follows_the_embed_hosts() {
     for (hosts, expected) in [
         (

@@ -476,7 +476,7 @@ async fn check(
                         count(*) filter (where p.state = 'in_progress') as in_progress,
                         count(*) filter (where p.state = 'skipped' and not s.optional) as skipped,
                         count(*) filter (where p.state = 'done' and not s.optional and p.verified_by is not null) as verified
-                 from skill_progress p join skills s on s.id = p.skill_id
+                 from skill_progress p join skill_places s on s.skill_id = p.skill_id
                  where s.retired_at is null and p.state <> 'not_started'
                  group by 1, 2, 3
              ), kept as (

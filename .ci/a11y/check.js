@@ -68,7 +68,7 @@ let checks = 0;
   // Signed out, then a new learner who signs up and makes some progress.
   async function newcomer() {
     const page = await visitor();
-    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search']]) await page.audit(p, n);
+    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/roadmaps/career/junior/pull-requests', 'skill-shared']]) await page.audit(p, n);
     // Error pages, signed out: 404, and 405 (GET on a POST-only route).
     await page.audit('/nope', 'notfound', 404);
     await page.audit('/signout', 'method-not-allowed', 405);

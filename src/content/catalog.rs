@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 
-use super::rows::{RoadmapRow, SkillRow, StageRow};
+use super::rows::{PlacementRow, RoadmapRow, SkillRow, StageRow};
 use crate::db::content as db;
 
 #[derive(Debug, Clone, Default)]
@@ -15,8 +15,10 @@ pub struct Catalog {
     /// The applied load it shows: [`Catalog::refresh`] reads only what later loads wrote.
     load_id: Option<i64>,
     roadmap_index: HashMap<String, usize>,
-    /// Skill id to (roadmap index, stage index, skill index).
+    /// Skill id to (roadmap index, stage index, skill index) of its home, the stage that defines it.
     skill_index: HashMap<String, (usize, usize, usize)>,
+    /// Skill id to the other stages that include it: (roadmap index, stage index, skill index).
+    placements: HashMap<String, Vec<(usize, usize, usize)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,19 @@ pub struct Skill {
     pub steps: Vec<crate::content::parse::Step>,
     /// Summary, time, level, prerequisites and resources.
     pub meta: crate::content::meta::SkillMeta,
+    /// Its place among its stage's `##` headings.
+    pub position: i32,
+    /// Set when this stage lists the skill by an include: the roadmap and stage that
+    /// define it. (Progress is the skill's own, the same in every stage.)
+    pub home: Option<(String, String)>,
+    /// For such an included copy, `roadmap/stage` of the stage it is listed in: sent
+    /// back by its forms so that their answer stays in that stage. Empty at home.
+    pub at: String,
+}
+
+/// The stage a form was sent from, `roadmap/stage` (see [`Skill::at`]).
+pub fn place_of(at: &str) -> Option<(&str, &str)> {
+    at.split_once('/')
 }
 
 impl Skill {
@@ -124,6 +139,7 @@ impl Catalog {
         let roadmap_rows = db::all_roadmaps(&mut *tx).await?;
         let stage_rows = db::all_stages(&mut *tx).await?;
         let skill_rows = db::all_skills(&mut *tx).await?;
+        let placement_rows = db::all_placements(&mut *tx).await?;
         let version = db::applied_version(&mut *tx).await?;
         tx.commit().await?;
         let skills = skill_rows
@@ -138,7 +154,13 @@ impl Catalog {
                 )
             })
             .collect();
-        Ok(Self::assemble(roadmap_rows, stage_rows, skills, version))
+        Ok(Self::assemble(
+            roadmap_rows,
+            stage_rows,
+            skills,
+            placement_rows,
+            version,
+        ))
     }
 
     /// The catalog after the loads applied since this one was built: roadmaps and
@@ -162,16 +184,22 @@ impl Catalog {
         let roadmap_rows = db::all_roadmaps(&mut *tx).await?;
         let stage_rows = db::all_stages(&mut *tx).await?;
         let skill_rows = db::skills_by_id(&mut *tx, &touched).await?;
+        // Few rows, and cheaper to read again than to track.
+        let placement_rows = db::all_placements(&mut *tx).await?;
         tx.commit().await?;
         let touched: HashSet<&str> = touched.iter().map(String::as_str).collect();
         let mut skills: Vec<(String, String, i32, Skill)> = Vec::with_capacity(self.skill_index.len());
         for roadmap in &self.roadmaps {
             for stage in &roadmap.stages {
                 // Untouched skills kept their place: a skill whose position changed was written.
-                for (position, skill) in stage.skills.iter().enumerate() {
+                for skill in stage.skills.iter().filter(|k| k.home.is_none()) {
                     if !touched.contains(skill.id.as_str()) {
-                        let position = i32::try_from(position).unwrap_or(i32::MAX);
-                        skills.push((roadmap.id.clone(), stage.id.clone(), position, skill.clone()));
+                        skills.push((
+                            roadmap.id.clone(),
+                            stage.id.clone(),
+                            skill.position,
+                            skill.clone(),
+                        ));
                     }
                 }
             }
@@ -184,14 +212,21 @@ impl Catalog {
                 skill_of(row),
             )
         }));
-        Ok(Self::assemble(roadmap_rows, stage_rows, skills, version))
+        Ok(Self::assemble(
+            roadmap_rows,
+            stage_rows,
+            skills,
+            placement_rows,
+            version,
+        ))
     }
 
     /// Puts live roadmaps, stages and skills (with their roadmap, stage and position) together.
     fn assemble(
         roadmap_rows: Vec<RoadmapRow>,
         stage_rows: Vec<StageRow>,
-        mut skill_rows: Vec<(String, String, i32, Skill)>,
+        skill_rows: Vec<(String, String, i32, Skill)>,
+        placement_rows: Vec<PlacementRow>,
         version: Option<(i64, String)>,
     ) -> Self {
         let mut roadmaps: Vec<Roadmap> = roadmap_rows
@@ -226,15 +261,57 @@ impl Catalog {
             }
         }
 
-        skill_rows.sort_by(|a, b| (&a.0, &a.1, a.2, &a.3.id).cmp(&(&b.0, &b.1, b.2, &b.3.id)));
+        // Each included skill is a copy of its definition, flagged with its home.
+        let homes: HashMap<&str, &(String, String, i32, Skill)> =
+            skill_rows.iter().map(|row| (row.3.id.as_str(), row)).collect();
+        let mut listed: Vec<(String, String, i32, Skill)> = placement_rows
+            .iter()
+            .filter_map(|p| {
+                let (home_roadmap, home_stage, _, skill) = homes.get(p.skill_id.as_str())?;
+                let mut skill = skill.clone();
+                skill.position = p.position;
+                skill.home = Some((home_roadmap.clone(), home_stage.clone()));
+                skill.at = format!("{}/{}", p.roadmap_id, p.stage_id);
+                Some((p.roadmap_id.clone(), p.stage_id.clone(), p.position, skill))
+            })
+            .collect();
+        drop(homes);
+        listed.extend(
+            skill_rows
+                .into_iter()
+                .map(|(roadmap_id, stage_id, position, mut skill)| {
+                    skill.position = position;
+                    skill.home = None;
+                    skill.at.clear();
+                    (roadmap_id, stage_id, position, skill)
+                }),
+        );
+        listed.sort_by(|a, b| (&a.0, &a.1, a.2, &a.3.id).cmp(&(&b.0, &b.1, b.2, &b.3.id)));
         let mut skill_index = HashMap::new();
-        for (roadmap_id, stage_id, _, skill) in skill_rows {
+        let mut placements: HashMap<String, Vec<(usize, usize, usize)>> = HashMap::new();
+        for (roadmap_id, stage_id, _, skill) in listed {
             if let Some(&(r, s)) = stage_index.get(&(roadmap_id, stage_id)) {
                 let skills = &mut roadmaps[r].stages[s].skills;
-                skill_index.insert(skill.id.clone(), (r, s, skills.len()));
+                if skill.home.is_some() {
+                    placements
+                        .entry(skill.id.clone())
+                        .or_default()
+                        .push((r, s, skills.len()));
+                } else {
+                    skill_index.insert(skill.id.clone(), (r, s, skills.len()));
+                }
                 skills.push(skill);
             }
         }
+        // An include whose definition is not live (a retired stage or roadmap) shows nowhere.
+        for (id, places) in &placements {
+            if !skill_index.contains_key(id) {
+                for &(r, s, _) in places {
+                    roadmaps[r].stages[s].skills.retain(|k| &k.id != id);
+                }
+            }
+        }
+        placements.retain(|id, _| skill_index.contains_key(id));
 
         let (load_id, version) = version.unzip();
         Self {
@@ -243,6 +320,7 @@ impl Catalog {
             load_id,
             roadmap_index,
             skill_index,
+            placements,
         }
     }
 
@@ -258,8 +336,62 @@ impl Catalog {
         Some((roadmap, stage, &stage.skills[k]))
     }
 
+    /// Distinct live skills (an included skill counts once).
     pub fn skill_count(&self) -> usize {
         self.skill_index.len()
+    }
+
+    /// The skill as listed in `roadmap_id`/`stage_id`, its home or an include; its home
+    /// when `place` is None or names a stage that does not list it.
+    pub fn skill_at(&self, id: &str, place: Option<(&str, &str)>) -> Option<(&Roadmap, &Stage, &Skill)> {
+        if let Some((roadmap_id, stage_id)) = place
+            && let Some(&(r, s, k)) = self.placements.get(id).and_then(|places| {
+                places.iter().find(|&&(r, s, _)| {
+                    self.roadmaps[r].id == roadmap_id && self.roadmaps[r].stages[s].id == stage_id
+                })
+            })
+        {
+            let roadmap = &self.roadmaps[r];
+            let stage = &roadmap.stages[s];
+            return Some((roadmap, stage, &stage.skills[k]));
+        }
+        self.skill(id)
+    }
+
+    /// The first place listing skill `id` (its home, then its includes) whose roadmap
+    /// `wanted` accepts: where a mentor whose link covers only some roadmaps sees it.
+    pub fn skill_where(&self, id: &str, wanted: impl Fn(&str) -> bool) -> Option<(&Roadmap, &Stage, &Skill)> {
+        let home = self.skill(id)?;
+        if wanted(&home.0.id) {
+            return Some(home);
+        }
+        let &(r, s, k) = self
+            .placements
+            .get(id)?
+            .iter()
+            .find(|&&(r, _, _)| wanted(&self.roadmaps[r].id))?;
+        let roadmap = &self.roadmaps[r];
+        Some((roadmap, &roadmap.stages[s], &roadmap.stages[s].skills[k]))
+    }
+
+    /// Every roadmap that lists skill `id`: its home's first, then those that include it.
+    pub fn roadmaps_of(&self, id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.skill(id).map(|(r, _, _)| r.id.clone()).into_iter().collect();
+        ids.extend(self.included_in(id).into_iter().map(|(r, _)| r.id.clone()));
+        ids
+    }
+
+    /// The other stages that list skill `id` by an include: (roadmap, stage).
+    pub fn included_in(&self, id: &str) -> Vec<(&Roadmap, &Stage)> {
+        self.placements
+            .get(id)
+            .map(|places| {
+                places
+                    .iter()
+                    .map(|&(r, s, _)| (&self.roadmaps[r], &self.roadmaps[r].stages[s]))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -282,5 +414,8 @@ fn skill_of(row: SkillRow) -> Skill {
         content_hash: row.content_hash,
         steps: row.steps.0,
         meta: row.meta.0,
+        position: row.position,
+        home: None,
+        at: String::new(),
     }
 }

@@ -107,7 +107,13 @@ pub fn add_missing_ids(dir: &Path) -> io::Result<Fixes> {
         }
 
         for heading in scan_headings(sections.body) {
-            if heading.level != HeadingLevel::H2 || heading.id.is_some() || heading.title.is_empty() {
+            // An include heading names its skill by `include=`; it takes no id of its own.
+            let include = heading.attrs.iter().any(|(key, _)| key == "include");
+            if heading.level != HeadingLevel::H2
+                || heading.id.is_some()
+                || heading.title.is_empty()
+                || include
+            {
                 continue;
             }
             let start = sections.body_offset + heading.start;

@@ -87,6 +87,40 @@ pub struct StageDef {
     pub intro_line: usize,
     pub path: PathBuf,
     pub skills: Vec<SkillDef>,
+    /// Skills defined in other stages and shown here too (`## {include=id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<IncludeDef>,
+}
+
+/// `## {include=skill-id}` in a stage file: a skill defined in another stage (of any
+/// roadmap) that this stage lists too. It has one state everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncludeDef {
+    pub id: String,
+    /// Its place among the stage's `##` headings, skills and includes together, from 0.
+    pub index: usize,
+    pub line: usize,
+}
+
+impl StageDef {
+    /// The place of each defined skill among the stage's `##` headings (includes take
+    /// the others), so that skills and includes share one order.
+    pub fn skill_positions(&self) -> Vec<i32> {
+        let mut taken: Vec<usize> = self.includes.iter().map(|i| i.index).collect();
+        taken.sort_unstable();
+        let mut taken = taken.into_iter().peekable();
+        let mut positions = Vec::with_capacity(self.skills.len());
+        let mut index = 0usize;
+        while positions.len() < self.skills.len() {
+            if taken.peek() == Some(&index) {
+                taken.next();
+            } else {
+                positions.push(i32::try_from(index).unwrap_or(i32::MAX));
+            }
+            index += 1;
+        }
+        positions
+    }
 }
 
 // Kept in `content_files` without its texts, which the skill's row holds (and without
@@ -726,7 +760,9 @@ pub fn fuzz_content(data: &[u8]) -> Result<Content, Invalid> {
             for roadmap in &content.roadmaps {
                 assert!(is_valid_id(&roadmap.id) && !roadmap.stages.is_empty());
                 for stage in &roadmap.stages {
-                    assert!(is_valid_id(&stage.id) && !stage.skills.is_empty());
+                    assert!(
+                        is_valid_id(&stage.id) && !(stage.skills.is_empty() && stage.includes.is_empty())
+                    );
                     for skill in &stage.skills {
                         assert!(is_valid_id(&skill.id) && ids.insert(skill.id.as_str()));
                     }
@@ -825,6 +861,7 @@ pub fn parse_folders_reusing(
             }
         }
     }
+    check_includes(&mut roadmaps, &renamed, &mut diagnostics, &mut warnings);
     super::meta::check_requires(
         roadmaps
             .iter()
@@ -953,6 +990,87 @@ fn recheck_kept_links(
                     },
                 );
                 *stage = fresh;
+            }
+        }
+    }
+}
+
+/// Every include names a skill defined in another stage, once per stage. An include of
+/// an id that a `replaces=` renamed follows the rename, with a warning. (Includes cannot
+/// form a cycle: an include always names a skill's one definition, never another include.)
+fn check_includes(
+    roadmaps: &mut [RoadmapDef],
+    renamed: &HashMap<String, String>,
+    diagnostics: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let defined: HashMap<String, (String, String, PathBuf, usize)> = roadmaps
+        .iter()
+        .flat_map(|r| r.stages.iter().map(move |s| (r, s)))
+        .flat_map(|(r, s)| {
+            s.skills
+                .iter()
+                .map(move |k| (k.id.clone(), (r.id.clone(), s.id.clone(), s.path.clone(), k.line)))
+        })
+        .collect();
+    for roadmap in roadmaps.iter_mut() {
+        // A skill is listed once per roadmap, so its percentage counts it once.
+        let mut in_roadmap: HashMap<String, (PathBuf, usize)> = roadmap
+            .stages
+            .iter()
+            .flat_map(|s| s.skills.iter().map(|k| (k.id.clone(), (s.path.clone(), k.line))))
+            .collect();
+        for stage in &mut roadmap.stages {
+            for include in &mut stage.includes {
+                if let Some(new) = renamed.get(&include.id) {
+                    warnings.push(Diagnostic::new(
+                        &stage.path,
+                        include.line,
+                        format!(
+                            "include names \"{}\", which is now \"{new}\" (replaces=); update the id",
+                            include.id
+                        ),
+                    ));
+                    include.id.clone_from(new);
+                }
+                match defined.get(&include.id) {
+                    None => diagnostics.push(Diagnostic::new(
+                        &stage.path,
+                        include.line,
+                        format!(
+                            "include names \"{}\", which no stage defines; define it once with \
+                             `## Title {{#{}}}` in the stage it belongs to, or fix the id",
+                            include.id, include.id
+                        ),
+                    )),
+                    Some((r, s, path, line)) if *r == roadmap.id && *s == stage.id => {
+                        diagnostics.push(Diagnostic::new(
+                            &stage.path,
+                            include.line,
+                            format!(
+                                "\"{}\" is defined in this stage ({}:{line}); a skill is listed once \
+                                 per stage, so remove this include",
+                                include.id,
+                                path.display()
+                            ),
+                        ));
+                    }
+                    Some(_) => match in_roadmap.get(&include.id) {
+                        Some((path, line)) => diagnostics.push(Diagnostic::new(
+                            &stage.path,
+                            include.line,
+                            format!(
+                                "\"{}\" is already in this roadmap ({}:{line}); a skill is listed \
+                                 once per roadmap, so remove one of them",
+                                include.id,
+                                path.display()
+                            ),
+                        )),
+                        None => {
+                            in_roadmap.insert(include.id.clone(), (stage.path.clone(), include.line));
+                        }
+                    },
+                }
             }
         }
     }
@@ -1440,6 +1558,7 @@ fn parse_stage(
     let intro_line = first_text_line(&text, sections.body_offset, &sections.body[..intro_end]);
 
     let mut skills = Vec::new();
+    let mut includes = Vec::new();
     for (index, heading) in headings.iter().enumerate() {
         let line = line_at(&text, sections.body_offset + heading.start);
         let body_end = headings
@@ -1448,6 +1567,12 @@ fn parse_stage(
         let raw_body = &sections.body[heading.end..body_end];
         let leading = raw_body.len() - raw_body.trim_start().len();
         let body_line = line_at(&text, sections.body_offset + heading.end + leading);
+        if heading.attrs.iter().any(|(key, _)| key == "include") {
+            if let Some(id) = check_include(path, (line, body_line), heading, raw_body, diagnostics) {
+                includes.push(IncludeDef { id, index, line });
+            }
+            continue;
+        }
         let body_md = raw_body.trim().to_string();
         // An optional `+++` block of metadata opens the body (content::meta).
         let (meta, rest, removed) = super::meta::split_meta(path, body_line, &body_md, diagnostics);
@@ -1471,7 +1596,8 @@ fn parse_stage(
         diagnostics.push(Diagnostic::new(
             path,
             1,
-            "stage has no skills: add at least one `## Skill title {#skill-id}` heading",
+            "stage has no skills: add at least one `## Skill title {#skill-id}` heading (or \
+             `## {include=skill-id}` for a skill defined in another stage)",
         ));
     }
 
@@ -1489,6 +1615,7 @@ fn parse_stage(
             intro_line,
             path: path.to_path_buf(),
             skills,
+            includes,
         },
         id_line,
     ))
@@ -1592,6 +1719,54 @@ fn check_skill(
         steps,
         meta: super::meta::SkillMeta::default(),
     })
+}
+
+/// An include heading, `## {include=skill-id}`: one valid id, nothing else on the
+/// heading, and no text under it (the text is the definition's).
+fn check_include(
+    path: &Path,
+    (line, body_line): (usize, usize),
+    heading: &SkillHeading,
+    raw_body: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let errors_before = diagnostics.len();
+    let value = heading
+        .attrs
+        .iter()
+        .find(|(key, _)| key == "include")
+        .and_then(|(_, value)| value.clone())
+        .unwrap_or_default();
+    if !is_valid_id(&value) {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            format!(
+                "include needs one skill id, e.g. `## {{include=git-basics}}`; \"{value}\" is not one: {}",
+                id_rule()
+            ),
+        ));
+    }
+    if heading.id.is_some() || !heading.classes.is_empty() || heading.attrs.len() > 1 {
+        diagnostics.push(Diagnostic::new(
+            path,
+            line,
+            "an include heading takes only `include=id`: the id, classes, replaces= and \
+             metadata belong to the skill's definition",
+        ));
+    }
+    if !raw_body.trim().is_empty() {
+        diagnostics.push(Diagnostic::new(
+            path,
+            body_line,
+            format!(
+                "text under `## {{include={value}}}` would be lost: an included skill shows its own \
+                 text; move this text into the skill's definition, or start a new skill with \
+                 `## Title {{#id}}` above it"
+            ),
+        ));
+    }
+    (diagnostics.len() == errors_before).then_some(value)
 }
 
 /// The ids in `replaces=a,b`: valid, distinct, and not the skill's own id.

@@ -28,6 +28,12 @@ pub struct Plan {
     pub roadmaps_retired: Vec<String>,
     pub stages_added: Vec<String>,
     pub stages_retired: Vec<String>,
+    /// Includes added (`skill-id in roadmap/stage`): the skill is listed there too.
+    #[serde(default)]
+    pub included: Vec<String>,
+    /// Includes removed: the skill is no longer listed there (its progress stays).
+    #[serde(default)]
+    pub unincluded: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +86,7 @@ pub struct Existing<'a> {
     pub skills: &'a [SkillFacts],
     /// Old ids already carried over by an earlier load.
     pub aliased: &'a HashSet<String>,
+    pub placements: &'a [super::rows::PlacementRow],
 }
 
 impl Plan {
@@ -131,6 +138,8 @@ impl Plan {
             && self.roadmaps_retired.is_empty()
             && self.stages_added.is_empty()
             && self.stages_retired.is_empty()
+            && self.included.is_empty()
+            && self.unincluded.is_empty()
     }
 
     /// Would some learner's progress end up on a retired (hidden) skill?
@@ -223,6 +232,11 @@ impl Plan {
             ("Roadmaps retired", &self.roadmaps_retired),
             ("Stages added", &self.stages_added),
             ("Stages retired", &self.stages_retired),
+            ("Shared skills included", &self.included),
+            (
+                "Shared skills no longer included (progress kept)",
+                &self.unincluded,
+            ),
         ] {
             if !ids.is_empty() {
                 let _ = writeln!(out, "\n{heading}: {}", ids.join(", "));
@@ -257,6 +271,22 @@ pub fn compute(content: &Content, existing: &Existing<'_>) -> Plan {
         content_hash: content.hash.clone(),
         ..Plan::default()
     };
+    let place = |skill: &str, roadmap: &str, stage: &str| format!("{skill} in {roadmap}/{stage}");
+    let old_places: HashSet<String> = existing
+        .placements
+        .iter()
+        .map(|p| place(&p.skill_id, &p.roadmap_id, &p.stage_id))
+        .collect();
+    let new_places: HashSet<String> = content
+        .roadmaps
+        .iter()
+        .flat_map(|r| r.stages.iter().map(move |s| (r, s)))
+        .flat_map(|(r, s)| s.includes.iter().map(move |i| place(&i.id, &r.id, &s.id)))
+        .collect();
+    plan.included = new_places.difference(&old_places).cloned().collect();
+    plan.included.sort();
+    plan.unincluded = old_places.difference(&new_places).cloned().collect();
+    plan.unincluded.sort();
 
     let old_roadmaps: HashMap<&str, &RoadmapRow> =
         existing.roadmaps.iter().map(|r| (r.id.as_str(), r)).collect();

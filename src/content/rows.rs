@@ -53,6 +53,15 @@ pub struct SkillRow {
     pub retired: bool,
 }
 
+/// A skill listed in a stage other than its home (`## {include=id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlacementRow {
+    pub skill_id: String,
+    pub roadmap_id: String,
+    pub stage_id: String,
+    pub position: i32,
+}
+
 /// A skill row without its texts: what a plan compares, cheap to read for every skill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkillFacts {

@@ -14,7 +14,7 @@ use super::parse::{
 };
 use super::plan::{self, Existing, Plan};
 use super::render::{Renderer, configured};
-use super::rows::{RoadmapRow, SkillFacts, SkillRow, StageRow};
+use super::rows::{PlacementRow, RoadmapRow, SkillFacts, SkillRow, StageRow};
 use crate::db::admin as audit;
 use crate::db::content::{self as db, LoadCounts, LoadWork};
 use crate::db::renames;
@@ -190,12 +190,13 @@ fn stale_kept_files(content: &Content, facts: &[SkillFacts]) -> Vec<PathBuf> {
     let mut stale = Vec::new();
     for roadmap in &content.roadmaps {
         for stage in roadmap.stages.iter().filter(|s| s.reused) {
-            let agrees = stage.skills.iter().enumerate().all(|(position, skill)| {
+            let positions = stage.skill_positions();
+            let agrees = stage.skills.iter().zip(positions).all(|(skill, position)| {
                 by_id.get(skill.id.as_str()).is_some_and(|f| {
                     !f.retired
                         && f.roadmap_id == roadmap.id
                         && f.stage_id == stage.id
-                        && i64::from(f.position) == position as i64
+                        && f.position == position
                         && f.title == skill.title
                         && f.content_hash == skill.content_hash
                         && f.optional == skill.optional
@@ -310,6 +311,7 @@ struct Rows {
     stages: Vec<StageRow>,
     skills: Vec<SkillFacts>,
     aliased: HashSet<String>,
+    placements: Vec<PlacementRow>,
 }
 
 impl Rows {
@@ -322,6 +324,7 @@ impl Rows {
                 stages: &self.stages,
                 skills: &self.skills,
                 aliased: &self.aliased,
+                placements: &self.placements,
             },
         );
         let learners = db::learners_per_skill(&mut *conn, &plan.counted_skills()).await?;
@@ -336,6 +339,7 @@ async fn read_rows(conn: &mut sqlx::PgConnection) -> sqlx::Result<Rows> {
         stages: db::all_stages(&mut *conn).await?,
         skills: db::all_skill_facts(&mut *conn).await?,
         aliased: db::aliased_ids(&mut *conn).await?,
+        placements: db::all_placements(&mut *conn).await?,
     })
 }
 
@@ -511,6 +515,24 @@ async fn apply_once(
     db::upsert_stages(&mut *tx, &stage_upserts).await?;
     db::upsert_skills(&mut *tx, &skill_upserts).await?;
     db::record_revisions(&mut *tx, &skill_upserts).await?;
+    // Includes are derived from the files: those gone are deleted, the rest written as they are.
+    let placements = desired_placements(content);
+    let stored_placements = rows.placements;
+    let key = |p: &PlacementRow| (p.skill_id.clone(), p.roadmap_id.clone(), p.stage_id.clone());
+    let wanted: HashSet<_> = placements.iter().map(key).collect();
+    let stored: HashSet<&PlacementRow> = stored_placements.iter().collect();
+    let placement_gone: Vec<PlacementRow> = stored_placements
+        .iter()
+        .filter(|p| !wanted.contains(&key(p)))
+        .cloned()
+        .collect();
+    let placement_new: Vec<PlacementRow> = placements
+        .iter()
+        .filter(|d| !stored.contains(d))
+        .cloned()
+        .collect();
+    db::remove_placements(&mut *tx, &placement_gone).await?;
+    db::upsert_placements(&mut *tx, &placement_new).await?;
     let live_ids: Vec<String> = content
         .roadmaps
         .iter()
@@ -640,7 +662,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
             if stage.reused {
                 continue;
             }
-            for (position, skill) in stage.skills.iter().enumerate() {
+            for (skill, position) in stage.skills.iter().zip(stage.skill_positions()) {
                 skills.push(SkillRow {
                     id: skill.id.clone(),
                     roadmap_id: roadmap.id.clone(),
@@ -651,7 +673,7 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
                     body_text: skill.body_text.clone(),
                     optional: skill.optional,
                     project: skill.project,
-                    position: i32::try_from(position).unwrap_or(i32::MAX),
+                    position,
                     content_hash: skill.content_hash.clone(),
                     steps: sqlx::types::Json(skill.steps.clone()),
                     meta: sqlx::types::Json(skill.meta.clone()),
@@ -661,6 +683,23 @@ fn desired_rows(content: &Content) -> (Vec<RoadmapRow>, Vec<StageRow>, Vec<Skill
         }
     }
     (roadmaps, stages, skills)
+}
+
+/// Every include of every stage, as the database should hold them.
+fn desired_placements(content: &Content) -> Vec<PlacementRow> {
+    content
+        .roadmaps
+        .iter()
+        .flat_map(|r| r.stages.iter().map(move |s| (r, s)))
+        .flat_map(|(r, s)| {
+            s.includes.iter().map(move |include| PlacementRow {
+                skill_id: include.id.clone(),
+                roadmap_id: r.id.clone(),
+                stage_id: s.id.clone(),
+                position: i32::try_from(include.index).unwrap_or(i32::MAX),
+            })
+        })
+        .collect()
 }
 
 /// Splits `desired` against `existing` into rows to upsert (new, changed or

@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 use crate::content::Diagnostic;
-use crate::content::rows::{MetaJson, RoadmapRow, SkillFacts, SkillRow, StageRow, StepsJson};
+use crate::content::rows::{MetaJson, PlacementRow, RoadmapRow, SkillFacts, SkillRow, StageRow, StepsJson};
 
 /// The channel an applied load is announced on, so every instance refreshes its cache.
 pub const CONTENT_CHANNEL: &str = "pathway_content";
@@ -465,6 +465,62 @@ pub async fn all_skills(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<SkillRow>> 
     )
     .fetch_all(db)
     .await
+}
+
+/// Every include of a skill in another stage.
+pub async fn all_placements(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<PlacementRow>> {
+    sqlx::query_as!(
+        PlacementRow,
+        "select skill_id, roadmap_id, stage_id, position from skill_placements
+         order by roadmap_id, stage_id, position"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Removes includes that left the files. One statement; the tally trigger recounts
+/// the learners of those skills.
+pub async fn remove_placements(db: impl PgExecutor<'_>, rows: &[PlacementRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let skills: Vec<_> = rows.iter().map(|r| r.skill_id.clone()).collect();
+    let roadmaps: Vec<_> = rows.iter().map(|r| r.roadmap_id.clone()).collect();
+    let stages: Vec<_> = rows.iter().map(|r| r.stage_id.clone()).collect();
+    sqlx::query!(
+        "delete from skill_placements p
+         using unnest($1::text[], $2::text[], $3::text[]) as gone (skill_id, roadmap_id, stage_id)
+         where p.skill_id = gone.skill_id and p.roadmap_id = gone.roadmap_id and p.stage_id = gone.stage_id",
+        &skills,
+        &roadmaps,
+        &stages
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds includes, or moves them within their stage. One statement.
+pub async fn upsert_placements(db: impl PgExecutor<'_>, rows: &[PlacementRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let skills: Vec<_> = rows.iter().map(|r| r.skill_id.clone()).collect();
+    let roadmaps: Vec<_> = rows.iter().map(|r| r.roadmap_id.clone()).collect();
+    let stages: Vec<_> = rows.iter().map(|r| r.stage_id.clone()).collect();
+    let positions: Vec<_> = rows.iter().map(|r| r.position).collect();
+    sqlx::query!(
+        "insert into skill_placements (skill_id, roadmap_id, stage_id, position)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
+         on conflict (roadmap_id, stage_id, skill_id) do update set position = excluded.position",
+        &skills,
+        &roadmaps,
+        &stages,
+        &positions
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Inserts or updates roadmaps, reviving retired ones. One statement for all rows.

@@ -63,10 +63,8 @@ pub async fn stage(
                   order by r.requested_at desc, r.id desc), '[]')
               from review_requests r left join users u on u.id = r.answered_by
               where r.mentee_id = $1 and r.skill_id = any($3)) as "reviews!: Json<Vec<ReviewJson>>",
-             exists (select 1 from mentorships m
-                     where m.mentee_id = $1 and m.status = 'active'
-                       and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps mr
-                                                      where mr.mentorship_id = m.id and mr.roadmap_id = $2)))
+             exists (select 1 from mentor_reach m
+                     where m.mentee_id = $1 and (m.all_roadmaps or $2 = any(m.roadmaps)))
                as "has_mentor!",
              (select coalesce(json_agg(json_build_object(
                   'id', c.id, 'skill_id', c.skill_id, 'author_id', c.author_id, 'author_name', u.display_name,
@@ -233,7 +231,7 @@ pub async fn dashboard(
                               union all
                               select done, skipped from stage_tally_changes
                               where user_id = $1 and roadmap_id = st.roadmap_id and stage_id = st.id) t) < (
-                         select count(*) from skills s
+                         select count(*) from skill_places s
                          where s.roadmap_id = st.roadmap_id and s.stage_id = st.id
                            and not s.optional and s.retired_at is null)
                    order by st.position limit 1) nx on true
@@ -262,8 +260,8 @@ pub async fn dashboard(
                   'done_content_hash', p.done_content_hash, 'verified_by', v.display_name,
                   'verified_at', p.verified_at)), '[]')
               from started
-              join skills s on s.roadmap_id = started.roadmap_id and s.stage_id = started.stage_id
-              join skill_progress p on p.user_id = $1 and p.skill_id = s.id
+              join skill_places s on s.roadmap_id = started.roadmap_id and s.stage_id = started.stage_id
+              join skill_progress p on p.user_id = $1 and p.skill_id = s.skill_id
               left join users v on v.id = p.verified_by) as "progress!: Json<Vec<ProgressJson>>",
              (select coalesce(json_agg(json_build_array(w.week, w.changes, w.completions)), '[]')
               from (select week,

@@ -20,6 +20,12 @@ impl Scope {
             Self::Only(ids) => ids.iter().any(|id| id == roadmap_id),
         }
     }
+
+    /// Whether it covers any of `roadmap_ids`: a shared skill is in scope when any roadmap
+    /// that lists it is.
+    pub fn covers_any(&self, roadmap_ids: &[String]) -> bool {
+        roadmap_ids.iter().any(|id| self.covers(id))
+    }
 }
 
 /// One link as either side sees it.
@@ -117,28 +123,27 @@ async fn for_user_where(db: &PgPool, user_id: i64, invited_only: bool) -> sqlx::
         .collect())
 }
 
-/// The scope of the active link from `mentor_id` to `mentee_id`, if there is one.
+/// What `mentor_id` may see and review of `mentee_id`'s work, if anything: the union of
+/// their active mentor link and the teams where one is a mentor or lead and the other a
+/// learner (on the team's roadmaps). One statement over the `mentor_reach` view.
 pub async fn active_scope(db: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result<Option<Scope>> {
-    let Some(link) = sqlx::query!(
-        "select id, all_roadmaps from mentorships where mentor_id = $1 and mentee_id = $2 and status = 'active'",
+    let row = sqlx::query!(
+        r#"select count(*) as "links!", coalesce(bool_or(r.all_roadmaps), false) as "all_roadmaps!",
+                  coalesce(array_agg(distinct x.roadmap_id) filter (where x.roadmap_id is not null), '{}')
+                    as "roadmaps!: Vec<String>"
+           from mentor_reach r
+           left join lateral unnest(r.roadmaps) x (roadmap_id) on true
+           where r.mentor_id = $1 and r.mentee_id = $2"#,
         mentor_id,
         mentee_id
     )
-    .fetch_optional(db)
-    .await?
-    else {
-        return Ok(None);
-    };
-    if link.all_roadmaps {
-        return Ok(Some(Scope::All));
-    }
-    let ids = sqlx::query_scalar!(
-        "select roadmap_id from mentorship_roadmaps where mentorship_id = $1",
-        link.id
-    )
-    .fetch_all(db)
+    .fetch_one(db)
     .await?;
-    Ok(Some(Scope::Only(ids)))
+    Ok(match row {
+        r if r.links == 0 => None,
+        r if r.all_roadmaps => Some(Scope::All),
+        r => Some(Scope::Only(r.roadmaps)),
+    })
 }
 
 /// Why an invitation could not be made or answered, in words for the page.
@@ -312,15 +317,14 @@ pub async fn end(db: impl PgExecutor<'_>, user_id: i64, id: i64) -> sqlx::Result
     }))
 }
 
-/// The learner's active mentors who can see `roadmap_id`.
-pub async fn mentors_for(db: &PgPool, mentee_id: i64, roadmap_id: &str) -> sqlx::Result<Vec<i64>> {
+/// The learner's active mentors, and their teams' mentors and leads, who can see any of
+/// `roadmap_ids` (the roadmaps that list a skill).
+pub async fn mentors_for(db: &PgPool, mentee_id: i64, roadmap_ids: &[String]) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
-        r#"select m.mentor_id as "mentor_id!" from mentorships m
-           where m.mentee_id = $1 and m.status = 'active' and m.mentor_id is not null
-             and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps r
-                                            where r.mentorship_id = m.id and r.roadmap_id = $2))"#,
+        r#"select distinct r.mentor_id as "mentor_id!" from mentor_reach r
+           where r.mentee_id = $1 and (r.all_roadmaps or r.roadmaps && $2::text[])"#,
         mentee_id,
-        roadmap_id
+        roadmap_ids
     )
     .fetch_all(db)
     .await
@@ -336,17 +340,15 @@ pub async fn link(pool: &PgPool, mentor_id: i64, mentee_id: i64) -> sqlx::Result
     }
 }
 
-/// Whether the learner has an active mentor who can see `roadmap_id`.
-pub async fn has_mentor_for(db: &PgPool, mentee_id: i64, roadmap_id: &str) -> sqlx::Result<bool> {
+/// Whether the learner has an active mentor who can see any of `roadmap_ids`.
+pub async fn has_mentor_for(db: &PgPool, mentee_id: i64, roadmap_ids: &[String]) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         r#"select exists (
-               select 1 from mentorships m
-               where m.mentee_id = $1 and m.status = 'active'
-                 and (m.all_roadmaps or exists (select 1 from mentorship_roadmaps r
-                                                where r.mentorship_id = m.id and r.roadmap_id = $2))
+               select 1 from mentor_reach r
+               where r.mentee_id = $1 and (r.all_roadmaps or r.roadmaps && $2::text[])
            ) as "exists!""#,
         mentee_id,
-        roadmap_id
+        roadmap_ids
     )
     .fetch_one(db)
     .await
@@ -416,7 +418,9 @@ pub async fn mentee_overview(
                    select count(*) as waiting, min(q.requested_at) as oldest
                    from review_requests q join skills s on s.id = q.skill_id
                    where q.mentee_id = l.mentee_id and q.status = 'pending'
-                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
+                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps)
+                          or exists (select 1 from skill_placements sp
+                                     where sp.skill_id = s.id and sp.roadmap_id = any(l.roadmaps)))
                ) w
                -- Last activity on the roadmaps in scope, kept per enrollment by a trigger
                -- (migration 0022) with the changes not yet folded in (0026): a probe of a

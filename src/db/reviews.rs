@@ -117,9 +117,13 @@ pub async fn answer(
 ) -> sqlx::Result<Result<Review, String>> {
     let mut tx = pool.begin().await?;
     let status = if verify { "verified" } else { "changes_requested" };
+    // Someone else's running claim holds the request; one's own, or an expired one, does not.
     let closed = sqlx::query!(
-        "update review_requests set status = $3, answered_by = $2, answered_at = now(), answer = $4
-         where id = $1 and status = 'pending' returning mentee_id, skill_id",
+        "update review_requests set status = $3, answered_by = $2, answered_at = now(), answer = $4,
+                claimed_by = null, claimed_until = null
+         where id = $1 and status = 'pending'
+           and (claimed_by is null or claimed_by = $2 or claimed_until <= now())
+         returning mentee_id, skill_id",
         id,
         mentor_id,
         status,
@@ -129,6 +133,12 @@ pub async fn answer(
     .await?;
     let Some(closed) = closed else {
         tx.rollback().await?;
+        if let Some((name, until)) = claimed_by_other(pool, id, mentor_id).await? {
+            return Ok(Err(format!(
+                "{name} is reviewing this request (claimed until {}); answer it after the claim ends, or leave it to them.",
+                crate::pages::format_datetime(until)
+            )));
+        }
         let review = by_id(pool, id).await?;
         return Ok(Err(match review {
             Some(Review {
@@ -181,6 +191,68 @@ pub async fn answer(
     Ok(Ok(by_id(pool, id).await?.expect("the request was just answered")))
 }
 
+/// How long a claim holds a request for the mentor who took it.
+pub const CLAIM_MINUTES: i64 = 30;
+
+/// The claim someone other than `mentor_id` holds on a pending request: (their name, until).
+async fn claimed_by_other(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    mentor_id: i64,
+) -> sqlx::Result<Option<(String, OffsetDateTime)>> {
+    let row = sqlx::query!(
+        r#"select u.display_name, r.claimed_until as "claimed_until!"
+           from review_requests r join users u on u.id = r.claimed_by
+           where r.id = $1 and r.status = 'pending' and r.claimed_by <> $2 and r.claimed_until > now()"#,
+        id,
+        mentor_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.display_name, r.claimed_until)))
+}
+
+/// Claims a pending request for `mentor_id` for [`CLAIM_MINUTES`] (again, if it is theirs).
+/// Two mentors racing: the row lock lets one win; the other is told who has it.
+pub async fn claim(db: &PgPool, mentor_id: i64, id: i64) -> sqlx::Result<Result<OffsetDateTime, String>> {
+    let claimed = sqlx::query_scalar!(
+        r#"update review_requests
+           set claimed_by = $2, claimed_until = now() + make_interval(mins => $3::int)
+           where id = $1 and status = 'pending'
+             and (claimed_by is null or claimed_by = $2 or claimed_until <= now())
+           returning claimed_until as "until!""#,
+        id,
+        mentor_id,
+        CLAIM_MINUTES as i32
+    )
+    .fetch_optional(db)
+    .await?;
+    if let Some(until) = claimed {
+        return Ok(Ok(until));
+    }
+    Ok(Err(match claimed_by_other(db, id, mentor_id).await? {
+        Some((name, until)) => format!(
+            "{name} claimed this request first, until {}.",
+            crate::pages::format_datetime(until)
+        ),
+        None => "This request is no longer waiting for a review.".to_string(),
+    }))
+}
+
+/// Gives up `mentor_id`'s claim on a request; false when they held none.
+pub async fn release(db: impl PgExecutor<'_>, mentor_id: i64, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "update review_requests set claimed_by = null, claimed_until = null
+         where id = $1 and claimed_by = $2 and status = 'pending'",
+        id,
+        mentor_id
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
 /// A waiting review request in a mentor's queue, with what judging it needs.
 #[derive(Debug, Clone)]
 pub struct QueuedReview {
@@ -197,6 +269,10 @@ pub struct QueuedReview {
     pub evidence: Vec<(String, String)>,
     /// The skill's latest events for this learner, newest first.
     pub history: Vec<QueuedEvent>,
+    /// The roadmaps the mentor's link covers: a shared skill is shown in one of them.
+    pub scope: crate::db::mentorships::Scope,
+    /// A mentor working on it: (user id, display name, until when). Expired claims are None.
+    pub claim: Option<(i64, String, OffsetDateTime)>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -216,32 +292,43 @@ pub struct QueuedEvent {
 pub const QUEUE_HISTORY: i64 = 10;
 
 /// One page of the requests waiting for `mentor_id`, oldest first: those of active
-/// mentees on roadmaps their link covers, optionally of one mentee (by username).
+/// mentees on roadmaps their link covers, and of learners of teams where the mentor is a
+/// mentor or lead on the team's roadmaps (`mentor_reach`); optionally of one mentee (by
+/// username) or of one team's learners.
 /// Returns the page and the number waiting in all. One statement; each lookup is an
 /// index probe per mentee or per request, so the cost follows the mentees and the page.
 pub async fn queue(
     db: impl PgExecutor<'_>,
     mentor_id: i64,
     mentee: Option<&str>,
+    team_id: Option<i64>,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<QueuedReview>, i64)> {
     let rows = sqlx::query!(
-        r#"with links as (
-               select m.mentee_id, m.all_roadmaps,
-                      coalesce((select array_agg(r.roadmap_id) from mentorship_roadmaps r
-                                where r.mentorship_id = m.id), '{}') as roadmaps
-               from mentorships m
-               where m.mentor_id = $1 and m.status = 'active'
-                 and ($2::text is null or m.mentee_id = (select id from users where username = $2))
+        r#"with reach as (
+               select r.mentee_id, r.all_roadmaps, r.roadmaps from mentor_reach r
+               where r.mentor_id = $1
+                 and ($2::text is null or r.mentee_id = (select id from users where username = $2))
+                 and ($6::bigint is null or r.team_id = $6)
+           ), links as (
+               -- A learner reached by a link and by a team (or two teams) is listed once.
+               select r.mentee_id, bool_or(r.all_roadmaps) as all_roadmaps,
+                      coalesce(array_agg(distinct x.roadmap_id) filter (where x.roadmap_id is not null), '{}')
+                        as roadmaps
+               from reach r left join lateral unnest(r.roadmaps) x (roadmap_id) on true
+               group by r.mentee_id
            ), waiting as (
-               select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at
+               select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at, q.claimed_by, q.claimed_until,
+                      l.all_roadmaps, l.roadmaps
                from links l
                cross join lateral (
-                   select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at
+                   select q.id, q.mentee_id, q.skill_id, q.message, q.requested_at, q.claimed_by, q.claimed_until
                    from review_requests q join skills s on s.id = q.skill_id
                    where q.mentee_id = l.mentee_id and q.status = 'pending'
-                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps))
+                     and (l.all_roadmaps or s.roadmap_id = any(l.roadmaps)
+                          or exists (select 1 from skill_placements sp
+                                     where sp.skill_id = s.id and sp.roadmap_id = any(l.roadmaps)))
                ) q
            ), page as (
                select w.*, count(*) over () as total from waiting w
@@ -249,7 +336,11 @@ pub async fn queue(
            )
            select p.id as "id!", p.mentee_id as "mentee_id!", u.username, u.display_name,
                   p.skill_id as "skill_id!", p.message as "message!", p.requested_at as "requested_at!",
-                  p.total as "total!",
+                  p.total as "total!", p.all_roadmaps as "all_roadmaps!", p.roadmaps as "roadmaps!: Vec<String>",
+                  case when p.claimed_until > now() then p.claimed_by end as claimed_by,
+                  case when p.claimed_until > now() then p.claimed_until end as claimed_until,
+                  (select c.display_name from users c where c.id = p.claimed_by and p.claimed_until > now())
+                    as claimed_by_name,
                   (select n.body_md from notes n
                    where n.user_id = p.mentee_id and n.skill_id = p.skill_id and n.shared_with_mentors) as shared_note,
                   (select coalesce(json_agg(json_build_array(e.title, e.url) order by e.created_at, e.id), '[]')
@@ -273,7 +364,8 @@ pub async fn queue(
         mentee,
         limit,
         offset,
-        QUEUE_HISTORY
+        QUEUE_HISTORY,
+        team_id
     )
     .fetch_all(db)
     .await?;
@@ -291,6 +383,15 @@ pub async fn queue(
                 shared_note: r.shared_note,
                 evidence: r.evidence.0,
                 history: r.history.0,
+                claim: match (r.claimed_by, r.claimed_by_name, r.claimed_until) {
+                    (Some(id), Some(name), Some(until)) => Some((id, name, until)),
+                    _ => None,
+                },
+                scope: if r.all_roadmaps {
+                    crate::db::mentorships::Scope::All
+                } else {
+                    crate::db::mentorships::Scope::Only(r.roadmaps)
+                },
             })
             .collect(),
         total,

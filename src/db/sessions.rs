@@ -97,8 +97,10 @@ impl SessionStore for Sessions {
                       u.disabled_at is not null as "disabled?",
                       (select count(*) from notifications n where n.recipient_id = u.id and n.read_at is null)
                           as "unread?",
-                      exists (select 1 from mentorships m where m.mentor_id = u.id
-                                                            and m.status in ('active', 'invited')) as "is_mentor?",
+                      (exists (select 1 from mentorships m where m.mentor_id = u.id
+                                                             and m.status in ('active', 'invited'))
+                       or exists (select 1 from team_members t where t.user_id = u.id and t.left_at is null
+                                                                and t.role in ('mentor', 'lead'))) as "is_mentor?",
                       u.time_zone as "time_zone?",
                       exists (select 1 from team_members t where t.user_id = u.id and t.left_at is null)
                           as "in_team?"

@@ -43,8 +43,10 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
                   disabled_at is not null as "disabled!",
                   (select count(*) from notifications n where n.recipient_id = users.id and n.read_at is null)
                       as "unread!",
-                  exists (select 1 from mentorships m where m.mentor_id = users.id
-                                                        and m.status in ('active', 'invited')) as "is_mentor!",
+                  (exists (select 1 from mentorships m where m.mentor_id = users.id
+                                                         and m.status in ('active', 'invited'))
+                   or exists (select 1 from team_members t where t.user_id = users.id and t.left_at is null
+                                                            and t.role in ('mentor', 'lead'))) as "is_mentor!",
                   time_zone,
                   exists (select 1 from team_members t where t.user_id = users.id and t.left_at is null)
                       as "in_team!"

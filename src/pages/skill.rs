@@ -46,6 +46,8 @@ pub struct SkillProgress {
     pub changed_since_done: bool,
     /// Where its forms come back to: "skill" on the skill's own page (see [`back_to`]).
     pub back: &'static str,
+    /// `roadmap/stage` when the skill is shown in a stage that includes it (see `catalog::Skill::at`).
+    pub at: String,
 }
 
 impl SkillProgress {
@@ -81,6 +83,7 @@ impl SkillProgress {
                         .is_some_and(|h| *h != skill.content_hash)
             }),
             back: "",
+            at: skill.at.clone(),
         }
     }
 
@@ -263,6 +266,8 @@ pub struct SkillPage<'a> {
     next: Option<(&'a Stage, &'a Skill)>,
     /// Prerequisites: link, title and the learner's state (when they follow the roadmap).
     before: Vec<(String, String, Option<SkillState>)>,
+    /// The other stages that list this skill (its home and its includes): link and "Roadmap › Stage".
+    shared: Vec<(String, String)>,
 }
 
 /// Renders a skill's page; `conflict` marks a refused stale change, `edit` a refused workspace form.
@@ -302,6 +307,19 @@ pub async fn render_skill_with(
             )
         })
         .collect();
+    let shared = catalog
+        .skill(skill_id)
+        .map(|(r, s, _)| (r, s))
+        .into_iter()
+        .chain(catalog.included_in(skill_id))
+        .filter(|(r, s)| (r.id.as_str(), s.id.as_str()) != (roadmap.id.as_str(), stage.id.as_str()))
+        .map(|(r, s)| {
+            (
+                format!("/roadmaps/{}/{}/{}", r.id, s.id, skill_id),
+                format!("{} › {}", r.title, s.title),
+            )
+        })
+        .collect();
     let (previous, next) = roadmap.neighbours(skill_id);
     let mut view = loaded.views.remove(0);
     // The state buttons come back to this page (the other forms always do).
@@ -319,6 +337,7 @@ pub async fn render_skill_with(
         previous,
         next,
         before,
+        shared,
     };
     Ok((status, render(&page)?).into_response())
 }

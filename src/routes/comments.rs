@@ -66,14 +66,12 @@ async fn thread_access(
     if viewer.id == mentee.id {
         return Ok(mentee);
     }
-    let roadmap_id = state
-        .catalog
-        .load()
-        .skill(skill_id)
-        .map(|(r, _, _)| r.id.clone())
-        .ok_or(AppError::NotFound)?;
+    let listed_in = state.catalog.load().roadmaps_of(skill_id);
+    if listed_in.is_empty() {
+        return Err(AppError::NotFound);
+    }
     match mentorships::active_scope(&state.db, viewer.id, mentee.id).await? {
-        Some(scope) if scope.covers(&roadmap_id) => Ok(mentee),
+        Some(scope) if scope.covers_any(&listed_in) => Ok(mentee),
         _ => Err(AppError::NotFound),
     }
 }
@@ -135,7 +133,8 @@ async fn add(
     // Everyone taking part: the learner and their mentors on this roadmap.
     let catalog = state.catalog.load();
     if let Some((roadmap, stage, skill)) = catalog.skill(&skill_id) {
-        let mut recipients = mentorships::mentors_for(&state.db, mentee.id, &roadmap.id).await?;
+        let mut recipients =
+            mentorships::mentors_for(&state.db, mentee.id, &catalog.roadmaps_of(&skill.id)).await?;
         recipients.push(mentee.id);
         let notice = Notice {
             actor_id: Some(user.id),

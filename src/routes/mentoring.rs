@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Layout, format_date, render};
+use super::{Layout, format_date, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
 use crate::content::catalog::{Roadmap, Stage};
@@ -46,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/mentees/{username}/{roadmap}/{stage}/{skill}", get(mentee_skill))
         .route("/skills/{skill}/review", post(request_review))
         .route("/reviews/{id}/verify", post(verify))
+        .route("/reviews/{id}/claim", post(claim))
+        .route("/reviews/{id}/release", post(release))
         .route("/reviews/{id}/changes", post(request_changes))
 }
 
@@ -666,12 +668,19 @@ async fn mentee(
         .take(30)
         .map(|e| (super::format_datetime(e.at), e))
         .collect();
-    let (queued, waiting_total) =
-        reviews::queue(&state.db, user.id, Some(&mentee.username), MENTEE_PAGE_REVIEWS, 0).await?;
+    let (queued, waiting_total) = reviews::queue(
+        &state.db,
+        user.id,
+        Some(&mentee.username),
+        None,
+        MENTEE_PAGE_REVIEWS,
+        0,
+    )
+    .await?;
     let waiting = queued
         .into_iter()
         .filter_map(|r| {
-            let (roadmap, stage, skill) = catalog.skill(&r.skill_id)?;
+            let (roadmap, stage, skill) = catalog.skill_where(&r.skill_id, |id| r.scope.covers(id))?;
             Some((
                 format!(
                     "/mentees/{}/{}/{}/{}",
@@ -794,10 +803,19 @@ async fn mentee_skill(
     Path((username, roadmap_id, stage_id, skill_id)): Path<(String, String, String, String)>,
 ) -> Result<Response, AppError> {
     let (mentee, scope) = mentee_in_scope(&state, &user, &username).await?;
-    if !scope.covers(&roadmap_id) {
-        return Err(AppError::NotFound);
-    }
     let catalog = state.catalog.load();
+    if !scope.covers(&roadmap_id) {
+        // A shared skill linked at its home (notifications, comment threads) is shown in
+        // a roadmap the link covers, if one lists it.
+        return match catalog.skill_where(&skill_id, |r| scope.covers(r)) {
+            Some((r, s, k)) => Ok(Redirect::to(&format!(
+                "/mentees/{}/{}/{}/{}",
+                mentee.username, r.id, s.id, k.id
+            ))
+            .into_response()),
+            None => Err(AppError::NotFound),
+        };
+    }
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let Some((_, stage)) = roadmap.stage(&stage_id) else {
         return Err(AppError::NotFound);
@@ -891,6 +909,11 @@ struct QueueItem<'a> {
     skill: &'a crate::content::catalog::Skill,
     note_html: String,
     history: Vec<QueueEventView>,
+    /// "Claimed by Max until 14:30 CET", while a claim runs.
+    claim_line: Option<String>,
+    /// The viewer holds the claim (offer Release), or someone else does (hold the verdicts back).
+    claimed_by_me: bool,
+    claimed_by_other: bool,
 }
 
 #[derive(Template)]
@@ -903,15 +926,19 @@ struct ReviewQueuePage<'a> {
     pages: i64,
     /// The mentee the list is narrowed to (username, display name), if any.
     mentee: Option<(String, String)>,
-    /// `&mentee=…` for the page links when narrowed, else empty.
+    /// `&mentee=…` (or `&team=…`) for the page links when narrowed, else empty.
     page_filter: String,
     notice: Option<&'static str>,
+    /// The team whose shared queue this is: (slug, name).
+    team: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
 struct QueueQuery {
     page: Option<String>,
     mentee: Option<String>,
+    /// A team's slug: only that team's learners, on its roadmaps (its shared queue).
+    team: Option<String>,
     done: Option<String>,
 }
 
@@ -924,11 +951,35 @@ async fn review_queue(
 ) -> Result<Response, AppError> {
     let page = page_number(query.page.as_deref());
     let mentee = query.mentee.as_deref().filter(|m| !m.is_empty());
-    let (queued, total) =
-        reviews::queue(&state.db, user.id, mentee, QUEUE_PAGE, (page - 1) * QUEUE_PAGE).await?;
+    // A team's queue is open to its mentors and leads; to anyone else the team does not exist.
+    let team = match query.team.as_deref().filter(|t| !t.is_empty()) {
+        Some(slug) => {
+            let team = crate::db::teams::by_slug(&state.db, slug)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let role = crate::db::teams::role_of(&state.db, team.id, user.id).await?;
+            if !matches!(role.as_deref(), Some("mentor" | "lead")) {
+                return Err(AppError::NotFound);
+            }
+            Some(team)
+        }
+        None => None,
+    };
+    let (queued, total) = reviews::queue(
+        &state.db,
+        user.id,
+        mentee,
+        team.as_ref().map(|t| t.id),
+        QUEUE_PAGE,
+        (page - 1) * QUEUE_PAGE,
+    )
+    .await?;
     let pages = ((total + QUEUE_PAGE - 1) / QUEUE_PAGE).max(1);
     if queued.is_empty() && page > pages {
         let mut target = format!("/mentoring/reviews?page={pages}");
+        if let Some(team) = &team {
+            target.push_str(&format!("&team={}", team.slug));
+        }
         if let Some(m) = mentee {
             target.push_str(&format!(
                 "&mentee={}",
@@ -958,7 +1009,8 @@ async fn review_queue(
         .into_iter()
         .filter_map(|review| {
             // A request on a skill no longer in the content cannot be judged here.
-            let (roadmap, stage, skill) = catalog.skill(&review.skill_id)?;
+            let (roadmap, stage, skill) =
+                catalog.skill_where(&review.skill_id, |r| review.scope.covers(r))?;
             let history = review
                 .history
                 .iter()
@@ -972,7 +1024,15 @@ async fn review_queue(
                     undone: e.undone,
                 })
                 .collect();
+            let claim_line = review
+                .claim
+                .as_ref()
+                .map(|(_, name, until)| format!("Claimed by {name} until {}", format_datetime(*until)));
+            let claimed_by_me = review.claim.as_ref().is_some_and(|(id, _, _)| *id == user.id);
             Some(QueueItem {
+                claimed_by_other: review.claim.is_some() && !claimed_by_me,
+                claimed_by_me,
+                claim_line,
                 waited: waited(review.requested_at),
                 requested: format_date(review.requested_at),
                 note_html: review
@@ -988,12 +1048,15 @@ async fn review_queue(
             })
         })
         .collect();
-    let page_filter = narrowed.as_ref().map_or_else(String::new, |(username, _)| {
+    let mut page_filter = narrowed.as_ref().map_or_else(String::new, |(username, _)| {
         format!(
             "&mentee={}",
             url::form_urlencoded::byte_serialize(username.as_bytes()).collect::<String>()
         )
     });
+    if let Some(team) = &team {
+        page_filter.push_str(&format!("&team={}", team.slug));
+    }
     Ok(render(&ReviewQueuePage {
         layout: Layout::new(&state, Some(&user), "Reviews waiting for you"),
         page_filter,
@@ -1005,8 +1068,11 @@ async fn review_queue(
         notice: match query.done.as_deref() {
             Some("verified") => Some("Verified. The learner has been told."),
             Some("changes") => Some("Changes requested. The learner has been told."),
+            Some("claimed") => Some("Claimed for 30 minutes: the other mentors see that you are on it."),
+            Some("released") => Some("Released: any mentor can take it now."),
             _ => None,
         },
+        team: team.map(|t| (t.slug, t.name)),
     })?
     .into_response())
 }
@@ -1028,8 +1094,9 @@ async fn request_review(
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let listed_in = catalog.roadmaps_of(&skill.id);
     let message: String = form.message.trim().chars().take(MAX_REVIEW_TEXT).collect();
-    let refusal = if mentorships::has_mentor_for(&state.db, user.id, &roadmap.id).await? {
+    let refusal = if mentorships::has_mentor_for(&state.db, user.id, &listed_in).await? {
         reviews::request(&state.db, user.id, &skill.id, &message)
             .await?
             .err()
@@ -1039,7 +1106,7 @@ async fn request_review(
     };
     match refusal {
         None => {
-            let mentors = mentorships::mentors_for(&state.db, user.id, &roadmap.id).await?;
+            let mentors = mentorships::mentors_for(&state.db, user.id, &listed_in).await?;
             let summary = format!("{} asked for a review of “{}”", user.display_name, skill.title);
             let target = format!(
                 "/mentees/{}/{}/{}#{}",
@@ -1073,13 +1140,13 @@ async fn reviewable(
 ) -> Result<(Review, String, String, String), AppError> {
     let review = reviews::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let catalog = state.catalog.load();
-    let (roadmap, stage, _) = catalog.skill(&review.skill_id).ok_or(AppError::NotFound)?;
     let scope = mentorships::active_scope(&state.db, mentor.id, review.mentee_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !scope.covers(&roadmap.id) {
-        return Err(AppError::NotFound);
-    }
+    // A shared skill is answered where the link covers it.
+    let (roadmap, stage, _) = catalog
+        .skill_where(&review.skill_id, |r| scope.covers(r))
+        .ok_or(AppError::NotFound)?;
     let mentee = users::by_id(&state.db, review.mentee_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -1176,6 +1243,61 @@ async fn answer_review(
             Ok((StatusCode::CONFLICT, render(&page)?).into_response())
         }
     }
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    /// The team whose queue the form was on, to return to it.
+    #[serde(default)]
+    team: String,
+}
+
+/// The queue a claim form came from, at the request, saying what was `done`.
+fn queue_url(team: &str, done: Option<&str>, id: i64) -> String {
+    let mut query: Vec<String> = done.map(|d| format!("done={d}")).into_iter().collect();
+    // Team slugs are ids; anything else is not echoed into the link.
+    if crate::content::parse::is_valid_id(team) {
+        query.push(format!("team={team}"));
+    }
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    format!("/mentoring/reviews{query}#review_{id}")
+}
+
+/// Takes a request for 30 minutes, so the team's other mentors leave it alone.
+async fn claim(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    crate::routes::form::Form(form): crate::routes::form::Form<ClaimForm>,
+) -> Result<Response, AppError> {
+    reviewable(&state, &user, id).await?;
+    match reviews::claim(&state.db, user.id, id).await? {
+        Ok(_) => Ok(Redirect::to(&queue_url(&form.team, Some("claimed"), id)).into_response()),
+        Err(message) => {
+            let page = ReviewAnsweredPage {
+                layout: Layout::new(&state, Some(&user), "Review"),
+                message,
+                back: queue_url(&form.team, None, id),
+            };
+            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
+        }
+    }
+}
+
+/// Gives a claimed request back to the queue.
+async fn release(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    crate::routes::form::Form(form): crate::routes::form::Form<ClaimForm>,
+) -> Result<Response, AppError> {
+    reviewable(&state, &user, id).await?;
+    reviews::release(&state.db, user.id, id).await?;
+    Ok(Redirect::to(&queue_url(&form.team, Some("released"), id)).into_response())
 }
 
 /// One cell of the mentees × stages matrix.

@@ -12,7 +12,7 @@ use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::charts::{self, WeeklyChart, YearHeatmap};
-use crate::content::catalog::{Roadmap, Skill, Stage};
+use crate::content::catalog::{Roadmap, Skill, Stage, place_of};
 use crate::db::progress::{self, Change, Undo};
 
 use crate::error::AppError;
@@ -80,6 +80,9 @@ struct StateForm {
     /// "skill" when sent from the skill's own page, "next" from its "Done, next skill" button.
     #[serde(default)]
     back: String,
+    /// `roadmap/stage` when sent from a stage that includes the skill: the answer stays there.
+    #[serde(default)]
+    at: String,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +90,8 @@ struct StepForm {
     /// "on" ticks the sub-step, anything else unticks it.
     #[serde(default)]
     done: String,
+    #[serde(default)]
+    at: String,
 }
 
 /// What the sub-steps fragment needs: named like the stage page's `view`, so both render
@@ -112,7 +117,9 @@ async fn tick_step(
     Form(form): Form<StepForm>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let (roadmap, stage, skill) = catalog
+        .skill_at(&skill_id, place_of(&form.at))
+        .ok_or(AppError::NotFound)?;
     if !skill.steps.iter().any(|s| s.key == step_key) {
         return Err(AppError::NotFound);
     }
@@ -141,7 +148,9 @@ async fn set_state(
     Form(form): Form<StateForm>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let (roadmap, stage, skill) = catalog
+        .skill_at(&skill_id, place_of(&form.at))
+        .ok_or(AppError::NotFound)?;
     let to: SkillState = form.state.parse().map_err(|_| AppError::BadRequest)?;
     // Ticking a skill starts its roadmap, so nothing a learner does is lost.
     progress::enroll(&state.db, user.id, &roadmap.id).await?;
@@ -166,7 +175,7 @@ async fn set_state(
         } else {
             StatusCode::OK
         };
-        return skill_fragment(&state, user.id, skill, action, conflict, status).await;
+        return skill_fragment(&state, user.id, (roadmap, stage, skill), action, conflict, status).await;
     }
     match conflict {
         Some(message) if form.back.is_empty() => {
@@ -216,16 +225,15 @@ async fn set_state(
     }
 }
 
+/// A skill's progress block as listed in `stage` of `roadmap`, with that stage's panel.
 async fn skill_fragment(
     state: &AppState,
     user_id: i64,
-    skill: &Skill,
+    (roadmap, stage, skill): (&Roadmap, &Stage, &Skill),
     undo_action: Option<i64>,
     conflict: Option<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let catalog = state.catalog.load();
-    let (roadmap, stage, _) = catalog.skill(&skill.id).ok_or(AppError::NotFound)?;
     // The whole stage's rows, in the same one statement, for its panel.
     let ids = skill_ids(&stage.skills);
     let rows = crate::db::learner_view::stage(&state.db, user_id, &roadmap.id, &ids).await?;
@@ -250,6 +258,8 @@ struct UndoForm {
     action: i64,
     #[serde(default)]
     back: String,
+    #[serde(default)]
+    at: String,
 }
 
 async fn undo(
@@ -269,16 +279,16 @@ async fn undo(
         ),
     };
     let catalog = state.catalog.load();
-    let located = catalog.skill(&skill_id);
+    let located = catalog.skill_at(&skill_id, place_of(&form.at));
     if wants_fragment(&headers)
-        && let Some((_, _, skill)) = located
+        && let Some(located) = located
     {
         let status = if conflict.is_some() {
             StatusCode::CONFLICT
         } else {
             StatusCode::OK
         };
-        return skill_fragment(&state, user.id, skill, None, conflict, status).await;
+        return skill_fragment(&state, user.id, located, None, conflict, status).await;
     }
     match (located, conflict) {
         (Some((roadmap, stage, skill)), Some(message)) => {

@@ -91,7 +91,8 @@ async fn export_csv(State(state): State<AppState>, SignedIn(user): SignedIn) -> 
         .filter(|r| started.contains(&r.id.as_str()))
     {
         for stage in &roadmap.stages {
-            for skill in &stage.skills {
+            // A shared skill is exported once, under its home.
+            for skill in stage.skills.iter().filter(|k| k.home.is_none()) {
                 rows.push((
                     roadmap.id.clone(),
                     stage.id.clone(),
