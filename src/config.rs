@@ -162,7 +162,12 @@ pub struct Config {
 
     /// Seconds between checks for due background jobs (review nudges, quiet reminders, the
     /// daily digest) and for email to send.
-    #[arg(long, env = "PATHWAY_JOBS_INTERVAL", default_value_t = 60, global = true)]
+    #[arg(
+        long = "jobs-interval",
+        env = "PATHWAY_JOBS_INTERVAL",
+        default_value_t = 60,
+        global = true
+    )]
     pub jobs_interval_secs: u64,
 
     /// Days without progress after which a learner gets a friendly reminder (once per quiet

@@ -776,3 +776,47 @@ async fn a_reset_link_goes_to_the_users_address() {
     assert!(page.contains(link), "the same link as on the page");
     assert!(messages[0]["html"].as_str().unwrap().contains(link));
 }
+
+#[tokio::test]
+async fn a_person_added_to_a_team_is_told_and_emailed_if_they_chose_so() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let lena = app.sign_up("lena").await;
+    let ada = app.sign_up("ada").await;
+    set_email(&app, "ada").await;
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_teams", "immediate")],
+        Some(&ada),
+    )
+    .await;
+    sqlx::query(
+        "with t as (insert into teams (slug, name) values ('alpha', 'Alpha') returning id)
+         insert into team_members (team_id, user_id, role) select t.id, u.id, 'lead' from t, users u
+         where u.username = 'lena'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (status, _, body) = app
+        .post_form(
+            "/teams/alpha/members",
+            &[("member_username", "ada"), ("role", "learner")],
+            Some(&lena),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        notices(&app, "ada", "team_added").await,
+        ["lena name added you to the team “Alpha” as learner"]
+    );
+    mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{PUBLIC}/teams/alpha"))
+    );
+}
