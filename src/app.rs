@@ -45,7 +45,7 @@ pub struct AppState {
     pub catalog: Arc<ArcSwap<Catalog>>,
     pub assets: Arc<Assets>,
     pub settings: Arc<Settings>,
-    /// How notices reach people (in-app; email could be added).
+    /// How notices reach people (in-app, and email when it is on).
     pub notifier: Arc<dyn Notifier>,
     /// Counters and timings for `/metrics` on `--metrics-address`.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -53,12 +53,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path, settings: Settings) -> Self {
+        let email = settings.email.then(|| settings.public_url.clone());
         Self {
             db: db.clone(),
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
             assets: Arc::new(Assets::new(static_dir)),
             settings: Arc::new(settings),
-            notifier: Arc::new(InApp { db: db.clone() }),
+            notifier: Arc::new(InApp {
+                db: db.clone(),
+                email,
+            }),
             metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
@@ -254,14 +258,19 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::admin_content::router())
         .merge(routes::admin_users::router())
         .merge(routes::teams::router())
+        .merge(routes::email::router())
         .merge(routes::health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         // Imports lift this for their own route.
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        // Cross-site form posts are refused by their Origin / Sec-Fetch-Site headers.
-        .layer(CsrfLayer::new())
+        // Cross-site form posts are refused by their Origin / Sec-Fetch-Site headers; but
+        // RFC 8058's one-click unsubscribe comes from the mail provider, and its unguessable
+        // token is its protection.
+        .layer(CsrfLayer::new().with_insecure_bypass(|method, uri| {
+            method == axum::http::Method::POST && uri.path().starts_with("/unsubscribe/")
+        }))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_error_pages,
@@ -363,9 +372,10 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     )
 }
 
-/// `/reset/<token>` → `/reset/…`: links that work as passwords never reach the log.
+/// `/reset/<token>` → `/reset/…`: links that work as passwords (or unsubscribe someone)
+/// never reach the log.
 pub fn loggable_path(path: &str) -> String {
-    for prefix in ["/reset/", "/mentoring/invite/"] {
+    for prefix in ["/reset/", "/mentoring/invite/", "/unsubscribe/"] {
         if let Some(rest) = path.strip_prefix(prefix)
             && !rest.is_empty()
         {
@@ -608,6 +618,8 @@ pub async fn run_server(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
+    // A wrong email setting stops the start, before anything else happens.
+    let mailer = crate::mail::Mailer::from_config(config)?;
     // At start-up too, a change that would retire skills with progress waits for an admin.
     let outcome = load_content_with(
         pool,
@@ -636,6 +648,16 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
     tokio::spawn(housekeeping(pool.clone()));
     tokio::spawn(fold_counters(pool.clone(), std::time::Duration::from_secs(1)));
     tokio::spawn(follow_content_loads(state.clone()));
+    // Nudges, reminders, the digest and the email outbox (migration 0035, `jobs`).
+    if mailer.is_none() {
+        tracing::info!("email is off (no --smtp-host): notices stay in the app");
+    }
+    let every = Duration::from_secs(config.jobs_interval_secs.max(1));
+    tokio::spawn(crate::jobs::run(
+        pool.clone(),
+        crate::jobs::Context::new(&state.settings, every),
+        mailer,
+    ));
     if config.watch_content {
         let watched = state.clone();
         tokio::spawn(async move {

@@ -132,6 +132,49 @@ pub struct Config {
     )]
     pub time_zone: String,
 
+    /// SMTP server that email goes through (for example smtp.example.com). Email is off
+    /// when unset: every notice stays in the app.
+    #[arg(long, env = "PATHWAY_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port; defaults to 587 with starttls, 465 with tls and 25 with none.
+    #[arg(long, env = "PATHWAY_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+
+    /// How the SMTP connection is encrypted: `starttls` (upgrade a plain connection, and
+    /// refuse a server that cannot), `tls` (TLS from the first byte), or `none` (only for a
+    /// relay on the same machine or network).
+    #[arg(long, env = "PATHWAY_SMTP_TLS", value_enum, default_value_t = SmtpTls::Starttls, global = true)]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name; no authentication when unset.
+    #[arg(long, env = "PATHWAY_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password (with --smtp-username). Prefer the environment variable to the flag.
+    #[arg(long, env = "PATHWAY_SMTP_PASSWORD", hide_env_values = true, global = true)]
+    pub smtp_password: Option<String>,
+
+    /// The sender of every email, such as "Pathway <pathway@example.com>"; needed with
+    /// --smtp-host.
+    #[arg(long, env = "PATHWAY_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// Seconds between checks for due background jobs (review nudges, quiet reminders, the
+    /// daily digest) and for email to send.
+    #[arg(
+        long = "jobs-interval",
+        env = "PATHWAY_JOBS_INTERVAL",
+        default_value_t = 60,
+        global = true
+    )]
+    pub jobs_interval_secs: u64,
+
+    /// Days without progress after which a learner gets a friendly reminder (once per quiet
+    /// spell; each learner can switch it off). 0 turns the reminders off.
+    #[arg(long, env = "PATHWAY_QUIET_DAYS", default_value_t = 7, global = true)]
+    pub quiet_days: i64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -175,6 +218,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the SMTP connection is encrypted (`--smtp-tls`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTls {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Registration {
     /// Anyone can sign up.
@@ -204,6 +256,10 @@ pub struct Settings {
     pub embed_hosts: Vec<String>,
     /// The zone for new accounts whose browser said none, and for signed-out visitors.
     pub time_zone: String,
+    /// Whether email goes out (`--smtp-host` is set): notices are also queued as email.
+    pub email: bool,
+    /// Days of quiet before a learner's reminder; 0: no reminders.
+    pub quiet_days: i64,
 }
 
 impl Default for Settings {
@@ -220,6 +276,8 @@ impl Default for Settings {
             comments_per_minute: 10,
             embed_hosts: crate::content::render::RenderOptions::default().embed_hosts,
             time_zone: crate::time_zones::DEFAULT.to_string(),
+            email: false,
+            quiet_days: 7,
         }
     }
 }
@@ -247,6 +305,8 @@ impl Config {
             comments_per_minute: self.comments_per_minute.max(1),
             embed_hosts: self.render_options().embed_hosts,
             time_zone: self.time_zone.clone(),
+            email: self.smtp_host.is_some(),
+            quiet_days: self.quiet_days.max(0),
         }
     }
 

@@ -13,6 +13,8 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod jobs;
+pub mod mail;
 pub mod markdown;
 pub mod metrics;
 pub mod notes;

@@ -87,6 +87,10 @@ let checks = 0;
     await page.audit('/dashboard', 'dashboard');
     await page.auditMenu('dashboard');
     for (const [p, n] of [ ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
+    // An email's unsubscribe page (the token .ci/a11y/run stored), before and after.
+    await page.audit('/unsubscribe/a11y-unsubscribe-token', 'unsubscribe');
+    await page.click('button[type=submit]:has-text("Stop these emails")');
+    await page.audit(null, 'unsubscribed');
     // Error pages with the signed-in header: 403 (a learner on the admin area), 404, 405.
     await page.audit('/admin', 'forbidden-in', 403);
     await page.audit('/roadmaps/nope', 'notfound-in', 404);
@@ -110,7 +114,7 @@ let checks = 0;
   async function admin() {
     const page = await visitor();
     await page.signIn('root', 'violet tractor harbour lantern');
-    for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
+    for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit', '/admin/email']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
     await page.auditMenu('admin');
     await page.goto(base + '/admin?q=ada');
     await page.click('button:has-text("Password-reset link")');

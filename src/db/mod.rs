@@ -4,6 +4,7 @@ pub mod admin;
 pub mod assets;
 pub mod comments;
 pub mod content;
+pub mod email;
 pub mod learner_view;
 pub mod mentorships;
 pub mod notes;

@@ -1,4 +1,4 @@
-//! Accounts: sign up, sign in, sign out, and the account page (display name, time zone, password, deletion).
+//! Accounts: sign up, sign in, sign out, and the account page (display name, email and reminders, time zone, password, deletion).
 
 use askama::Template;
 use axum::Router;
@@ -44,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/time-zone", post(update_time_zone))
         .route("/account/delete", post(delete_account))
         .route("/account/public-profile", post(update_public_profile))
+        .route("/account/email", post(update_email))
+        .route("/account/email-preferences", post(update_email_preferences))
 }
 
 // ---------- sign up ----------
@@ -414,6 +416,17 @@ struct AccountPage {
     zone_choices: Vec<&'static str>,
     /// "14:03 CET": the time now in the chosen zone, so a wrong choice shows.
     zone_now: String,
+    /// The address field (after a refused change, what was typed).
+    email: String,
+    email_error: Option<String>,
+    /// Whether this Pathway sends email at all.
+    email_on: bool,
+    quiet_reminders: bool,
+    email_stopped: bool,
+    /// (category, label, chosen mode) for each kind of notice.
+    email_choices: Vec<(&'static str, &'static str, String)>,
+    /// (mode, label) the choices offer.
+    email_modes: &'static [(&'static str, &'static str)],
 }
 
 impl AccountPage {
@@ -424,7 +437,28 @@ impl AccountPage {
             .into_iter()
             .filter_map(|(id, shown)| catalog.roadmap(&id).map(|r| (id, r.title.clone(), shown)))
             .collect();
+        let email_settings = crate::db::email::settings(&state.db, user.id).await?;
+        let email_choices = crate::mail::CATEGORIES
+            .iter()
+            .map(|&(category, label)| {
+                let mode = email_settings
+                    .chosen
+                    .iter()
+                    .find(|(c, _)| c == category)
+                    .map_or(crate::mail::default_mode(category).to_string(), |(_, m)| {
+                        m.clone()
+                    });
+                (category, label, mode)
+            })
+            .collect();
         Ok(Self {
+            email: user.email.clone().unwrap_or_default(),
+            email_error: None,
+            email_on: state.settings.email,
+            quiet_reminders: email_settings.quiet_reminders,
+            email_stopped: email_settings.email_stopped,
+            email_choices,
+            email_modes: crate::mail::MODES,
             layout: Layout::new(state, Some(&user), "Your account"),
             public_profile: users::has_public_profile(&state.db, user.id).await?,
             profile_roadmaps,
@@ -467,6 +501,8 @@ async fn account_page(
         Some("password") => Some("Your password was changed. Your other sessions were signed out."),
         Some("public-profile") => Some("Your public profile settings were saved."),
         Some("time-zone") => Some("Your time zone was saved. Dates now show in it."),
+        Some("email") => Some("Your email address was saved."),
+        Some("email-preferences") => Some("Your email and reminder choices were saved."),
         _ => None,
     };
     page.respond(StatusCode::OK)
@@ -608,4 +644,56 @@ async fn update_public_profile(
     }
     progress::set_profile(&state.db, user.id, public, &roadmaps).await?;
     Ok(Redirect::to("/account?done=public-profile"))
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Sets or clears the address email goes to.
+async fn update_email(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Form(form): Form<EmailForm>,
+) -> Result<Response, AppError> {
+    let address = form.email.trim().to_string();
+    if let Some(problem) = email_problem(&address) {
+        let mut page = AccountPage::new(&state, user).await?;
+        page.email = address;
+        page.email_error = Some(problem);
+        return page.respond(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let address = (!address.is_empty()).then_some(address.as_str());
+    crate::db::email::set_address(&state.db, user.id, address).await?;
+    Ok(Redirect::to("/account?done=email#email").into_response())
+}
+
+/// The reminder switch and a delivery per kind of notice (`mode_<category>` fields). Modes
+/// are saved only when this Pathway sends email; saving them turns a "stop all" off.
+async fn update_email_preferences(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    body: String,
+) -> Result<Response, AppError> {
+    let mut quiet_reminders = false;
+    let mut modes = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        if key == "quiet_reminders" {
+            quiet_reminders = true;
+        } else if let Some(category) = key.strip_prefix("mode_") {
+            let known = crate::mail::CATEGORIES.iter().any(|(c, _)| *c == category)
+                && crate::mail::MODES.iter().any(|(m, _)| *m == value);
+            if !known {
+                return Err(AppError::BadRequest);
+            }
+            modes.push((category.to_string(), value.into_owned()));
+        }
+    }
+    let modes = (state.settings.email && !modes.is_empty()).then_some(modes.as_slice());
+    let mut tx = state.db.begin().await?;
+    crate::db::email::save_settings(&mut tx, user.id, quiet_reminders, modes).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/account?done=email-preferences#email").into_response())
 }

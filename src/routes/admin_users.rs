@@ -76,9 +76,12 @@ struct ResetLinkPage {
     link: String,
     expires: String,
     revoked: u64,
+    /// The address the link was also emailed to, when email is on and the user has one.
+    emailed_to: Option<String>,
 }
 
-/// Makes a reset link for a user and shows it once.
+/// Makes a reset link for a user and shows it once; when email is on, it also goes to the
+/// user's address.
 async fn make_reset_link(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -89,16 +92,47 @@ async fn make_reset_link(
         None => Err(AppError::NotFound),
         Some(Err(resets::Disabled(_))) => Ok(Redirect::to("/admin?done=reset-disabled").into_response()),
         Some(Ok(created)) => {
+            let link = format!("{}/reset/{secret}", state.settings.public_url);
+            let emailed_to = if state.settings.email {
+                email_reset_link(&state, id, &created.username, &link).await?
+            } else {
+                None
+            };
             let page = ResetLinkPage {
                 layout: Layout::new(&state, Some(&admin), "Admin: password-reset link"),
-                link: format!("{}/reset/{secret}", state.settings.public_url),
+                link,
                 expires: format_datetime(created.expires_at),
                 username: created.username,
                 revoked: created.revoked,
+                emailed_to,
             };
             Ok(secret_page(StatusCode::OK, render(&page)?))
         }
     }
+}
+
+/// Queues the reset link as email to the user's address, unless they have none or stopped
+/// all email; returns the address.
+async fn email_reset_link(
+    state: &AppState,
+    user_id: i64,
+    username: &str,
+    link: &str,
+) -> Result<Option<String>, AppError> {
+    let route = crate::db::email::routes_for(&state.db, &[user_id], crate::mail::ACCOUNT, "immediate")
+        .await?
+        .into_iter()
+        .next();
+    let Some(route) = route else { return Ok(None) };
+    let message = crate::mail::reset_link(
+        user_id,
+        route.address.clone(),
+        username,
+        link,
+        resets::VALID_HOURS,
+    )?;
+    crate::db::email::enqueue(&state.db, &[message]).await?;
+    Ok(Some(route.address))
 }
 
 #[derive(Template)]

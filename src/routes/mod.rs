@@ -6,6 +6,7 @@ pub mod admin_content;
 pub mod admin_users;
 pub mod comments;
 pub mod content_assets;
+pub mod email;
 pub mod form;
 pub mod health;
 pub mod mentoring;

@@ -459,6 +459,21 @@ async fn add_member(
         serde_json::json!({ "member": person.username, "role": role }),
     )
     .await?;
+    // The person added is told (and emailed, if they chose so), with the change.
+    if person.id != user.id {
+        let notice = crate::notify::Notice {
+            recipients: vec![person.id],
+            actor_id: Some(user.id),
+            kind: "team_added",
+            summary: format!(
+                "{} added you to the team “{}” as {role}",
+                user.display_name, team.name
+            ),
+            target_url: team_url(&team),
+        };
+        let email = state.settings.email.then_some(state.settings.public_url.as_str());
+        crate::notify::deliver_in(&mut tx, email, &notice).await?;
+    }
     tx.commit().await?;
     Ok(Redirect::to(&format!("{}?done=member", team_url(&team))).into_response())
 }

@@ -1,0 +1,133 @@
+//! Email pages: the one-click unsubscribe link every email carries (RFC 8058), and the admin page of failed sends.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{Layout, format_datetime, render};
+use crate::app::AppState;
+use crate::auth::{Admin, MaybeUser, token};
+use crate::db::email;
+use crate::error::AppError;
+
+/// Problems listed on the admin page.
+const RECENT_PROBLEMS: i64 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/admin/email", get(admin_page))
+}
+
+/// What an unsubscribe link stops, in words.
+fn what_stops(category: &str) -> String {
+    match category {
+        crate::mail::ACCOUNT => "all email from Pathway".to_string(),
+        crate::mail::DIGEST => "the daily digest emails".to_string(),
+        category => {
+            let label = crate::mail::CATEGORIES
+                .iter()
+                .find(|(c, _)| *c == category)
+                .map_or("these notices", |(_, label)| label);
+            format!("emails about: {}", label.to_lowercase())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account/unsubscribe.html")]
+struct UnsubscribePage {
+    layout: Layout,
+    token: String,
+    address: String,
+    what: String,
+    /// After the POST: what was stopped.
+    done: Option<String>,
+    /// Whether the "stop everything" button is offered besides the link's own.
+    offer_all: bool,
+}
+
+async fn link(state: &AppState, secret: &str) -> Result<email::Unsubscribe, AppError> {
+    email::unsubscribe_link(&state.db, &token::hash(secret))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// A link opened in a browser only asks: a link scanner that follows it stops nothing.
+async fn unsubscribe_page(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(secret): Path<String>,
+) -> Result<Response, AppError> {
+    let found = link(&state, &secret).await?;
+    let page = UnsubscribePage {
+        layout: Layout::new(&state, user.as_ref(), "Unsubscribe"),
+        offer_all: found.category != crate::mail::ACCOUNT,
+        what: what_stops(&found.category),
+        address: found.address,
+        token: secret,
+        done: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// The one-click POST (a mail client sends `List-Unsubscribe=One-Click`, with no session and
+/// from another origin, so this route skips the CSRF check), or the page's buttons; `all=yes`
+/// stops every email.
+async fn unsubscribe(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(secret): Path<String>,
+    body: String,
+) -> Result<Response, AppError> {
+    let found = link(&state, &secret).await?;
+    let all = url::form_urlencoded::parse(body.as_bytes()).any(|(key, value)| key == "all" && value == "yes");
+    let mut tx = state.db.begin().await?;
+    email::stop(&mut tx, found.user_id, &found.category, all).await?;
+    tx.commit().await?;
+    let what = if all {
+        "all email from Pathway".to_string()
+    } else {
+        what_stops(&found.category)
+    };
+    tracing::info!(user = found.user_id, category = %found.category, all, "unsubscribed");
+    let page = UnsubscribePage {
+        layout: Layout::new(&state, user.as_ref(), "Unsubscribed"),
+        offer_all: false,
+        done: Some(what.clone()),
+        what,
+        address: found.address,
+        token: secret,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "admin/email.html")]
+struct AdminEmailPage {
+    layout: Layout,
+    email_on: bool,
+    max_attempts: i32,
+    counts: email::Counts,
+    problems: Vec<email::Problem>,
+}
+
+impl AdminEmailPage {
+    fn when(&self, at: &time::OffsetDateTime) -> String {
+        format_datetime(*at)
+    }
+}
+
+/// The outbox at a glance, and every message that failed at least once with its error.
+async fn admin_page(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+    let page = AdminEmailPage {
+        layout: Layout::new(&state, Some(&admin), "Admin: email"),
+        email_on: state.settings.email,
+        max_attempts: crate::mail::MAX_ATTEMPTS,
+        counts: email::counts(&state.db).await?,
+        problems: email::problems(&state.db, RECENT_PROBLEMS).await?,
+    };
+    Ok(render(&page)?.into_response())
+}

@@ -1,0 +1,822 @@
+//! Background jobs and email, through a real SMTP server (Debian's python3-aiosmtpd, started
+//! here on a free port): the messages' headers and both parts, one-click unsubscribe, the
+//! digest, retries with backoff, and sweeps that send once across restarts and racing servers.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{TestApp, write_files};
+use pathway::config::{Settings, SmtpTls};
+use pathway::jobs::{self, Context};
+use pathway::mail::{self, Mailer};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+const PUBLIC: &str = "http://pathway.test";
+
+/// The SMTP sink: each message it accepts becomes a JSON file (tests/fixtures/smtp_sink.py).
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Sink {
+    fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_sink.py");
+        // Debian's interpreter, which python3-aiosmtpd installs into (not a pyenv's).
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot start the SMTP sink: is python3-aiosmtpd installed?");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP sink did not start (python3-aiosmtpd missing?)"
+        );
+        Self { child, dir, port }
+    }
+
+    fn mailer(&self) -> Mailer {
+        mailer_on(self.port)
+    }
+
+    /// The messages received so far, in order.
+    fn messages(&self) -> Vec<Value> {
+        let mut paths: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn mailer_on(port: u16) -> Mailer {
+    Mailer::new(
+        "127.0.0.1",
+        Some(port),
+        SmtpTls::None,
+        None,
+        "Pathway <pathway@example.test>",
+        PUBLIC,
+    )
+    .unwrap()
+}
+
+async fn app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &common::sample_content());
+    let settings = Settings {
+        email: true,
+        public_url: PUBLIC.into(),
+        ..Settings::default()
+    };
+    (TestApp::with_settings(dir.path(), settings).await, dir)
+}
+
+fn context() -> Context {
+    Context::new(
+        &Settings {
+            email: true,
+            public_url: PUBLIC.into(),
+            ..Settings::default()
+        },
+        std::time::Duration::from_secs(60),
+    )
+}
+
+async fn set_email(app: &TestApp, username: &str) {
+    sqlx::query("update users set email = $1 || '@example.test' where username = $1")
+        .bind(username)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+}
+
+async fn outbox_count(app: &TestApp, username: &str) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from email_outbox o join users u on u.id = o.user_id where u.username = $1",
+    )
+    .bind(username)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn notices(app: &TestApp, username: &str, kind: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select n.summary from notifications n join users u on u.id = n.recipient_id
+         where u.username = $1 and n.kind = $2 order by n.id",
+    )
+    .bind(username)
+    .bind(kind)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn second_pool(app: &TestApp) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(app.db.options.clone())
+        .await
+        .unwrap()
+}
+
+fn header_of<'a>(message: &'a Value, name: &str) -> &'a str {
+    message["headers"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} header in {message}"))
+}
+
+#[tokio::test]
+async fn a_notice_goes_by_email_with_both_parts_and_a_working_one_click_unsubscribe() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let max = app.sign_up("max").await;
+    let eve = app.sign_up("eve").await;
+    set_email(&app, "ada").await;
+    let (status, _, _) = app
+        .post_form(
+            "/account/email-preferences",
+            &[("quiet_reminders", "on"), ("mode_mentoring", "immediate")],
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    app.post_form("/mentors/invite", &[("username", "ada")], Some(&max))
+        .await;
+    assert_eq!(outbox_count(&app, "ada").await, 1);
+    let report = mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 1, failed: 0 });
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message["rcpt_tos"][0], "ada@example.test");
+    assert!(header_of(message, "From").contains("pathway@example.test"));
+    assert_eq!(
+        header_of(message, "Subject"),
+        "max name invited you to be their mentor"
+    );
+    assert_eq!(message["content_type"], "multipart/alternative");
+    assert_eq!(
+        header_of(message, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    let unsubscribe = header_of(message, "List-Unsubscribe");
+    let url = unsubscribe
+        .strip_prefix('<')
+        .and_then(|u| u.strip_suffix('>'))
+        .unwrap();
+    let token = url.strip_prefix(&format!("{PUBLIC}/unsubscribe/")).unwrap();
+    assert_eq!(token.len(), 64);
+    let text = message["text"].as_str().unwrap();
+    let html = message["html"].as_str().unwrap();
+    assert!(text.contains("max name invited you to be their mentor"), "{text}");
+    assert!(text.contains(&format!("{PUBLIC}/")), "{text}");
+    assert!(
+        text.contains(url),
+        "the plain part carries the unsubscribe link: {text}"
+    );
+    assert!(
+        html.contains("<p>max name invited you to be their mentor</p>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<a href=\"{url}\">")), "{html}");
+    // Only the token's hash is kept.
+    let stored: Option<String> = sqlx::query_scalar("select unsubscribe_hash from email_outbox")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_ne!(stored.as_deref(), Some(token));
+
+    // Opening the link only asks.
+    let path = format!("/unsubscribe/{token}");
+    let (status, _, page) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("<form method=\"post\" action=\"{path}\"")),
+        "{page}"
+    );
+    assert!(page.contains("ada@example.test"));
+    // The mail provider's one-click POST: another origin, no session, no CSRF token.
+    let (status, _, page) = app
+        .request(
+            Request::post(&path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://mail.example.com")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Unsubscribed"));
+    let mode: String = sqlx::query_scalar(
+        "select mode from email_preferences p join users u on u.id = p.user_id
+         where u.username = 'ada' and category = 'mentoring'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(mode, "in_app");
+    // A made-up token is nothing.
+    let (status, _, _) = app
+        .post_form(&format!("/unsubscribe/{}", "0".repeat(64)), &[], None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Other forms still need same-origin posts.
+    let (status, _, _) = app
+        .request(
+            Request::post("/account/email-preferences")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, &ada)
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from("quiet_reminders=on"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The next invitation stays in the app.
+    app.post_form("/mentors/invite", &[("username", "ada")], Some(&eve))
+        .await;
+    assert_eq!(notices(&app, "ada", "mentor_invited").await.len(), 2);
+    assert_eq!(outbox_count(&app, "ada").await, 1);
+
+    // "Stop all email" from the page's second button, then turned back on from the account page.
+    app.post_form(&path, &[("all", "yes")], None).await;
+    let stopped: bool = sqlx::query_scalar("select email_stopped from users where username = 'ada'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(stopped);
+    let (_, _, account) = app.get_as("/account", &ada).await;
+    assert!(
+        account.contains("You stopped all email from Pathway"),
+        "{account}"
+    );
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_mentoring", "immediate")],
+        Some(&ada),
+    )
+    .await;
+    let (stopped, reminders): (bool, bool) =
+        sqlx::query_as("select email_stopped, quiet_reminders from users where username = 'ada'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(!stopped && !reminders);
+}
+
+#[tokio::test]
+async fn the_account_page_sets_the_address_and_refuses_a_bad_one_with_the_values_kept() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let (status, _, page) = app
+        .post_form("/account/email", &[("email", "not an address")], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("value=\"not an address\""), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""));
+    let (status, _, _) = app
+        .post_form("/account/email", &[("email", "ada@example.test")], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = app.get_as("/account", &ada).await;
+    assert!(page.contains("value=\"ada@example.test\""));
+    // Every kind has a choice, with the defaults: nudges and reminders by email.
+    assert!(page.contains("<select id=\"f_mode_nudges\" name=\"mode_nudges\">"));
+    assert!(page.contains("<option value=\"immediate\" selected>Email right away</option>"));
+    let (status, _, _) = app
+        .post_form("/account/email", &[("email", "")], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let email: Option<String> = sqlx::query_scalar("select email from users where username = 'ada'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(email, None);
+}
+
+#[tokio::test]
+async fn a_digest_bundles_several_notices_into_one_email_once() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    set_email(&app, "ada").await;
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_mentoring", "digest")],
+        Some(&ada),
+    )
+    .await;
+    for inviter in ["max", "eve", "tom"] {
+        let cookie = app.sign_up(inviter).await;
+        app.post_form("/mentors/invite", &[("username", "ada")], Some(&cookie))
+            .await;
+    }
+    assert_eq!(
+        outbox_count(&app, "ada").await,
+        0,
+        "nothing goes out before the digest"
+    );
+
+    jobs::make_due(&app.db.pool).await.unwrap();
+    let ran = jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert!(ran.contains(&("email_digest", 1)), "{ran:?}");
+    // Run again at once (a restart): the items were taken with the digest.
+    jobs::make_due(&app.db.pool).await.unwrap();
+    let ran = jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert!(ran.contains(&("email_digest", 0)), "{ran:?}");
+    mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        header_of(&messages[0], "Subject"),
+        "Your Pathway digest: 3 updates"
+    );
+    let text = messages[0]["text"].as_str().unwrap();
+    let html = messages[0]["html"].as_str().unwrap();
+    for inviter in ["max", "eve", "tom"] {
+        let line = format!("{inviter} name invited you to be their mentor");
+        assert!(text.contains(&line), "{text}");
+        assert!(html.contains(&line), "{html}");
+    }
+    assert!(header_of(&messages[0], "List-Unsubscribe").starts_with(&format!("<{PUBLIC}/unsubscribe/")));
+
+    // Unsubscribing from a digest turns the digests back to in-app only.
+    let url = header_of(&messages[0], "List-Unsubscribe")
+        .trim_matches(['<', '>'])
+        .to_string();
+    let path = url.strip_prefix(PUBLIC).unwrap();
+    let (status, _, _) = app
+        .request(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let digests: i64 = sqlx::query_scalar("select count(*) from email_preferences where mode = 'digest'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(digests, 0);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_with_backoff_and_shown_to_admins() {
+    let (app, _dir) = app().await;
+    let admin = app.sign_up_admin("root").await;
+    let ada = app.sign_up("ada").await;
+    let max = app.sign_up("max").await;
+    set_email(&app, "ada").await;
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_mentoring", "immediate")],
+        Some(&ada),
+    )
+    .await;
+    app.post_form("/mentors/invite", &[("username", "ada")], Some(&max))
+        .await;
+
+    // Nothing listens on the port yet.
+    let port = free_port();
+    let mailer = mailer_on(port);
+    let report = mail::send_due(&app.db.pool, &mailer, 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 0, failed: 1 });
+    let (attempts, status, error, wait): (i32, String, String, f64) = sqlx::query_as(
+        "select attempts, status, last_error, extract(epoch from next_attempt_at - now())::float8
+         from email_outbox",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((attempts, status.as_str()), (1, "pending"));
+    assert!(
+        (50.0..=61.0).contains(&wait),
+        "first retry after a minute, not {wait}"
+    );
+    // Not due yet: nothing is tried.
+    let report = mail::send_due(&app.db.pool, &mailer, 10).await.unwrap();
+    assert_eq!(report, mail::SendReport::default());
+
+    // A second failure doubles the wait.
+    sqlx::query("update email_outbox set next_attempt_at = now()")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    mail::send_due(&app.db.pool, &mailer, 10).await.unwrap();
+    let wait: f64 =
+        sqlx::query_scalar("select extract(epoch from next_attempt_at - now())::float8 from email_outbox")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert!(
+        (110.0..=121.0).contains(&wait),
+        "second retry after two minutes, not {wait}"
+    );
+
+    // The admin page lists it with the error.
+    let (status, _, page) = app.get_as("/admin/email", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("ada@example.test"), "{page}");
+    assert!(page.contains("retrying"));
+    let shown = error.chars().take(20).collect::<String>();
+    assert!(
+        page.contains(&shown) || page.contains("Connection refused"),
+        "{error} not in {page}"
+    );
+    assert!(page.contains("href=\"/admin/email\" aria-current=\"page\""));
+
+    // The server comes up: the next try goes through.
+    let sink = Sink::start_on(port);
+    sqlx::query("update email_outbox set next_attempt_at = now()")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let report = mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 1, failed: 0 });
+    assert_eq!(sink.messages().len(), 1);
+    let (attempts, status): (i32, String) = sqlx::query_as("select attempts, status from email_outbox")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((attempts, status.as_str()), (3, "sent"));
+
+    // After the last attempt a message is given up on.
+    sqlx::query("update email_outbox set status = 'pending', attempts = $1, next_attempt_at = now()")
+        .bind(mail::MAX_ATTEMPTS - 1)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    mail::send_due(&app.db.pool, &mailer_on(free_port()), 10)
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("select status from email_outbox")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+}
+
+#[tokio::test]
+async fn two_senders_send_each_message_once() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    set_email(&app, "ada").await;
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_mentoring", "immediate")],
+        Some(&ada),
+    )
+    .await;
+    for inviter in ["mentor1", "mentor2", "mentor3", "mentor4", "mentor5", "mentor6"] {
+        let cookie = app.sign_up(inviter).await;
+        app.post_form("/mentors/invite", &[("username", "ada")], Some(&cookie))
+            .await;
+    }
+    let other = second_pool(&app).await;
+    let (one, two) = (sink.mailer(), sink.mailer());
+    let (a, b) = tokio::join!(
+        mail::send_due(&app.db.pool, &one, 100),
+        mail::send_due(&other, &two, 100)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, 6);
+    assert_eq!(sink.messages().len(), 6);
+    let mut subjects: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| header_of(m, "Subject").to_string())
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 6, "no message went twice");
+}
+
+/// Ada asks for a review of a skill of `web`; max is her direct mentor; team alpha (web
+/// assigned) has tom as mentor, lena as lead and fred as a mentor who left; team beta (web not
+/// assigned) has bob as mentor.
+async fn waiting_review(app: &TestApp) {
+    let ada = app.sign_up("ada").await;
+    for name in ["max", "tom", "lena", "fred", "bob", "eve"] {
+        app.sign_up(name).await;
+    }
+    set_email(app, "max").await;
+    pathway::db::mentorships::link(&app.db.pool, app.user_id("max").await, app.user_id("ada").await)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _, _) = app
+        .post_form(
+            "/skills/http-methods/state",
+            &[("state", "done"), ("version", "0")],
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, body) = app
+        .post_form(
+            "/skills/http-methods/review",
+            &[("message", "please")],
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    sqlx::query(
+        "with t as (insert into teams (slug, name) values ('alpha', 'Alpha'), ('beta', 'Beta') returning id, slug)
+         insert into team_members (team_id, user_id, role, left_at)
+         select t.id, u.id, m.role, case when m.gone then now() end
+         from (values ('alpha', 'ada', 'learner', false), ('alpha', 'tom', 'mentor', false),
+                      ('alpha', 'lena', 'lead', false), ('alpha', 'fred', 'mentor', true),
+                      ('beta', 'ada', 'learner', false), ('beta', 'bob', 'mentor', false))
+              as m (team, username, role, gone)
+         join t on t.slug = m.team join users u on u.username = m.username",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into team_roadmaps (team_id, roadmap_id) select id, 'web' from teams where slug = 'alpha'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+}
+
+async fn backdate_review(app: &TestApp, days: i32) {
+    sqlx::query("update review_requests set requested_at = now() - make_interval(days => $1)")
+        .bind(days)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_waiting_review_nudges_mentors_at_two_days_and_the_lead_at_five_exactly_once() {
+    let (app, _dir) = app().await;
+    waiting_review(&app).await;
+    let other = second_pool(&app).await;
+
+    // A day: nothing yet.
+    backdate_review(&app, 1).await;
+    jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert!(notices(&app, "max", "review_nudge").await.is_empty());
+
+    // Three days, two servers at once: one of them nudges, once.
+    backdate_review(&app, 3).await;
+    jobs::make_due(&app.db.pool).await.unwrap();
+    let (one, two) = (context(), context());
+    let (a, b) = tokio::join!(jobs::run_due(&app.db.pool, &one), jobs::run_due(&other, &two));
+    let ran: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(
+        ran.iter().filter(|(name, _)| *name == "review_nudges").count(),
+        1,
+        "one server ran the sweep: {ran:?}"
+    );
+    for (who, count) in [
+        ("max", 1),
+        ("tom", 1),
+        ("lena", 0),
+        ("fred", 0),
+        ("bob", 0),
+        ("eve", 0),
+        ("ada", 0),
+    ] {
+        assert_eq!(notices(&app, who, "review_nudge").await.len(), count, "{who}");
+    }
+    assert_eq!(
+        notices(&app, "max", "review_nudge").await,
+        ["ada name’s review request for “Methods” has waited 2 days for an answer"]
+    );
+    // Max has an address, and nudges go by email unless he chose otherwise.
+    assert_eq!(outbox_count(&app, "max").await, 1);
+
+    // A restart: the sweep runs again at once and sends nothing new.
+    jobs::make_due(&app.db.pool).await.unwrap();
+    jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert_eq!(notices(&app, "max", "review_nudge").await.len(), 1);
+    assert_eq!(notices(&app, "tom", "review_nudge").await.len(), 1);
+
+    // Six days: the lead, once; the mentors are not told again.
+    backdate_review(&app, 6).await;
+    for _ in 0..2 {
+        jobs::make_due(&app.db.pool).await.unwrap();
+        jobs::run_due(&other, &context()).await.unwrap();
+    }
+    for (who, count) in [("max", 1), ("tom", 1), ("lena", 1), ("fred", 0), ("bob", 0)] {
+        assert_eq!(notices(&app, who, "review_nudge").await.len(), count, "{who}");
+    }
+    let recorded: Vec<(String, Vec<i64>)> =
+        sqlx::query_as("select step, recipients from job_sends where kind = 'review_nudge' order by step")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[1], ("5d".to_string(), vec![app.user_id("lena").await]));
+    let outcome: String = sqlx::query_scalar("select last_outcome from jobs where name = 'review_nudges'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(outcome, "0 sent");
+}
+
+#[tokio::test]
+async fn an_answered_review_is_not_nudged() {
+    let (app, _dir) = app().await;
+    waiting_review(&app).await;
+    sqlx::query("update review_requests set status = 'withdrawn'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    backdate_review(&app, 6).await;
+    jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    let sent: i64 = sqlx::query_scalar("select count(*) from notifications where kind = 'review_nudge'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(sent, 0);
+}
+
+#[tokio::test]
+async fn a_quiet_learner_gets_one_reminder_per_quiet_spell_unless_switched_off() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let eve = app.sign_up("eve").await;
+    set_email(&app, "ada").await;
+    for cookie in [&ada, &eve] {
+        app.post_form(
+            "/skills/http-methods/state",
+            &[("state", "in_progress"), ("version", "0")],
+            Some(cookie),
+        )
+        .await;
+    }
+    // Eve switches reminders off.
+    app.post_form("/account/email-preferences", &[], Some(&eve)).await;
+    pathway::db::progress::fold_counters(&app.db.pool).await.unwrap();
+
+    let quiet = |days: i32| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query("update enrollments set last_activity_at = now() - make_interval(days => $1)")
+                .bind(days)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    quiet(3).await;
+    jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert!(notices(&app, "ada", "quiet_reminder").await.is_empty());
+
+    quiet(8).await;
+    for _ in 0..3 {
+        jobs::make_due(&app.db.pool).await.unwrap();
+        jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    }
+    assert_eq!(notices(&app, "ada", "quiet_reminder").await.len(), 1);
+    assert!(notices(&app, "eve", "quiet_reminder").await.is_empty());
+    mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1, "reminders go by email by default");
+    assert!(
+        messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{PUBLIC}/dashboard"))
+    );
+
+    // She came back, then went quiet again: a new spell, one more reminder.
+    quiet(10).await;
+    jobs::make_due(&app.db.pool).await.unwrap();
+    jobs::run_due(&app.db.pool, &context()).await.unwrap();
+    assert_eq!(notices(&app, "ada", "quiet_reminder").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_reset_link_goes_to_the_users_address() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let admin = app.sign_up_admin("root").await;
+    app.sign_up("ada").await;
+    set_email(&app, "ada").await;
+    let id = app.user_id("ada").await;
+    let (status, _, page) = app
+        .post_form(&format!("/admin/users/{id}/reset"), &[], Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("It was also emailed to ada’s address, ada@example.test"),
+        "{page}"
+    );
+    mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let text = messages[0]["text"].as_str().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{PUBLIC}/reset/")))
+        .unwrap();
+    assert!(page.contains(link), "the same link as on the page");
+    assert!(messages[0]["html"].as_str().unwrap().contains(link));
+}
+
+#[tokio::test]
+async fn a_person_added_to_a_team_is_told_and_emailed_if_they_chose_so() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let lena = app.sign_up("lena").await;
+    let ada = app.sign_up("ada").await;
+    set_email(&app, "ada").await;
+    app.post_form(
+        "/account/email-preferences",
+        &[("mode_teams", "immediate")],
+        Some(&ada),
+    )
+    .await;
+    sqlx::query(
+        "with t as (insert into teams (slug, name) values ('alpha', 'Alpha') returning id)
+         insert into team_members (team_id, user_id, role) select t.id, u.id, 'lead' from t, users u
+         where u.username = 'lena'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (status, _, body) = app
+        .post_form(
+            "/teams/alpha/members",
+            &[("member_username", "ada"), ("role", "learner")],
+            Some(&lena),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        notices(&app, "ada", "team_added").await,
+        ["lena name added you to the team “Alpha” as learner"]
+    );
+    mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{PUBLIC}/teams/alpha"))
+    );
+}
