@@ -49,11 +49,14 @@ pub struct AppState {
     pub notifier: Arc<dyn Notifier>,
     /// Counters and timings for `/metrics` on `--metrics-address`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The zone visitors and accounts without one see dates in (`--time-zone`), resolved once.
+    pub default_zone: crate::time_zones::Zone,
 }
 
 impl AppState {
     pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path, settings: Settings) -> Self {
         let email = settings.email.then(|| settings.public_url.clone());
+        let settings_zone = settings.time_zone.clone();
         Self {
             db: db.clone(),
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
@@ -64,6 +67,7 @@ impl AppState {
                 email,
             }),
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            default_zone: crate::time_zones::Zone::named(&settings_zone),
         }
     }
 

@@ -67,10 +67,9 @@ pub async fn load_user(
         }
     };
     let signed_in = user.is_some();
-    let zone = user.as_ref().map_or_else(
-        || crate::time_zones::Zone::named(&state.settings.time_zone),
-        User::zone,
-    );
+    let zone = user
+        .as_ref()
+        .map_or_else(|| state.default_zone.clone(), User::zone);
     request.extensions_mut().insert(CurrentUser(user));
     let mut response = crate::time_zones::for_viewer(zone, next.run(request)).await;
     // A signed-in page is one person's: no shared cache may keep it, nor the back-forward history after sign-out.

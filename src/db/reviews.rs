@@ -253,6 +253,47 @@ pub async fn release(db: impl PgExecutor<'_>, mentor_id: i64, id: i64) -> sqlx::
         > 0)
 }
 
+/// A request waiting in a mentee's list: (id, skill id, message, requested at).
+pub type Waiting = (i64, String, String, OffsetDateTime);
+
+/// The first `limit` of `mentee_id`'s pending requests on roadmaps `scope` covers (a shared
+/// skill counts when any roadmap listing it is covered), oldest first, and how many there are.
+/// Only what the mentee page lists: no notes, evidence or history, unlike [`queue`].
+pub async fn waiting_from(
+    db: impl PgExecutor<'_>,
+    mentee_id: i64,
+    scope: &crate::db::mentorships::Scope,
+    limit: i64,
+) -> sqlx::Result<(Vec<Waiting>, i64)> {
+    let (all, roadmaps) = match scope {
+        crate::db::mentorships::Scope::All => (true, Vec::new()),
+        crate::db::mentorships::Scope::Only(ids) => (false, ids.clone()),
+    };
+    let rows = sqlx::query!(
+        r#"select q.id, q.skill_id, q.message, q.requested_at, count(*) over () as "total!"
+           from review_requests q join skills s on s.id = q.skill_id
+           where q.mentee_id = $1 and q.status = 'pending'
+             and ($2 or s.roadmap_id = any($3)
+                  or exists (select 1 from skill_placements sp
+                             where sp.skill_id = s.id and sp.roadmap_id = any($3)))
+           order by q.requested_at, q.id
+           limit $4"#,
+        mentee_id,
+        all,
+        &roadmaps,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((
+        rows.into_iter()
+            .map(|r| (r.id, r.skill_id, r.message, r.requested_at))
+            .collect(),
+        total,
+    ))
+}
+
 /// A waiting review request in a mentor's queue, with what judging it needs.
 #[derive(Debug, Clone)]
 pub struct QueuedReview {

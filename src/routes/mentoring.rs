@@ -668,27 +668,20 @@ async fn mentee(
         .take(30)
         .map(|e| (super::format_datetime(e.at), e))
         .collect();
-    let (queued, waiting_total) = reviews::queue(
-        &state.db,
-        user.id,
-        Some(&mentee.username),
-        None,
-        MENTEE_PAGE_REVIEWS,
-        0,
-    )
-    .await?;
+    let (queued, waiting_total) =
+        reviews::waiting_from(&state.db, mentee.id, &scope, MENTEE_PAGE_REVIEWS).await?;
     let waiting = queued
         .into_iter()
-        .filter_map(|r| {
-            let (roadmap, stage, skill) = catalog.skill_where(&r.skill_id, |id| r.scope.covers(id))?;
+        .filter_map(|(_, skill_id, message, requested_at)| {
+            let (roadmap, stage, skill) = catalog.skill_where(&skill_id, |id| scope.covers(id))?;
             Some((
                 format!(
                     "/mentees/{}/{}/{}/{}",
                     mentee.username, roadmap.id, stage.id, skill.id
                 ),
                 skill.title.clone(),
-                waited(r.requested_at),
-                r.message,
+                waited(requested_at),
+                message,
             ))
         })
         .collect();
