@@ -12,7 +12,7 @@ use crate::content::catalog::{Roadmap, Stage};
 use crate::db::progress::ProgressMap;
 use crate::db::users::User;
 use crate::error::AppError;
-use crate::progress::{SkillState, Tally};
+use crate::progress::{Rule, SkillState, Tally};
 
 #[derive(Template)]
 #[template(path = "public/stage.html")]
@@ -27,6 +27,10 @@ pub struct StagePage<'a> {
     signed_in: bool,
     skills: Vec<SkillView<'a>>,
     panel: StagePanel,
+    /// The stage's target date from the learner's teams: (date, overdue, team).
+    due: Option<(String, bool, String)>,
+    /// Skills every team of the learner's that assigns the roadmap hides: listed apart.
+    hidden: usize,
 }
 
 /// Renders a stage page; `conflict` marks a refused stale change (status 409).
@@ -64,6 +68,20 @@ pub async fn render_stage_with(
     let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
     let map = &loaded.map;
     let panel = StagePanel::new(stage, map, loaded.enrolled, loaded.undo_all);
+    let today = crate::time_zones::viewer().today();
+    let due = loaded.plan.due(&roadmap.id, &stage.id).map(|(day, team)| {
+        let unfinished = panel_unfinished(stage, map, &loaded.plan);
+        (
+            super::format_day(day),
+            unfinished && day < today,
+            team.to_string(),
+        )
+    });
+    let hidden = loaded
+        .views
+        .iter()
+        .filter(|v| v.team.as_ref().is_some_and(|(h, _)| *h))
+        .count();
     let page = StagePage {
         layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
         roadmap,
@@ -74,6 +92,8 @@ pub async fn render_stage_with(
         signed_in: user.is_some(),
         skills: loaded.views,
         panel,
+        due,
+        hidden,
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -125,4 +145,16 @@ impl StagePanel {
             time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
         }
     }
+}
+
+/// Whether a skill the learner's teams' version requires is neither done nor skipped.
+fn panel_unfinished(stage: &Stage, map: &ProgressMap, plan: &crate::db::team_plans::LearnerPlan) -> bool {
+    stage.skills.iter().any(|k| {
+        let required = match plan.rule_of(&k.id) {
+            Some(Rule::Hidden) => false,
+            Some(Rule::Required) => true,
+            None => !k.optional,
+        };
+        required && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped)
+    })
 }
