@@ -187,6 +187,18 @@ pub async fn set_checkin_days(db: impl PgExecutor<'_>, id: i64, days: Option<i32
     Ok(())
 }
 
+/// The other side of link `id` from `user_id`.
+pub async fn other_side(db: impl PgExecutor<'_>, id: i64, user_id: i64) -> sqlx::Result<Vec<i64>> {
+    let row = sqlx::query!("select mentee_id, mentor_id from mentorships where id = $1", id)
+        .fetch_one(db)
+        .await?;
+    Ok([Some(row.mentee_id), row.mentor_id]
+        .into_iter()
+        .flatten()
+        .filter(|u| *u != user_id)
+        .collect())
+}
+
 /// Records that a check-in happened now.
 pub async fn record_checkin(db: impl PgExecutor<'_>, id: i64, recorded_by: i64) -> sqlx::Result<()> {
     sqlx::query!(

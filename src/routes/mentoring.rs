@@ -86,7 +86,7 @@ async fn set_cadence(
     };
     if days != link.days {
         mentorships::set_checkin_days(&state.db, id, days).await?;
-        let other = other_side(&state, id, user.id).await?;
+        let other = mentorships::other_side(&state.db, id, user.id).await?;
         let words = match days {
             Some(7) => "weekly",
             Some(14) => "fortnightly",
@@ -116,18 +116,6 @@ async fn record_checkin(
         .ok_or(AppError::NotFound)?;
     mentorships::record_checkin(&state.db, id, user.id).await?;
     Ok(Redirect::to(&checkin_back(&user, &link, "checkin")).into_response())
-}
-
-/// The other side of link `id` from `user_id`.
-async fn other_side(state: &AppState, id: i64, user_id: i64) -> Result<Vec<i64>, AppError> {
-    let row = sqlx::query!("select mentee_id, mentor_id from mentorships where id = $1", id)
-        .fetch_one(&state.db)
-        .await?;
-    Ok([Some(row.mentee_id), row.mentor_id]
-        .into_iter()
-        .flatten()
-        .filter(|u| *u != user_id)
-        .collect())
 }
 
 /// Where the other side of the link sees its check-ins.

@@ -234,7 +234,7 @@ async fn skill_fragment(
     p.conflict = conflict;
     let panel = rows
         .enrolled
-        .then(|| StagePanel::new(stage, &rows.progress, true, None));
+        .then(|| StagePanel::new(stage, &rows.progress, &rows.plan, true, None));
     let fragment = SkillFragment {
         p,
         roadmap,
