@@ -345,6 +345,14 @@ async fn the_team_page_runs_the_same_statements_for_3_and_200_members() {
     assert!(page.contains("Member 199") && page.contains("On track"), "{page}");
     assert_eq!(few, many, "the team page's statements grew with its members");
     assert!(many <= 10, "the team page ran {many} statements");
+    // The feed pages through hundreds of completions at the same cost.
+    let (paged, (_, _, page)) = count_statements(app.get_as("/teams/cohort?feed=3", &lena)).await;
+    assert_eq!(paged, many);
+    assert!(
+        page.contains(r#"href="/teams/cohort?feed=2#feed">Newer"#)
+            && page.contains(r#"href="/teams/cohort?feed=4#feed">Older"#),
+        "{page}"
+    );
     let csv = get_count(&app, "/teams/cohort/progress.csv", &lena).await;
     assert!(csv <= 7, "the CSV ran {csv} statements");
 }

@@ -1,4 +1,4 @@
-//! Teams: creating one, members and roles, assigned roadmaps, the progress table and its CSV, join links (uses, expiry, revocation, a race for the last use), leaving, and the audit trail.
+//! Teams: creating one, members and roles, assigned roadmaps, the progress table and its CSV, join links (uses, expiry, revocation, a race for the last use), leaving, registration invites into a team, tailoring and target dates (the table, the CSV, the learner's pages), and the audit trail.
 
 mod common;
 
@@ -657,4 +657,29 @@ async fn tailoring_and_target_dates_move_the_team_table_and_the_learners_view() 
     .await
     .unwrap();
     assert_eq!(actions, ["team.plan", "team.plan", "team.learner_target"]);
+}
+
+#[tokio::test]
+async fn a_renamed_skill_keeps_its_team_rule() {
+    let (app, dir) = app().await;
+    let (_, lena) = team(&app).await;
+    app.post_form("/teams/cohort-1/roadmaps", &[("roadmap", "web")], Some(&lena))
+        .await;
+    let (status, _) = save_stage(&app, &lena, "dns", &[("due", ""), ("rule_dns-records", "hidden")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## Record types {#dns-record-types replaces=dns-records}\nA and AAAA.\n",
+        )],
+    );
+    pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    let rules: Vec<(String, String)> = sqlx::query_as("select skill_id, rule from team_skill_rules")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rules, [("dns-record-types".to_string(), "hidden".to_string())]);
 }
