@@ -58,4 +58,4 @@ create index mentorship_checkins_by_link on mentorship_checkins (mentorship_id, 
 alter table invites
     add column team_id bigint references teams (id) on delete set null,
     add column team_role text check (team_role in ('learner', 'mentor', 'lead')),
-    add check ((team_id is null) = (team_role is null) or team_id is null);
+    add check (team_id is null or team_role is not null);
