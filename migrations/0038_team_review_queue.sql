@@ -25,3 +25,6 @@ create view mentor_reach as
 
 -- A team's members by team, for the reach above and the team's queue.
 create index team_members_by_team on team_members (team_id, role) where left_at is null;
+
+-- The sweep that tells learners and leads of stages past their target date (src/jobs.rs).
+insert into jobs (name) values ('overdue_stages');

@@ -32,7 +32,7 @@ pub enum Command {
         #[command(subcommand)]
         action: ContentCommand,
     },
-    /// Seed demo accounts: a mentor and three learners with progress, reviews and comments.
+    /// Seed demo accounts: a mentor and three learners with progress, reviews and comments, and a cohort of a dozen learners with a tailored roadmap and target dates.
     Demo,
     /// Administrator accounts.
     Admin {
@@ -191,8 +191,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             match seed_demo(&cli.config).await {
                 Ok((accounts, base)) => {
                     println!("Demo data is ready. Sign in at {base}/signin with:");
-                    println!("  mentor:   {}", accounts.mentor);
+                    println!("  mentor:   {} (leads the Backend cohort)", accounts.mentor);
                     println!("  learners: {}", accounts.learners.join(", "));
+                    println!("  cohort mentors: {}", accounts.team_mentors.join(", "));
+                    println!("  cohort learners: {}", accounts.cohort.join(", "));
                     println!("  password (all): {}", crate::demo::PASSWORD);
                     ExitCode::SUCCESS
                 }
@@ -456,6 +458,7 @@ async fn create_invite(config: &crate::config::Config, days: i32) -> anyhow::Res
         &crate::auth::token::hash(&token),
         None,
         days,
+        None,
     )
     .await;
     let base = link_base(config, &database.pool).await;

@@ -1,18 +1,23 @@
-//! `pathway demo`: a mentor and three learners with realistic progress, links, reviews, notes and comments, and the cohort the mentor leads.
+//! `pathway demo`: a mentor and three learners with realistic progress, links, reviews, notes and comments, and the cohort the mentor leads: two more mentors, a dozen learners at different paces, a tailored roadmap and stage target dates.
 
 use sqlx::PgPool;
 
 use crate::auth::password;
 use crate::content::Catalog;
-use crate::db::{comments, mentorships, notes, progress, reviews, teams, users};
-use crate::progress::SkillState;
+use crate::db::{comments, mentorships, notes, progress, reviews, team_plans, teams, users};
+use crate::progress::{Rule, SkillState};
 
 /// Every demo account signs in with this password.
 pub const PASSWORD: &str = "pathway demo password";
 
 pub struct DemoAccounts {
     pub mentor: String,
+    /// The mentor's own mentees (linked to them).
     pub learners: Vec<String>,
+    /// The cohort's two other mentors.
+    pub team_mentors: Vec<String>,
+    /// Every learner of the cohort, the mentees first.
+    pub cohort: Vec<String>,
 }
 
 /// (username, display name, days since they started, skills done, skills in progress, skills skipped).
@@ -21,6 +26,22 @@ const LEARNERS: &[(&str, &str, i64, usize, usize, usize)] = &[
     ("grace", "Grace Hopper", 21, 9, 2, 0),
     ("linus", "Linus Learner", 60, 4, 1, 0),
 ];
+
+/// The rest of the cohort, in the team only, at different paces (same fields).
+const COHORT: &[(&str, &str, i64, usize, usize, usize)] = &[
+    ("bea", "Bea Quick", 30, 18, 2, 0),
+    ("carl", "Carl Steady", 30, 10, 1, 0),
+    ("dina", "Dina Slow", 30, 3, 1, 0),
+    ("eli", "Eli Newcomer", 5, 1, 1, 0),
+    ("femi", "Femi Keen", 30, 14, 2, 1),
+    ("gus", "Gus Quiet", 45, 2, 0, 0),
+    ("hana", "Hana Regular", 30, 8, 2, 0),
+    ("ivan", "Ivan Later", 35, 5, 0, 0),
+    ("joy", "Joy Ahead", 30, 20, 1, 0),
+];
+
+/// The cohort's other mentors: (username, display name).
+const TEAM_MENTORS: &[(&str, &str)] = &[("sam", "Sam Second"), ("rita", "Rita Reviewer")];
 
 /// Seeds the demo data on the `backend` roadmap. Refuses if the demo mentor
 /// already exists, so running it twice changes nothing.
@@ -42,9 +63,15 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         .collect();
 
     let mut learners = Vec::new();
-    for &(username, name, days_ago, done, in_progress, skipped) in LEARNERS {
+    let mut cohort = Vec::new();
+    for (n, &(username, name, days_ago, done, in_progress, skipped)) in
+        LEARNERS.iter().chain(COHORT).enumerate()
+    {
         let id = users::create(pool, username, name, None, &hash).await?;
-        learners.push(username.to_string());
+        cohort.push(username.to_string());
+        if n < LEARNERS.len() {
+            learners.push(username.to_string());
+        }
         progress::enroll(pool, id, &roadmap.id).await?;
         let mut index = 0;
         for (count, state) in [
@@ -59,7 +86,11 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         }
         // Spread the history over the weeks since they started, oldest first;
         // Linus has been quiet for a month, so he shows as stalled.
-        let quiet_days: i32 = if username == "linus" { 30 } else { 0 };
+        let quiet_days: i32 = match username {
+            "linus" => 30,
+            "gus" => 20,
+            _ => 0,
+        };
         sqlx::query(
             "with numbered as (
                  select id, row_number() over (order by id) as n, count(*) over () as total
@@ -96,9 +127,11 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
             .bind(id)
             .execute(pool)
             .await?;
-        mentorships::link(pool, mentor_id, id)
-            .await?
-            .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+        if n < LEARNERS.len() {
+            mentorships::link(pool, mentor_id, id)
+                .await?
+                .map_err(|refusal| anyhow::anyhow!(refusal.0))?;
+        }
     }
 
     // Ada: a verified skill, one waiting for review, a shared note and a conversation.
@@ -164,13 +197,37 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         .execute(pool)
         .await?;
 
-    // A cohort the mentor leads, with the three learners and the backend roadmap assigned.
+    // Ada and her mentor agreed weekly check-ins; the last was 9 days ago, so one is due.
+    sqlx::query("update mentorships set checkin_days = 7 where mentee_id = $1 and status = 'active'")
+        .bind(ada)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "insert into mentorship_checkins (mentorship_id, recorded_by, at)
+         select id, mentee_id, now() - interval '9 days' from mentorships where mentee_id = $1 and status = 'active'",
+    )
+    .bind(ada)
+    .execute(pool)
+    .await?;
+
+    let mut team_mentors = Vec::new();
+    let mut mentor_ids = Vec::new();
+    for &(username, name) in TEAM_MENTORS {
+        mentor_ids.push(users::create(pool, username, name, None, &hash).await?);
+        team_mentors.push(username.to_string());
+    }
+
+    // A cohort the mentor leads, with two more mentors, every learner and the backend
+    // roadmap assigned, tailored, with stage target dates.
     let mut tx = pool.begin().await?;
     let team = teams::create(&mut *tx, "backend-cohort", "Backend cohort", mentor_id)
         .await?
         .map_err(|_| anyhow::anyhow!("a team called backend-cohort already exists"))?;
     teams::add_member(&mut tx, team, mentor_id, "lead", true).await?;
-    for username in &learners {
+    for id in &mentor_ids {
+        teams::add_member(&mut tx, team, *id, "mentor", true).await?;
+    }
+    for username in &cohort {
         let id = users::by_username(&mut *tx, username)
             .await?
             .expect("just created")
@@ -178,10 +235,61 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
         teams::add_member(&mut tx, team, id, "learner", true).await?;
     }
     teams::assign(&mut tx, team, &roadmap.id).await?;
+    // The team skips the last skill of the second and of the last stage, and requires
+    // the first optional skill of the third stage on.
+    let mut rules = Vec::new();
+    for stage in [roadmap.stages.get(1), roadmap.stages.last()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(skill) = stage.skills.iter().rev().find(|k| !k.optional) {
+            rules.push((skill.id.clone(), Some(Rule::Hidden)));
+        }
+    }
+    if let Some(skill) = roadmap
+        .stages
+        .iter()
+        .skip(2)
+        .flat_map(|s| &s.skills)
+        .find(|k| k.optional)
+    {
+        rules.push((skill.id.clone(), Some(Rule::Required)));
+    }
+    team_plans::set_rules(&mut tx, team, &rules, mentor_id).await?;
+    // Stage dates: the first behind us (the slower learners are overdue), the rest ahead.
+    let today = time::OffsetDateTime::now_utc().date();
+    for (stage, days) in roadmap.stages.iter().zip([-14i64, 14, 35, 56, 77, 98, 119, 140]) {
+        team_plans::set_stage_target(
+            &mut *tx,
+            team,
+            &roadmap.id,
+            &stage.id,
+            Some(today + time::Duration::days(days)),
+        )
+        .await?;
+    }
+    // Eli started late: the lead gave him his own date for the first stage.
+    let eli = users::by_username(&mut *tx, "eli")
+        .await?
+        .expect("just created")
+        .id;
+    if let Some(first) = roadmap.stages.first() {
+        team_plans::set_learner_target(
+            &mut *tx,
+            team,
+            eli,
+            &roadmap.id,
+            &first.id,
+            Some(today + time::Duration::days(14)),
+        )
+        .await?;
+    }
     tx.commit().await?;
 
     Ok(DemoAccounts {
         mentor: "mentor".into(),
         learners,
+        team_mentors,
+        cohort,
     })
 }

@@ -41,13 +41,19 @@ impl Context {
 }
 
 /// The scheduled sweeps, by their name in the `jobs` table.
-pub const JOBS: &[&str] = &["review_nudges", "quiet_reminders", "email_digest"];
+pub const JOBS: &[&str] = &[
+    "review_nudges",
+    "quiet_reminders",
+    "overdue_stages",
+    "email_digest",
+];
 
 /// Runs one sweep by name in `tx`.
 async fn run_one(name: &str, tx: &mut PgConnection, context: &Context) -> anyhow::Result<u64> {
     match name {
         "review_nudges" => review_nudges(tx, context).await,
         "quiet_reminders" => quiet_reminders(tx, context).await,
+        "overdue_stages" => overdue_stages(tx, context).await,
         "email_digest" => email_digest(tx, context).await,
         other => anyhow::bail!("no sweep is called {other}"),
     }
@@ -194,6 +200,101 @@ pub async fn review_nudges(tx: &mut PgConnection, context: &Context) -> anyhow::
             target_url,
         };
         notify::deliver_in(&mut *tx, context.email.as_deref(), &notice).await?;
+    }
+    Ok(sent)
+}
+
+/// A team stage past its target date (the team's, or the learner's own) with a required
+/// skill of the team's version not done or skipped tells the learner and the team's leads,
+/// once per learner, stage and date (a new date is a new deadline). "Past" is after the
+/// date's end in the learner's time zone.
+pub async fn overdue_stages(tx: &mut PgConnection, context: &Context) -> anyhow::Result<u64> {
+    let due = sqlx::query!(
+        r#"with targets as (
+               select tm.team_id, tm.user_id, ts.roadmap_id, ts.stage_id,
+                      coalesce(lt.due_on, ts.due_on) as due_on
+               from team_stage_targets ts
+               join team_members tm on tm.team_id = ts.team_id and tm.role = 'learner' and tm.left_at is null
+               left join team_learner_targets lt on lt.team_id = ts.team_id and lt.user_id = tm.user_id
+                    and lt.roadmap_id = ts.roadmap_id and lt.stage_id = ts.stage_id
+               union
+               select lt.team_id, lt.user_id, lt.roadmap_id, lt.stage_id, lt.due_on
+               from team_learner_targets lt
+               join team_members tm on tm.team_id = lt.team_id and tm.user_id = lt.user_id
+                    and tm.role = 'learner' and tm.left_at is null
+           ), overdue as (
+               select t.team_id, t.user_id, t.roadmap_id, t.stage_id, t.due_on,
+                      t.team_id || '/' || t.roadmap_id || '/' || t.stage_id || '/' || t.due_on as step,
+                      u.display_name, st.title as stage_title, tm.slug
+               from targets t
+               join users u on u.id = t.user_id and u.disabled_at is null
+               join teams tm on tm.id = t.team_id
+               join stages st on st.roadmap_id = t.roadmap_id and st.id = t.stage_id and st.retired_at is null
+               where t.due_on < (now() at time zone u.time_zone)::date
+                 -- A learner's own date for a stage replaces the team's.
+                 and t.due_on = coalesce((select lt.due_on from team_learner_targets lt
+                                          where lt.team_id = t.team_id and lt.user_id = t.user_id
+                                            and lt.roadmap_id = t.roadmap_id and lt.stage_id = t.stage_id),
+                                         t.due_on)
+                 and exists (
+                     select 1 from skill_places sp
+                     left join team_skill_rules r on r.team_id = t.team_id and r.skill_id = sp.skill_id
+                     where sp.roadmap_id = t.roadmap_id and sp.stage_id = t.stage_id and sp.retired_at is null
+                       and ((not sp.optional and r.rule is distinct from 'hidden') or r.rule = 'required')
+                       and not exists (select 1 from skill_progress p
+                                       where p.user_id = t.user_id and p.skill_id = sp.skill_id
+                                         and p.state in ('done', 'skipped')))
+                 and not exists (select 1 from job_sends j
+                                 where j.kind = 'stage_overdue' and j.subject_id = t.user_id
+                                   and j.step = t.team_id || '/' || t.roadmap_id || '/' || t.stage_id || '/' || t.due_on)
+           ), addressed as (
+               select o.*, array(select l.user_id from team_members l
+                                 where l.team_id = o.team_id and l.role = 'lead' and l.left_at is null
+                                   and l.user_id <> o.user_id) as leads
+               from overdue o
+           ), recorded as (
+               insert into job_sends (kind, subject_id, step, recipients)
+               select 'stage_overdue', user_id, step, array[user_id] || leads from addressed
+               on conflict do nothing
+               returning subject_id, step
+           )
+           select a.user_id as "user_id!", a.roadmap_id as "roadmap_id!", a.stage_id as "stage_id!",
+                  a.due_on as "due_on!", a.display_name as "display_name!", a.stage_title as "stage_title!",
+                  a.slug as "slug!", a.leads as "leads!"
+           from addressed a join recorded r on r.subject_id = a.user_id and r.step = a.step
+           order by a.user_id, a.step"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sent = 0;
+    for row in due {
+        let due_on = crate::pages::format_day(row.due_on);
+        let learner = Notice {
+            recipients: vec![row.user_id],
+            actor_id: None,
+            kind: "stage_overdue",
+            summary: format!(
+                "“{}” was due on {due_on}: pick up where you left off, or ask your lead for a new date",
+                row.stage_title
+            ),
+            target_url: format!("/roadmaps/{}/{}", row.roadmap_id, row.stage_id),
+        };
+        notify::deliver_in(&mut *tx, context.email.as_deref(), &learner).await?;
+        sent += 1;
+        if !row.leads.is_empty() {
+            sent += row.leads.len() as u64;
+            let lead = Notice {
+                recipients: row.leads,
+                actor_id: None,
+                kind: "stage_overdue",
+                summary: format!(
+                    "{} is behind: “{}” was due on {due_on}",
+                    row.display_name, row.stage_title
+                ),
+                target_url: format!("/teams/{}", row.slug),
+            };
+            notify::deliver_in(&mut *tx, context.email.as_deref(), &lead).await?;
+        }
     }
     Ok(sent)
 }

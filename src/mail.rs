@@ -38,7 +38,7 @@ pub fn category_of(kind: &str) -> &'static str {
     match kind {
         "review_requested" | "review_answered" => "reviews",
         "review_nudge" => "nudges",
-        "quiet_reminder" => "reminders",
+        "quiet_reminder" | "stage_overdue" => "reminders",
         "comment" => "comments",
         "mentor_invited" | "invite_accepted" | "invite_declined" | "link_made" | "link_ended" => "mentoring",
         kind if kind.starts_with("team") => "teams",

@@ -233,6 +233,87 @@ impl Tally {
     }
 }
 
+/// A team's tailoring of one skill (migration 0036).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Left out of the team's version: it counts for nothing.
+    Hidden,
+    /// Counts as required for the team, even if the content marks it optional.
+    Required,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hidden => "hidden",
+            Self::Required => "required",
+        }
+    }
+}
+
+impl FromStr for Rule {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "hidden" => Ok(Self::Hidden),
+            "required" => Ok(Self::Required),
+            _ => Err(()),
+        }
+    }
+}
+
+impl Tally {
+    /// This tally as a team's version of the roadmap counts it: each of `ruled` is a skill
+    /// of the tallied set with the team's rule, the learner's state and whether it was
+    /// verified. Hidden skills leave the totals and counts; optional skills the team
+    /// requires move from the optional counts to the required ones. The result equals
+    /// [`Tally::of`] over the tailored skill list (tested below), without reading every
+    /// skill's state: the untailored counts come from the stage tallies.
+    pub fn tailored<'a>(
+        mut self,
+        ruled: impl IntoIterator<Item = (&'a Skill, Rule, SkillState, bool)>,
+    ) -> Self {
+        for (skill, rule, state, verified) in ruled {
+            let done = state == SkillState::Done;
+            match (rule, skill.optional) {
+                (Rule::Hidden, false) => {
+                    self.required = self.required.saturating_sub(1);
+                    self.done = self.done.saturating_sub(u32::from(done));
+                    self.verified = self.verified.saturating_sub(u32::from(done && verified));
+                    self.skipped = self
+                        .skipped
+                        .saturating_sub(u32::from(state == SkillState::Skipped));
+                }
+                (Rule::Hidden, true) => {
+                    self.optional = self.optional.saturating_sub(1);
+                    self.optional_done = self.optional_done.saturating_sub(u32::from(done));
+                }
+                (Rule::Required, true) => {
+                    self.optional = self.optional.saturating_sub(1);
+                    self.optional_done = self.optional_done.saturating_sub(u32::from(done));
+                    self.required += 1;
+                    self.done += u32::from(done);
+                    self.verified += u32::from(done && verified);
+                    self.skipped += u32::from(state == SkillState::Skipped);
+                }
+                (Rule::Required, false) => {}
+            }
+            if rule == Rule::Hidden {
+                self.in_progress = self
+                    .in_progress
+                    .saturating_sub(u32::from(state == SkillState::InProgress));
+            }
+        }
+        // The counts and the states are read apart: a change between the two reads must
+        // not leave more done than there is to do.
+        self.done = self.done.min(self.required);
+        self.skipped = self.skipped.min(self.required - self.done);
+        self.verified = self.verified.min(self.done);
+        self
+    }
+}
+
 /// A whole percent for people; `count` above zero never reads as "0".
 fn share_label(count: u32, percent: u32) -> String {
     if count > 0 && percent == 0 {
@@ -381,5 +462,73 @@ mod tests {
             assert_eq!(state.as_str().parse::<SkillState>().unwrap(), state);
         }
         assert!("finished".parse::<SkillState>().is_err());
+    }
+
+    #[test]
+    fn tailoring_equals_counting_the_tailored_list() {
+        use std::collections::HashMap;
+        // Every combination of optional, rule and state, verified or not.
+        let mut skills = Vec::new();
+        let mut states = HashMap::new();
+        let mut rules = HashMap::new();
+        let mut verified = HashMap::new();
+        let mut n = 0;
+        for optional in [false, true] {
+            for rule in [None, Some(Rule::Hidden), Some(Rule::Required)] {
+                for state in SkillState::ALL {
+                    for v in [false, true] {
+                        let id = format!("s{n}");
+                        n += 1;
+                        skills.push(skill(&id, optional));
+                        states.insert(id.clone(), state);
+                        if let Some(rule) = rule {
+                            rules.insert(id.clone(), rule);
+                        }
+                        verified.insert(id, v && state == Done);
+                    }
+                }
+            }
+        }
+        let state_of = |id: &str| states[id];
+        let is_verified = |id: &str| verified[id];
+        let plain = Tally::of(&skills, state_of).with_verified(&skills, is_verified);
+        let tailored = plain.tailored(
+            skills
+                .iter()
+                .filter_map(|s| rules.get(&s.id).map(|r| (s, *r, states[&s.id], verified[&s.id]))),
+        );
+        let team_version: Vec<Skill> = skills
+            .iter()
+            .filter(|s| rules.get(&s.id) != Some(&Rule::Hidden))
+            .map(|s| Skill {
+                optional: s.optional && rules.get(&s.id) != Some(&Rule::Required),
+                ..s.clone()
+            })
+            .collect();
+        let expected = Tally::of(&team_version, state_of).with_verified(&team_version, is_verified);
+        assert_eq!(tailored, expected);
+        assert_eq!((expected.required, expected.optional), (24, 8));
+    }
+
+    #[test]
+    fn hiding_and_requiring_move_the_percentage() {
+        // Two required (one done), one optional done: 50 %.
+        let a = skill("a", false);
+        let b = skill("b", false);
+        let c = skill("c", true);
+        let plain = tally(&[("a", false, Done), ("b", false, NotStarted), ("c", true, Done)]);
+        assert_eq!(plain.percent(), 50);
+        // Hiding the undone required skill: 1 of 1.
+        let hidden = plain.tailored([(&b, Rule::Hidden, NotStarted, false)]);
+        assert_eq!((hidden.percent(), hidden.goal()), (100, 1));
+        // Requiring the done optional one: 2 of 3.
+        let required = plain.tailored([(&c, Rule::Required, Done, false)]);
+        assert_eq!(
+            (required.percent(), required.goal(), required.optional),
+            (66, 3, 0)
+        );
+        // Hiding the done one: 0 of 1.
+        let both = plain.tailored([(&a, Rule::Hidden, Done, false)]);
+        assert_eq!((both.percent(), both.done), (0, 0));
     }
 }

@@ -167,12 +167,20 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("POST", "/teams/{team}/invites/{id}/revoke",     [S, F, N, N, N, N, N, R, F, F, N, N]),
     // Web is not assigned to alpha (ops is).
     ("POST", "/teams/{team}/roadmaps/{roadmap}/remove", [S, F, N, N, N, N, N, N, F, F, N, N]),
+    // A team's plan of a roadmap: only for those who manage it, and only for an assigned
+    // roadmap (web is not alpha's, so its lead gets 404 too; tests/teams.rs plans an assigned one).
+    ("GET",  "/teams/{team}/roadmaps/{roadmap}",      [S, F, N, N, N, N, N, N, F, F, N, N]),
+    ("POST", "/teams/{team}/roadmaps/{roadmap}/stages/{stage}", [S, F, N, N, N, N, N, N, F, F, N, N]),
+    ("POST", "/teams/{team}/roadmaps/{roadmap}/learner-targets", [S, F, N, N, N, N, N, N, F, F, N, N]),
     // A join link that does not exist: gone, for everyone signed in.
     ("GET",  "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
     ("POST", "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
     // Late: they change who is in the team. {id} is ada.
     ("POST", "/teams/{team}/members/{id}/remove",     [S, F, N, N, N, N, N, R, F, F, N, N]),
     ("POST", "/teams/{team}/leave",                   [S, R, N, N, N, N, N, R, R, R, N, N]),
+    // Check-ins: either side of the active link (ada and max), nobody else.
+    ("POST", "/mentorships/{id}/cadence",             [S, R, N, R, N, N, N, N, N, N, N, N]),
+    ("POST", "/mentorships/{id}/checkins",            [S, R, N, R, N, N, N, N, N, N, N, N]),
     // Near the end: it ends ada's link with max.
     ("POST", "/mentorships/{id}/end",                 [S, R, N, R, N, N, N, N, N, N, N, N]),
     // Last: it ends the session.

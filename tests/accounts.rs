@@ -406,6 +406,7 @@ async fn invite_only_registration_needs_a_valid_unused_invite() {
         &pathway::auth::token::hash(&token),
         None,
         7,
+        None,
     )
     .await
     .unwrap();

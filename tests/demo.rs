@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use common::TestApp;
 
 #[tokio::test]
-async fn the_demo_seeds_a_mentor_three_learners_and_their_activity() {
+async fn the_demo_seeds_a_mentor_three_learners_their_activity_and_a_cohort() {
     let app = TestApp::with_default_content().await;
     let catalog = app.state.catalog.load_full();
     let accounts = pathway::demo::seed(&app.db.pool, &catalog).await.unwrap();
@@ -39,14 +39,27 @@ async fn the_demo_seeds_a_mentor_three_learners_and_their_activity() {
         "a shared note"
     );
 
-    // The mentor leads a cohort of the three, on the backend roadmap.
+    // The mentor leads a cohort of a dozen, with two more mentors, on the backend roadmap,
+    // tailored and with target dates some learners are behind on.
     let (status, _, team) = app.get_as("/teams/backend-cohort", &mentor).await;
     assert_eq!(status, StatusCode::OK);
     assert!(team.contains("Backend cohort") && team.contains("Add to the team"));
     assert_eq!(
         team.matches(r#"<th scope="row">"#).count(),
-        3,
+        12,
         "a progress row per learner"
+    );
+    assert!(team.contains("Behind") && team.contains("On track"), "{team}");
+    assert_eq!(accounts.team_mentors, ["sam", "rita"]);
+    let (_, _, plan) = app
+        .get_as("/teams/backend-cohort/roadmaps/backend", &mentor)
+        .await;
+    assert_eq!(plan.matches(r#"<option value="hidden" selected>"#).count(), 2);
+    assert_eq!(plan.matches(r#"<option value="required" selected>"#).count(), 1);
+    let (_, _, mentee) = app.get_as("/mentees/ada", &mentor).await;
+    assert!(
+        mentee.contains("<strong>weekly</strong>") && mentee.contains("next was due"),
+        "{mentee}"
     );
 
     let learner = app.sign_in("ada", pathway::demo::PASSWORD, None).await;

@@ -527,3 +527,82 @@ async fn a_mentor_reads_each_skill_on_its_own_page_and_answers_there() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn mentor_and_mentee_agree_a_check_in_cadence_and_record_check_ins() {
+    let w = world().await;
+    w.app
+        .post_form(
+            "/mentors/invite",
+            &[("username", "max"), ("scope", "all")],
+            Some(&w.learner),
+        )
+        .await;
+    let id = last_link_id(&w.app).await;
+    // Before the link is active, nobody sets check-ins on it.
+    let (status, _, _) = w
+        .app
+        .post_form(
+            &format!("/mentorships/{id}/cadence"),
+            &[("days", "7")],
+            Some(&w.learner),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    w.app
+        .post_form(&format!("/mentoring/{id}/accept"), &[], Some(&w.mentor))
+        .await;
+
+    // The mentee sets weekly; both sides see it, and the mentor is told.
+    let (status, headers, _) = w
+        .app
+        .post_form(
+            &format!("/mentorships/{id}/cadence"),
+            &[("days", "7")],
+            Some(&w.learner),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        format!("/mentors?done=cadence#checkins-{id}")
+    );
+    let (_, _, mentee_view) = w.app.get_as("/mentees/lea", &w.mentor).await;
+    assert!(
+        mentee_view.contains("<strong>weekly</strong> · none recorded yet · next by"),
+        "{mentee_view}"
+    );
+    let (_, _, notes) = w.app.get_as("/notifications", &w.mentor).await;
+    assert!(notes.contains("set weekly check-ins"), "{notes}");
+
+    // The mentor records a check-in (long ago, here) and goes fortnightly: the next one is due.
+    let (status, headers, _) = w
+        .app
+        .post_form(&format!("/mentorships/{id}/checkins"), &[], Some(&w.mentor))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/mentees/lea?done=checkin#checkins");
+    sqlx::query("update mentorship_checkins set at = now() - interval '20 days'")
+        .execute(&w.app.db.pool)
+        .await
+        .unwrap();
+    w.app
+        .post_form(
+            &format!("/mentorships/{id}/cadence"),
+            &[("days", "14")],
+            Some(&w.mentor),
+        )
+        .await;
+    let (_, _, mine) = w.app.get_as("/mentors", &w.learner).await;
+    assert!(
+        mine.contains("<strong>fortnightly</strong> · last ") && mine.contains("next was due"),
+        "{mine}"
+    );
+    // A stranger: 404.
+    let eve = w.app.sign_up("eve").await;
+    let (status, _, _) = w
+        .app
+        .post_form(&format!("/mentorships/{id}/checkins"), &[], Some(&eve))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -263,3 +263,96 @@ async fn mentor_pages_stay_constant_from_5_to_120_mentees_and_page_by_50() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/mentoring/matrix/web?page=3");
 }
+
+#[tokio::test]
+async fn the_team_page_runs_the_same_statements_for_3_and_200_members() {
+    let (app, _dir) = app().await;
+    let root = app.sign_up_admin("root").await;
+    let lena = app.sign_up("lena").await;
+    app.post_form("/teams", &[("name", "Cohort"), ("lead", "lena")], Some(&root))
+        .await;
+    for roadmap in ["web", "ops"] {
+        app.post_form("/teams/cohort/roadmaps", &[("roadmap", roadmap)], Some(&lena))
+            .await;
+    }
+    // A tailored roadmap with dates, and a learner's own date: every part of the page works.
+    app.post_form(
+        "/teams/cohort/roadmaps/web/stages/http",
+        &[("due", "2020-01-31"), ("rule_status-codes", "required")],
+        Some(&lena),
+    )
+    .await;
+    app.post_form(
+        "/teams/cohort/roadmaps/web/stages/dns",
+        &[("due", "2099-01-31"), ("rule_dns-records", "hidden")],
+        Some(&lena),
+    )
+    .await;
+    // Members with progress on every skill, a verification, and their own dates.
+    let add = |from: i32, to: i32| {
+        let app = &app;
+        async move {
+            sqlx::query(
+                "insert into users (username, display_name, password_hash)
+                 select 'member' || g, 'Member ' || g, 'x' from generate_series($1::int, $2::int) g",
+            )
+            .bind(from)
+            .bind(to)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "insert into team_members (team_id, user_id, role)
+                 select t.id, u.id, case when u.id % 10 = 0 then 'mentor' else 'learner' end
+                 from teams t, users u where t.slug = 'cohort' and u.username like 'member%'
+                 on conflict do nothing;",
+            )
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "insert into skill_progress (user_id, skill_id, state, started_at, done_at, updated_at)
+                 select u.id, s.id, 'done', now(), now(), now() from users u, skills s
+                 where u.username like 'member%' on conflict do nothing",
+            )
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "insert into progress_events (action_id, user_id, skill_id, actor_id, kind, from_state, to_state, at)
+                 select nextval('progress_actions'), u.id, s.id, u.id, 'set', 'not_started', 'done', now()
+                 from users u, skills s where u.username like 'member%'
+                   and not exists (select 1 from progress_events e where e.user_id = u.id)",
+            )
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "insert into team_learner_targets (team_id, user_id, roadmap_id, stage_id, due_on)
+                 select m.team_id, m.user_id, 'web', 'dns', date '2030-01-01' from team_members m
+                 where m.role = 'learner' on conflict do nothing",
+            )
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+        }
+    };
+    add(1, 3).await;
+    let few = get_count(&app, "/teams/cohort", &lena).await;
+    add(4, 200).await;
+    let (many, (status, _, page)) = count_statements(app.get_as("/teams/cohort", &lena)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Member 199") && page.contains("On track"), "{page}");
+    assert_eq!(few, many, "the team page's statements grew with its members");
+    assert!(many <= 10, "the team page ran {many} statements");
+    // The feed pages through hundreds of completions at the same cost.
+    let (paged, (_, _, page)) = count_statements(app.get_as("/teams/cohort?feed=3", &lena)).await;
+    assert_eq!(paged, many);
+    assert!(
+        page.contains(r#"href="/teams/cohort?feed=2#feed">Newer"#)
+            && page.contains(r#"href="/teams/cohort?feed=4#feed">Older"#),
+        "{page}"
+    );
+    let csv = get_count(&app, "/teams/cohort/progress.csv", &lena).await;
+    assert!(csv <= 7, "the CSV ran {csv} statements");
+}

@@ -296,3 +296,106 @@ async fn a_learner_with_only_a_team_can_ask_for_reviews_and_its_mentors_hear_of_
             .unwrap()
     );
 }
+
+/// The summaries of `username`'s notifications of `kind`.
+async fn notices(app: &TestApp, username: &str, kind: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select n.summary from notifications n join users u on u.id = n.recipient_id
+         where u.username = $1 and n.kind = $2 order by n.id",
+    )
+    .bind(username)
+    .bind(kind)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
+    use pathway::db::team_plans;
+    use pathway::jobs::{self, Context};
+    let c = cohort().await;
+    let context = Context::new(
+        &pathway::config::Settings::default(),
+        std::time::Duration::from_secs(60),
+    );
+    let today = time::OffsetDateTime::now_utc().date();
+    // The HTTP stage is due tomorrow: nothing yet.
+    team_plans::set_stage_target(
+        &c.app.db.pool,
+        c.team,
+        "web",
+        "http",
+        Some(today.next_day().unwrap()),
+    )
+    .await
+    .unwrap();
+    jobs::make_due(&c.app.db.pool).await.unwrap();
+    jobs::run_due(&c.app.db.pool, &context).await.unwrap();
+    assert!(notices(&c.app, "lea", "stage_overdue").await.is_empty());
+
+    // Two days ago: HTTP's only required skill is Methods, which Lea has done (Status
+    // codes is optional), so she is not behind.
+    let past = today.previous_day().unwrap().previous_day().unwrap();
+    team_plans::set_stage_target(&c.app.db.pool, c.team, "web", "http", Some(past))
+        .await
+        .unwrap();
+    jobs::make_due(&c.app.db.pool).await.unwrap();
+    jobs::run_due(&c.app.db.pool, &context).await.unwrap();
+    assert!(
+        notices(&c.app, "lea", "stage_overdue").await.is_empty(),
+        "the stage is done"
+    );
+
+    // The DNS stage was due two days ago and Lea has not done it: Lea and Ann (the lead) hear,
+    // Tom (a mentor) does not; running again, even from a "restarted" server, sends nothing.
+    team_plans::set_stage_target(&c.app.db.pool, c.team, "web", "dns", Some(past))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        jobs::make_due(&c.app.db.pool).await.unwrap();
+        jobs::run_due(&c.app.db.pool, &context).await.unwrap();
+    }
+    let lea = notices(&c.app, "lea", "stage_overdue").await;
+    assert_eq!(lea.len(), 1, "{lea:?}");
+    assert!(lea[0].starts_with("“DNS” was due on"), "{lea:?}");
+    let ann = notices(&c.app, "ann", "stage_overdue").await;
+    assert_eq!(ann.len(), 1, "{ann:?}");
+    assert!(
+        ann[0].starts_with("lea name is behind: “DNS” was due on"),
+        "{ann:?}"
+    );
+    assert!(notices(&c.app, "tom", "stage_overdue").await.is_empty());
+
+    // Lea's own later date replaces the team's; once it passes she hears again, once.
+    let lea_id = c.app.user_id("lea").await;
+    team_plans::set_learner_target(
+        &c.app.db.pool,
+        c.team,
+        lea_id,
+        "web",
+        "dns",
+        Some(today.previous_day().unwrap()),
+    )
+    .await
+    .unwrap();
+    jobs::make_due(&c.app.db.pool).await.unwrap();
+    jobs::run_due(&c.app.db.pool, &context).await.unwrap();
+    assert_eq!(notices(&c.app, "lea", "stage_overdue").await.len(), 2);
+    // Done now: nothing more, whatever the date.
+    let (status, _, _) = c
+        .app
+        .post_form(
+            "/skills/dns-records/state",
+            &[("state", "done"), ("version", "0")],
+            Some(&c.lea),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    team_plans::set_learner_target(&c.app.db.pool, c.team, lea_id, "web", "dns", Some(past))
+        .await
+        .unwrap();
+    jobs::make_due(&c.app.db.pool).await.unwrap();
+    jobs::run_due(&c.app.db.pool, &context).await.unwrap();
+    assert_eq!(notices(&c.app, "lea", "stage_overdue").await.len(), 2);
+}

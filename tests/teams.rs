@@ -1,4 +1,4 @@
-//! Teams: creating one, members and roles, assigned roadmaps, the progress table and its CSV, join links (uses, expiry, revocation, a race for the last use), leaving, and the audit trail.
+//! Teams: creating one, members and roles, assigned roadmaps, the progress table and its CSV, join links (uses, expiry, revocation, a race for the last use), leaving, registration invites into a team, tailoring and target dates (the table, the CSV, the learner's pages), and the audit trail.
 
 mod common;
 
@@ -420,4 +420,266 @@ async fn the_team_page_costs_the_same_statements_for_3_or_60_learners() {
     let (many, (_, _, page)) = count_statements(app.get_as("/teams/cohort-1", &lena)).await;
     assert!(page.contains("Learner 59"));
     assert_eq!(few, many, "statements must not grow with the team");
+}
+
+#[tokio::test]
+async fn a_registration_invite_naming_a_team_puts_the_new_user_in_it() {
+    let (app, _dir) = app().await;
+    let (root, lena) = team(&app).await;
+    // A team that does not exist, or no role: the form comes back with its values.
+    let (status, _, page) = app
+        .post_form(
+            "/admin/invites",
+            &[("days", "7"), ("team", "nope"), ("team_role", "learner")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Choose one of the teams"), "{page}");
+    let (status, _, page) = app
+        .post_form(
+            "/admin/invites",
+            &[("days", "7"), ("team", "cohort-1"), ("team_role", "mentor")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let start = page.find("/signup?invite=").expect("the link is shown");
+    let token: String = page[start + "/signup?invite=".len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    let (status, _, body) = app
+        .post_form(
+            "/signup",
+            &[
+                ("username", "nia"),
+                ("display_name", "Nia"),
+                ("password", common::STRONG_PASSWORD),
+                ("invite", token.as_str()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(
+        members(&app)
+            .await
+            .contains(&("nia".into(), "mentor".into(), true))
+    );
+    let (_, _, invites) = app.get_as("/admin/invites", &root).await;
+    assert!(
+        invites.contains("Cohort 1 <span class=\"meta\">as mentor</span>"),
+        "{invites}"
+    );
+    let audit: Vec<(String, String)> =
+        sqlx::query_as("select action, target from audit_log where action = 'team.join'")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit, [("team.join".to_string(), "cohort-1: nia".to_string())]);
+    let _ = lena;
+}
+
+/// Posts one stage's plan: its date and a rule per skill.
+async fn save_stage(
+    app: &TestApp,
+    cookie: &str,
+    stage: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let (status, _, body) = app
+        .post_form(
+            &format!("/teams/cohort-1/roadmaps/web/stages/{stage}"),
+            fields,
+            Some(cookie),
+        )
+        .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn tailoring_and_target_dates_move_the_team_table_and_the_learners_view() {
+    let (app, _dir) = app().await;
+    let (_, lena) = team(&app).await;
+    let ada = app.sign_up("ada").await;
+    let tom = app.sign_up("tom").await;
+    for (username, role) in [("ada", "learner"), ("tom", "mentor")] {
+        app.post_form(
+            "/teams/cohort-1/members",
+            &[("member_username", username), ("role", role)],
+            Some(&lena),
+        )
+        .await;
+    }
+    app.post_form("/teams/cohort-1/roadmaps", &[("roadmap", "web")], Some(&lena))
+        .await;
+    app.post_form(
+        "/skills/http-methods/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&ada),
+    )
+    .await;
+
+    // Only those who manage the team plan it.
+    let (status, _, page) = app.get_as("/teams/cohort-1/roadmaps/web", &lena).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<select id="rule_status-codes" name="rule_status-codes">"#),
+        "{page}"
+    );
+    assert_eq!(
+        app.get_as("/teams/cohort-1/roadmaps/web", &tom).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get_as("/teams/cohort-1/roadmaps/dns", &lena).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A bad date keeps the stage's values.
+    let (status, page) = save_stage(
+        &app,
+        &lena,
+        "http",
+        &[("due", "31/12/2026"), ("rule_status-codes", "required")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("is not a date") && page.contains(r#"value="31/12/2026""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<option value="required" selected>"#), "{page}");
+
+    // HTTP: status codes required for the team, due long ago. DNS: its skill hidden.
+    let (status, _) = save_stage(
+        &app,
+        &lena,
+        "http",
+        &[
+            ("due", "2020-01-31"),
+            ("rule_status-codes", "required"),
+            ("rule_http-methods", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = save_stage(&app, &lena, "dns", &[("due", ""), ("rule_dns-records", "hidden")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // The team's version: methods and status codes required, DNS records gone: 1 of 2.
+    let (_, _, page) = app.get_as("/teams/cohort-1", &tom).await;
+    assert!(
+        page.contains("<strong>50%</strong> <span class=\"meta\">1 of 2 done · 0 in progress"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Behind") && page.contains("HTTP was due 31 Jan 2020"),
+        "{page}"
+    );
+    let (_, _, csv) = app.get_as("/teams/cohort-1/progress.csv", &tom).await;
+    assert!(
+        csv.contains("ada,ada name,web,50,1,2,0,0,0,0,behind,HTTP (31 Jan 2020),"),
+        "{csv}"
+    );
+
+    // The learner sees the team's version: badges, the hidden skill set apart, the dates.
+    let (_, _, http) = app.get_as("/roadmaps/web/http", &ada).await;
+    assert!(
+        http.contains("Required by Cohort 1") && http.contains("Overdue"),
+        "{http}"
+    );
+    let (_, _, dns) = app.get_as("/roadmaps/web/dns", &ada).await;
+    assert!(
+        dns.contains("1 skill hidden by your team") && dns.contains("hidden by Cohort 1"),
+        "{dns}"
+    );
+    let (_, _, roadmap) = app.get_as("/roadmaps/web", &ada).await;
+    assert!(
+        roadmap.contains("Required by Cohort 1") && roadmap.contains("(Hidden by Cohort 1)"),
+        "{roadmap}"
+    );
+    assert!(roadmap.contains("1 of 2 required skills done (50%)"), "{roadmap}");
+    let (_, _, dashboard) = app.get_as("/dashboard", &ada).await;
+    assert!(
+        dashboard.contains("Overdue") && dashboard.contains("was due 31 Jan 2020"),
+        "{dashboard}"
+    );
+
+    // A lead gives Ada her own later date: she is on track again.
+    let ada_id = app.user_id("ada").await.to_string();
+    let (status, _, page) = app
+        .post_form(
+            "/teams/cohort-1/roadmaps/web/learner-targets",
+            &[("learner", ada_id.as_str()), ("stage", "http"), ("due", "soon")],
+            Some(&lena),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains(r#"value="soon""#), "{page}");
+    let (status, _, _) = app
+        .post_form(
+            "/teams/cohort-1/roadmaps/web/learner-targets",
+            &[
+                ("learner", ada_id.as_str()),
+                ("stage", "http"),
+                ("due", "2099-06-30"),
+            ],
+            Some(&lena),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = app.get_as("/teams/cohort-1", &tom).await;
+    assert!(
+        page.contains("On track") && page.contains("Next: HTTP by 30 Jun 2099"),
+        "{page}"
+    );
+    let (_, _, dashboard) = app.get_as("/dashboard", &ada).await;
+    assert!(
+        dashboard.contains("due 30 Jun 2099") && !dashboard.contains("Overdue"),
+        "{dashboard}"
+    );
+
+    // The feed and the chart, for those who see progress only.
+    assert!(
+        page.contains("completed Methods") && page.contains("joined the team"),
+        "{page}"
+    );
+    assert!(page.contains("Completions per week"));
+    let (_, _, own) = app.get_as("/teams/cohort-1", &ada).await;
+    assert!(!own.contains("Recent activity"));
+
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select action from audit_log where action in ('team.plan', 'team.learner_target') order by id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["team.plan", "team.plan", "team.learner_target"]);
+}
+
+#[tokio::test]
+async fn a_renamed_skill_keeps_its_team_rule() {
+    let (app, dir) = app().await;
+    let (_, lena) = team(&app).await;
+    app.post_form("/teams/cohort-1/roadmaps", &[("roadmap", "web")], Some(&lena))
+        .await;
+    let (status, _) = save_stage(&app, &lena, "dns", &[("due", ""), ("rule_dns-records", "hidden")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    write_files(
+        dir.path(),
+        &[(
+            "web/02-dns.md",
+            "+++\nid = \"dns\"\ntitle = \"DNS\"\n+++\nNames.\n\n## Record types {#dns-record-types replaces=dns-records}\nA and AAAA.\n",
+        )],
+    );
+    pathway::app::load_content(&app.db.pool, dir.path())
+        .await
+        .unwrap();
+    let rules: Vec<(String, String)> = sqlx::query_as("select skill_id, rule from team_skill_rules")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rules, [("dns-record-types".to_string(), "hidden".to_string())]);
 }

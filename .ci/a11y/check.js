@@ -100,8 +100,8 @@ let checks = 0;
   // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
   async function demoAccounts() {
     for (const [who, paths] of [
-      ['mentor', ['/mentoring', '/mentoring/reviews', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/mentees/ada/backend/how-the-web-works/client-server', '/notifications', '/teams', '/teams/backend-cohort']],
-      ['ada', ['/mentors', '/roadmaps/backend/how-the-web-works', '/roadmaps/backend/how-the-web-works/client-server', '/history', '/dashboard']],
+      ['mentor', ['/mentoring', '/mentoring/reviews', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/mentees/ada/backend/how-the-web-works/client-server', '/notifications', '/teams', '/teams/backend-cohort', '/teams/backend-cohort/roadmaps/backend']],
+      ['ada', ['/mentors', '/roadmaps/backend', '/roadmaps/backend/programming-fundamentals', '/roadmaps/backend/how-the-web-works', '/roadmaps/backend/how-the-web-works/client-server', '/history', '/dashboard']],
     ]) {
       const page = await visitor();
       await page.signIn(who, 'pathway demo password');

@@ -323,13 +323,29 @@ pub struct InviteRow {
     pub used_at: Option<OffsetDateTime>,
     /// unused, used, expired or revoked.
     pub status: String,
+    /// The team (name) and role the invite puts the new user in.
+    pub team: Option<String>,
+    pub team_role: Option<String>,
 }
 
-/// Makes a registration invite (valid `days`) and records it, in one transaction.
-/// Returns the invite's id.
-pub async fn create_invite(pool: &PgPool, actor_id: i64, token_hash: &str, days: i32) -> sqlx::Result<i64> {
+/// Makes a registration invite (valid `days`; with `team`, the new user joins that team
+/// with that role: (id, slug, role)) and records it, in one transaction. Returns the invite's id.
+pub async fn create_invite(
+    pool: &PgPool,
+    actor_id: i64,
+    token_hash: &str,
+    days: i32,
+    team: Option<(i64, &str, &str)>,
+) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
-    super::users::create_registration_invite(&mut *tx, token_hash, Some(actor_id), days).await?;
+    super::users::create_registration_invite(
+        &mut *tx,
+        token_hash,
+        Some(actor_id),
+        days,
+        team.map(|(id, _, role)| (id, role)),
+    )
+    .await?;
     let id = sqlx::query_scalar!("select id from invites where token_hash = $1", token_hash)
         .fetch_one(&mut *tx)
         .await?;
@@ -338,7 +354,10 @@ pub async fn create_invite(pool: &PgPool, actor_id: i64, token_hash: &str, days:
         Some(actor_id),
         "invite.create",
         &format!("invite #{id}"),
-        serde_json::json!({ "kind": "registration", "valid_days": days }),
+        serde_json::json!({
+            "kind": "registration", "valid_days": days,
+            "team": team.map(|(_, slug, _)| slug), "role": team.map(|(_, _, role)| role),
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -354,10 +373,12 @@ pub async fn registration_invites(db: impl PgExecutor<'_>, limit: i64) -> sqlx::
                   case when i.used_at is not null then 'used'
                        when i.revoked_at is not null then 'revoked'
                        when i.expires_at <= now() then 'expired'
-                       else 'unused' end as "status!"
+                       else 'unused' end as "status!",
+                  t.name as "team?", i.team_role
            from invites i
            left join users c on c.id = i.created_by
            left join users u on u.id = i.used_by
+           left join teams t on t.id = i.team_id
            where i.kind = 'registration'
            order by i.created_at desc, i.id desc limit $1"#,
         limit

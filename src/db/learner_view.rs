@@ -29,6 +29,8 @@ pub struct StageRows {
     pub has_mentor: bool,
     pub comments: Vec<Comment>,
     pub ticked: HashMap<String, HashSet<String>>,
+    /// What the learner's teams say about these skills and the roadmap's stage dates.
+    pub plan: super::team_plans::LearnerPlan,
 }
 
 /// Loads [`StageRows`] for `user_id` on `skill_ids` of `roadmap_id`.
@@ -76,7 +78,32 @@ pub async fn stage(
               left join evidence e on e.id = c.evidence_id
               where c.mentee_id = $1 and c.skill_id = any($3)) as "comments!: Json<Vec<CommentJson>>",
              (select coalesce(json_agg(json_build_array(t.skill_id, t.step_key)), '[]')
-              from step_ticks t where t.user_id = $1 and t.skill_id = any($3)) as "ticked!: Json<Vec<(String, String)>>""#,
+              from step_ticks t where t.user_id = $1 and t.skill_id = any($3)) as "ticked!: Json<Vec<(String, String)>>",
+             (select coalesce(json_agg(json_build_array(r.skill_id, r.rule, t.name,
+                         (select count(*) from team_members m2
+                          join team_roadmaps tr2 on tr2.team_id = m2.team_id and tr2.roadmap_id = $2
+                          where m2.user_id = $1 and m2.left_at is null and m2.role = 'learner'))), '[]')
+              from team_members m
+              join team_roadmaps tr on tr.team_id = m.team_id and tr.roadmap_id = $2
+              join teams t on t.id = m.team_id
+              join team_skill_rules r on r.team_id = m.team_id and r.skill_id = any($3)
+              where m.user_id = $1 and m.left_at is null and m.role = 'learner')
+               as "team_rules!: Json<Vec<(String, String, String, i64)>>",
+             (select coalesce(json_agg(json_build_array($2::text, d.stage_id, d.due_on, d.name)), '[]')
+              from (select st.stage_id, coalesce(lt.due_on, st.due_on) as due_on, t.name
+                    from team_members m join teams t on t.id = m.team_id
+                    join team_stage_targets st on st.team_id = m.team_id and st.roadmap_id = $2
+                    left join team_learner_targets lt on lt.team_id = st.team_id and lt.user_id = $1
+                         and lt.roadmap_id = st.roadmap_id and lt.stage_id = st.stage_id
+                    where m.user_id = $1 and m.left_at is null and m.role = 'learner'
+                    union
+                    select lt.stage_id, lt.due_on, t.name
+                    from team_learner_targets lt
+                    join team_members m on m.team_id = lt.team_id and m.user_id = lt.user_id
+                                       and m.left_at is null and m.role = 'learner'
+                    join teams t on t.id = lt.team_id
+                    where lt.user_id = $1 and lt.roadmap_id = $2) d)
+               as "team_due!: Json<Vec<(String, String, String, String)>>""#,
         user_id,
         roadmap_id,
         skill_ids
@@ -154,6 +181,7 @@ pub async fn stage(
             })
             .collect(),
         ticked,
+        plan: super::team_plans::learner_plan_of(row.team_rules.0, row.team_due.0)?,
     })
 }
 
@@ -203,6 +231,8 @@ pub struct DashboardRows {
     pub completions_per_week: Vec<(time::Date, u32)>,
     /// Changes per day since `days_since`.
     pub activity_per_day: Vec<(time::Date, u32)>,
+    /// The learner's teams' tailoring and target dates, with the states of ruled skills.
+    pub plan: super::team_plans::LearnerPlan,
 }
 
 /// Loads [`DashboardRows`] in one statement: enrollments with their next stage,
@@ -274,7 +304,35 @@ pub async fn dashboard(
                           select week, changes, completions from learner_week_changes
                           where user_id = $1 and week >= date_trunc('week', least($2::date, $3::date))::date) pending
                     group by week) w)
-               as "weeks!: Json<Vec<(String, Vec<u32>, i32)>>""#,
+               as "weeks!: Json<Vec<(String, Vec<u32>, i32)>>",
+             (select coalesce(json_agg(json_build_array(d.roadmap_id, d.stage_id, d.due_on, d.name)), '[]')
+              from (select st.roadmap_id, st.stage_id, coalesce(lt.due_on, st.due_on) as due_on, t.name
+                    from team_members m join teams t on t.id = m.team_id
+                    join team_stage_targets st on st.team_id = m.team_id
+                    left join team_learner_targets lt on lt.team_id = st.team_id and lt.user_id = $1
+                         and lt.roadmap_id = st.roadmap_id and lt.stage_id = st.stage_id
+                    where m.user_id = $1 and m.left_at is null and m.role = 'learner'
+                    union
+                    select lt.roadmap_id, lt.stage_id, lt.due_on, t.name
+                    from team_learner_targets lt
+                    join team_members m on m.team_id = lt.team_id and m.user_id = lt.user_id
+                                       and m.left_at is null and m.role = 'learner'
+                    join teams t on t.id = lt.team_id
+                    where lt.user_id = $1) d)
+               as "due!: Json<Vec<(String, String, String, String)>>",
+             (select coalesce(json_agg(json_build_array(r.skill_id, r.rule, t.name,
+                         (select count(*) from team_members m2
+                          join team_roadmaps tr2 on tr2.team_id = m2.team_id and tr2.roadmap_id = s.roadmap_id
+                          where m2.user_id = $1 and m2.left_at is null and m2.role = 'learner'),
+                         coalesce(p.state, 'not_started'), p.verified_by is not null)), '[]')
+              from team_members m
+              join teams t on t.id = m.team_id
+              join team_skill_rules r on r.team_id = m.team_id
+              join skills s on s.id = r.skill_id and s.retired_at is null
+              join team_roadmaps tr on tr.team_id = m.team_id and tr.roadmap_id = s.roadmap_id
+              left join skill_progress p on p.user_id = $1 and p.skill_id = r.skill_id
+              where m.user_id = $1 and m.left_at is null and m.role = 'learner')
+               as "team_rules!: Json<Vec<RuleRow>>""#,
         user_id,
         weeks_since,
         days_since
@@ -332,8 +390,30 @@ pub async fn dashboard(
         next_stage_progress: progress_map(row.progress.0),
         completions_per_week,
         activity_per_day,
+        plan: {
+            let states = row
+                .team_rules
+                .0
+                .iter()
+                .map(|(skill, _, _, _, state, verified)| {
+                    (skill.clone(), (state.parse().unwrap_or_default(), *verified))
+                })
+                .collect();
+            let rules = row
+                .team_rules
+                .0
+                .into_iter()
+                .map(|(skill, rule, team, assigning, _, _)| (skill, rule, team, assigning))
+                .collect();
+            let mut plan = super::team_plans::learner_plan_of(rules, row.due.0)?;
+            plan.states = states;
+            plan
+        },
     })
 }
+
+/// (skill id, rule, team name, the learner's teams assigning its roadmap, state, verified)
+type RuleRow = (String, String, String, i64, String, bool);
 
 #[derive(Debug, Deserialize)]
 struct EnrollmentJson {

@@ -46,6 +46,9 @@ pub struct Mentorship {
     pub expires_at: Option<OffsetDateTime>,
     pub responded_at: Option<OffsetDateTime>,
     pub ended_at: Option<OffsetDateTime>,
+    /// The agreed check-in cadence in days (7 or 14), and the latest check-in held.
+    pub checkin_days: Option<i32>,
+    pub last_checkin: Option<OffsetDateTime>,
 }
 
 impl Mentorship {
@@ -67,7 +70,9 @@ async fn for_user_where(db: &PgPool, user_id: i64, invited_only: bool) -> sqlx::
                   m.mentor_id, o.username as "mentor_username?", o.display_name as "mentor_name?",
                   m.status, m.token_hash is not null as "is_link!",
                   (m.status = 'invited' and m.expires_at <= now()) as "expired!",
-                  m.all_roadmaps, m.created_at, m.expires_at, m.responded_at, m.ended_at
+                  m.all_roadmaps, m.created_at, m.expires_at, m.responded_at, m.ended_at,
+                  m.checkin_days,
+                  (select max(c.at) from mentorship_checkins c where c.mentorship_id = m.id) as last_checkin
            from mentorships m
            join users e on e.id = m.mentee_id
            left join users o on o.id = m.mentor_id
@@ -119,8 +124,97 @@ async fn for_user_where(db: &PgPool, user_id: i64, invited_only: bool) -> sqlx::
             expires_at: r.expires_at,
             responded_at: r.responded_at,
             ended_at: r.ended_at,
+            checkin_days: r.checkin_days,
+            last_checkin: r.last_checkin,
         })
         .collect())
+}
+
+/// An active link's check-ins, as both sides see them.
+#[derive(Debug, Clone)]
+pub struct CheckIns {
+    pub mentorship_id: i64,
+    pub mentee_username: String,
+    pub mentee_id: i64,
+    /// 7 or 14, once agreed.
+    pub days: Option<i32>,
+    pub last: Option<OffsetDateTime>,
+    /// When the link became active: the first check-in is due a cadence after it.
+    pub since: OffsetDateTime,
+}
+
+/// The check-ins of the active link `id`, if `user_id` is on either side of it.
+pub async fn checkins(db: impl PgExecutor<'_>, id: i64, user_id: i64) -> sqlx::Result<Option<CheckIns>> {
+    sqlx::query_as!(
+        CheckIns,
+        r#"select m.id as mentorship_id, e.username as mentee_username, m.mentee_id,
+                  m.checkin_days as days,
+                  (select max(c.at) from mentorship_checkins c where c.mentorship_id = m.id) as last,
+                  coalesce(m.responded_at, m.created_at) as "since!"
+           from mentorships m join users e on e.id = m.mentee_id
+           where m.id = $1 and m.status = 'active' and (m.mentee_id = $2 or m.mentor_id = $2)"#,
+        id,
+        user_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The check-ins of the active link between a mentor and a mentee.
+pub async fn checkins_between(
+    db: impl PgExecutor<'_>,
+    mentor_id: i64,
+    mentee_id: i64,
+) -> sqlx::Result<Option<CheckIns>> {
+    sqlx::query_as!(
+        CheckIns,
+        r#"select m.id as mentorship_id, e.username as mentee_username, m.mentee_id,
+                  m.checkin_days as days,
+                  (select max(c.at) from mentorship_checkins c where c.mentorship_id = m.id) as last,
+                  coalesce(m.responded_at, m.created_at) as "since!"
+           from mentorships m join users e on e.id = m.mentee_id
+           where m.mentor_id = $1 and m.mentee_id = $2 and m.status = 'active'"#,
+        mentor_id,
+        mentee_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets the cadence of an active link (the caller checked the user is on it).
+pub async fn set_checkin_days(db: impl PgExecutor<'_>, id: i64, days: Option<i32>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update mentorships set checkin_days = $2 where id = $1 and status = 'active'",
+        id,
+        days
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The other side of link `id` from `user_id`.
+pub async fn other_side(db: impl PgExecutor<'_>, id: i64, user_id: i64) -> sqlx::Result<Vec<i64>> {
+    let row = sqlx::query!("select mentee_id, mentor_id from mentorships where id = $1", id)
+        .fetch_one(db)
+        .await?;
+    Ok([Some(row.mentee_id), row.mentor_id]
+        .into_iter()
+        .flatten()
+        .filter(|u| *u != user_id)
+        .collect())
+}
+
+/// Records that a check-in happened now.
+pub async fn record_checkin(db: impl PgExecutor<'_>, id: i64, recorded_by: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into mentorship_checkins (mentorship_id, recorded_by) values ($1, $2)",
+        id,
+        recorded_by
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// What `mentor_id` may see and review of `mentee_id`'s work, if anything: the union of

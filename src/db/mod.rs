@@ -17,6 +17,7 @@ pub mod search;
 pub mod server_address;
 pub mod sessions;
 pub mod steps;
+pub mod team_plans;
 pub mod teams;
 pub mod throttle;
 pub mod transfer;

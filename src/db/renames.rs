@@ -117,6 +117,21 @@ pub async fn carry(tx: &mut PgConnection, old: &[String], new: &str) -> sqlx::Re
         .execute(&mut *tx)
         .await?;
 
+    // A team's tailoring follows the skill (the latest rule, if several old ids had one).
+    sqlx::query!(
+        "insert into team_skill_rules (team_id, skill_id, rule, set_by, set_at)
+         select distinct on (team_id) team_id, $2, rule, set_by, set_at from team_skill_rules
+         where skill_id = any($1) order by team_id, set_at desc
+         on conflict do nothing",
+        old,
+        new
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("delete from team_skill_rules where skill_id = any($1)", old)
+        .execute(&mut *tx)
+        .await?;
+
     // Keep the old texts under the new id, so "what changed" still has a base.
     sqlx::query!(
         "insert into skill_revisions (skill_id, content_hash, body_md, first_seen_at)

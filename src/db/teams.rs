@@ -207,11 +207,13 @@ pub async fn unassign(db: impl PgExecutor<'_>, team_id: i64, roadmap_id: &str) -
         == 1)
 }
 
-/// One learner's counts on one assigned roadmap.
+/// One learner's counts on one stage of an assigned roadmap.
 #[derive(Debug, Clone, Default)]
 pub struct LearnerCounts {
     pub user_id: i64,
     pub roadmap_id: String,
+    /// None for a learner with no counts on the roadmap yet.
+    pub stage_id: Option<String>,
     pub done: i64,
     pub optional_done: i64,
     pub in_progress: i64,
@@ -219,13 +221,13 @@ pub struct LearnerCounts {
     pub verified: i64,
 }
 
-/// Every current learner's counts on every assigned roadmap, in one statement: the stage
+/// Every current learner's counts on every stage of every assigned roadmap, in one statement: the stage
 /// tallies and their pending changes (migration 0026), so the cost follows the team's size,
 /// not anyone's history.
 pub async fn progress(db: impl PgExecutor<'_>, team_id: i64) -> sqlx::Result<Vec<LearnerCounts>> {
     sqlx::query_as!(
         LearnerCounts,
-        r#"select m.user_id as "user_id!", r.roadmap_id as "roadmap_id!",
+        r#"select m.user_id as "user_id!", r.roadmap_id as "roadmap_id!", t.stage_id as "stage_id?",
                   greatest(coalesce(sum(t.done), 0), 0)::bigint as "done!",
                   greatest(coalesce(sum(t.optional_done), 0), 0)::bigint as "optional_done!",
                   greatest(coalesce(sum(t.in_progress), 0), 0)::bigint as "in_progress!",
@@ -234,14 +236,14 @@ pub async fn progress(db: impl PgExecutor<'_>, team_id: i64) -> sqlx::Result<Vec
            from team_members m
            join team_roadmaps r on r.team_id = m.team_id
            left join lateral (
-               select done, optional_done, in_progress, skipped, verified
+               select stage_id, done, optional_done, in_progress, skipped, verified
                from stage_tallies where user_id = m.user_id and roadmap_id = r.roadmap_id
                union all
-               select done, optional_done, in_progress, skipped, verified
+               select stage_id, done, optional_done, in_progress, skipped, verified
                from stage_tally_changes where user_id = m.user_id and roadmap_id = r.roadmap_id
            ) t on true
            where m.team_id = $1 and m.left_at is null and m.role = 'learner'
-           group by m.user_id, r.roadmap_id"#,
+           group by m.user_id, r.roadmap_id, t.stage_id"#,
         team_id
     )
     .fetch_all(db)
@@ -363,4 +365,30 @@ pub async fn join(db: &mut PgConnection, token_hash: &str, user_id: i64) -> sqlx
     }
     add_member(db, team.id, user_id, &role, false).await?;
     Ok(Some(team))
+}
+
+/// Puts a user who just signed up with a registration invite naming a team into it, with
+/// the invite's role, and records it as the team's other changes are (actor: the new user).
+pub async fn join_on_sign_up(
+    db: &mut PgConnection,
+    team_id: i64,
+    user_id: i64,
+    role: &str,
+    username: &str,
+) -> sqlx::Result<()> {
+    let Some(slug) = sqlx::query_scalar!("select slug from teams where id = $1", team_id)
+        .fetch_optional(&mut *db)
+        .await?
+    else {
+        return Ok(());
+    };
+    add_member(&mut *db, team_id, user_id, role, true).await?;
+    super::admin::record(
+        &mut *db,
+        Some(user_id),
+        "team.join",
+        &format!("{slug}: {username}"),
+        serde_json::json!({ "team": slug, "member": username, "role": role, "via": "registration invite" }),
+    )
+    .await
 }

@@ -170,36 +170,47 @@ pub async fn create_registration_invite(
     token_hash: &str,
     created_by: Option<i64>,
     valid_days: i32,
+    team: Option<(i64, &str)>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "insert into invites (token_hash, kind, created_by, expires_at)
-         values ($1, 'registration', $2, now() + make_interval(days => $3))",
+        "insert into invites (token_hash, kind, created_by, expires_at, team_id, team_role)
+         values ($1, 'registration', $2, now() + make_interval(days => $3), $4, $5)",
         token_hash,
         created_by,
-        valid_days
+        valid_days,
+        team.map(|t| t.0),
+        team.map(|t| t.1)
     )
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Marks a valid registration invite used; false if it is unknown, used, revoked or expired.
+/// What a used registration invite brings: the team and role it names, if any.
+#[derive(Debug, Clone, Default)]
+pub struct UsedInvite {
+    pub team: Option<(i64, String)>,
+}
+
+/// Marks a valid registration invite used; None if it is unknown, used, revoked or expired.
 pub async fn use_registration_invite(
     db: impl PgExecutor<'_>,
     token_hash: &str,
     user_id: i64,
-) -> sqlx::Result<bool> {
-    Ok(sqlx::query!(
+) -> sqlx::Result<Option<UsedInvite>> {
+    let row = sqlx::query!(
         "update invites set used_at = now(), used_by = $2
          where token_hash = $1 and kind = 'registration' and used_at is null and revoked_at is null
-           and expires_at > now()",
+           and expires_at > now()
+         returning team_id, team_role",
         token_hash,
         user_id
     )
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| UsedInvite {
+        team: r.team_id.zip(r.team_role),
+    }))
 }
 
 pub async fn registration_invite_is_valid(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<bool> {

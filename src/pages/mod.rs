@@ -48,3 +48,10 @@ pub fn format_date(at: time::OffsetDateTime) -> String {
 pub fn format_datetime(at: time::OffsetDateTime) -> String {
     crate::time_zones::viewer().date_time(at)
 }
+
+/// "5 Nov 2026" for a calendar date (a target date): no zone to convert, it is that day
+/// wherever the viewer is; "today" and "overdue" come from the viewer's zone
+/// (`time_zones::viewer().today()`).
+pub fn format_day(day: time::Date) -> String {
+    format!("{} {} {}", day.day(), &day.month().to_string()[..3], day.year())
+}

@@ -145,6 +145,21 @@ pub struct SkillView<'a> {
     pub thread: Option<Thread>,
     /// The sub-steps the learner ticked, when they follow the roadmap.
     pub ticked: Option<HashSet<String>>,
+    /// The learner's teams' word on it: (hidden, the teams' names), hidden when every
+    /// team that assigns the roadmap hides it, else required by the named teams.
+    pub team: Option<(bool, String)>,
+}
+
+impl SkillView<'_> {
+    /// The teams that hide it, when the learner's teams' version hides it.
+    pub fn hidden_by(&self) -> Option<&str> {
+        self.team.as_ref().filter(|(h, _)| *h).map(|(_, t)| t.as_str())
+    }
+
+    /// The teams that require it, when it is optional in the content.
+    pub fn required_by(&self) -> Option<&str> {
+        self.team.as_ref().filter(|(h, _)| !*h).map(|(_, t)| t.as_str())
+    }
 }
 
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
@@ -157,6 +172,8 @@ pub(super) struct LoadedSkills<'a> {
     pub(super) views: Vec<SkillView<'a>>,
     /// A multi-skill action to offer Undo for (mark stage done).
     pub(super) undo_all: Option<(i64, usize)>,
+    /// The learner's teams' tailoring and dates for this roadmap.
+    pub(super) plan: crate::db::team_plans::LearnerPlan,
 }
 
 /// Loads what `user` sees of `skills`, and the progress of `also_progress_of` (one
@@ -181,6 +198,7 @@ pub(super) async fn load_skills<'a>(
     let mut has_mentor = false;
     let mut threads = HashMap::new();
     let mut ticked = HashMap::new();
+    let mut plan = crate::db::team_plans::LearnerPlan::default();
     if let Some(user) = user {
         let mut ids = skill_ids(skills);
         ids.extend(also_progress_of.iter().cloned());
@@ -192,6 +210,7 @@ pub(super) async fn load_skills<'a>(
             stage_reviews = rows.reviews;
             has_mentor = rows.has_mentor;
             ticked = rows.ticked;
+            plan = rows.plan;
             threads = thread::threads(
                 skills,
                 &user.username,
@@ -236,6 +255,14 @@ pub(super) async fn load_skills<'a>(
                 .remove(&skill.id)
                 .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
             ticked: enrolled.then(|| ticked.remove(&skill.id).unwrap_or_default()),
+            team: plan
+                .hidden_by(&skill.id)
+                .map(|teams| (true, teams.join(", ")))
+                .or_else(|| {
+                    plan.required_by(&skill.id)
+                        .filter(|_| skill.optional)
+                        .map(|teams| (false, teams.join(", ")))
+                }),
         })
         .collect();
     Ok(LoadedSkills {
@@ -245,6 +272,7 @@ pub(super) async fn load_skills<'a>(
         undo_all: undo_action
             .filter(|_| !single_undo)
             .map(|a| (a, undo_skills.len())),
+        plan,
     })
 }
 

@@ -10,9 +10,10 @@ use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::content::catalog::{Roadmap, Stage};
 use crate::db::progress::ProgressMap;
+use crate::db::team_plans::LearnerPlan;
 use crate::db::users::User;
 use crate::error::AppError;
-use crate::progress::{SkillState, Tally};
+use crate::progress::{Rule, SkillState, Tally};
 
 #[derive(Template)]
 #[template(path = "public/stage.html")]
@@ -27,6 +28,10 @@ pub struct StagePage<'a> {
     signed_in: bool,
     skills: Vec<SkillView<'a>>,
     panel: StagePanel,
+    /// The stage's target date from the learner's teams: (date, overdue, team).
+    due: Option<(String, bool, String)>,
+    /// Skills every team of the learner's that assigns the roadmap hides: listed apart.
+    hidden: usize,
 }
 
 /// Renders a stage page; `conflict` marks a refused stale change (status 409).
@@ -63,7 +68,21 @@ pub async fn render_stage_with(
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
     let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
     let map = &loaded.map;
-    let panel = StagePanel::new(stage, map, loaded.enrolled, loaded.undo_all);
+    let panel = StagePanel::new(stage, map, &loaded.plan, loaded.enrolled, loaded.undo_all);
+    let today = crate::time_zones::viewer().today();
+    let due = loaded.plan.due(&roadmap.id, &stage.id).map(|(day, team)| {
+        let unfinished = panel_unfinished(stage, map, &loaded.plan);
+        (
+            super::format_day(day),
+            unfinished && day < today,
+            team.to_string(),
+        )
+    });
+    let hidden = loaded
+        .views
+        .iter()
+        .filter(|v| v.team.as_ref().is_some_and(|(h, _)| *h))
+        .count();
     let page = StagePage {
         layout: Layout::new(state, user, format!("{} · {}", stage.title, roadmap.title)),
         roadmap,
@@ -74,6 +93,8 @@ pub async fn render_stage_with(
         signed_in: user.is_some(),
         skills: loaded.views,
         panel,
+        due,
+        hidden,
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -94,9 +115,23 @@ pub struct StagePanel {
 }
 
 impl StagePanel {
-    /// From the progress rows of the stage's skills (`map` may hold others too).
-    pub fn new(stage: &Stage, map: &ProgressMap, enrolled: bool, undo_all: Option<(i64, usize)>) -> Self {
-        let tally = enrolled.then(|| map.stage_tally(stage));
+    /// From the progress rows of the stage's skills (`map` may hold others too), counted
+    /// as the learner's teams' version of the stage (`plan`).
+    pub fn new(
+        stage: &Stage,
+        map: &ProgressMap,
+        plan: &LearnerPlan,
+        enrolled: bool,
+        undo_all: Option<(i64, usize)>,
+    ) -> Self {
+        let tally = enrolled.then(|| {
+            plan.tailor(stage, map.stage_tally(stage), |id| {
+                (
+                    map.state(id),
+                    map.get(id).is_some_and(|r| r.verified_by.is_some()),
+                )
+            })
+        });
         let started = stage
             .skills
             .iter()
@@ -114,7 +149,9 @@ impl StagePanel {
         let minutes_left: u32 = stage
             .skills
             .iter()
-            .filter(|k| !k.optional && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
+            .filter(|k| {
+                counts(plan, k) && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped)
+            })
             .filter_map(|k| k.meta.minutes)
             .sum();
         Self {
@@ -125,4 +162,21 @@ impl StagePanel {
             time_left: (minutes_left > 0).then(|| crate::content::meta::format_minutes(minutes_left)),
         }
     }
+}
+
+/// Whether the learner's teams' version of the stage requires the skill.
+fn counts(plan: &LearnerPlan, skill: &crate::content::catalog::Skill) -> bool {
+    match plan.rule_of(&skill.id) {
+        Some(Rule::Hidden) => false,
+        Some(Rule::Required) => true,
+        None => !skill.optional,
+    }
+}
+
+/// Whether a skill the learner's teams' version requires is neither done nor skipped.
+fn panel_unfinished(stage: &Stage, map: &ProgressMap, plan: &LearnerPlan) -> bool {
+    stage
+        .skills
+        .iter()
+        .any(|k| counts(plan, k) && !matches!(map.state(&k.id), SkillState::Done | SkillState::Skipped))
 }

@@ -205,9 +205,18 @@ async fn signup(
                     &state.settings.time_zone
                 };
                 users::set_time_zone(&mut tx, id, zone).await?;
-                let invite_ok = state.settings.registration == Registration::Open
-                    || users::use_registration_invite(&mut *tx, &token::hash(&form.invite), id).await?;
+                // An invite is used even when registration is open: it may name a team.
+                let used = if form.invite.is_empty() {
+                    None
+                } else {
+                    users::use_registration_invite(&mut *tx, &token::hash(&form.invite), id).await?
+                };
+                let invite_ok = state.settings.registration == Registration::Open || used.is_some();
                 if invite_ok {
+                    if let Some((team_id, role)) = used.and_then(|u| u.team) {
+                        crate::db::teams::join_on_sign_up(&mut tx, team_id, id, &role, &form.username)
+                            .await?;
+                    }
                     tx.commit().await?;
                     user_id = Some(id);
                 } else {

@@ -234,6 +234,11 @@ struct InvitesPage {
     /// The invite just made: (link, expires), shown only now.
     new_link: Option<(String, String)>,
     invites: Vec<(InviteRow, String, String)>,
+    /// Teams an invite can put the new user in: (slug, name).
+    teams: Vec<(String, String)>,
+    /// The form's team (slug, or empty) and role.
+    team: String,
+    team_role: String,
 }
 
 impl InvitesPage {
@@ -246,6 +251,11 @@ impl InvitesPage {
                 (i, created, expires)
             })
             .collect();
+        let teams = crate::db::teams::list(&state.db, admin.id, true)
+            .await?
+            .into_iter()
+            .map(|t| (t.slug, t.name))
+            .collect();
         Ok(Self {
             layout: Layout::new(state, Some(admin), "Admin: invites"),
             registration_open: state.settings.registration == Registration::Open,
@@ -253,6 +263,9 @@ impl InvitesPage {
             error: None,
             new_link: None,
             invites,
+            teams,
+            team: String::new(),
+            team_role: "learner".into(),
         })
     }
 }
@@ -265,6 +278,11 @@ async fn invites_page(State(state): State<AppState>, Admin(admin): Admin) -> Res
 struct InviteForm {
     #[serde(default)]
     days: String,
+    /// A team's slug, or empty for none.
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    team_role: String,
 }
 
 /// Makes a registration invite and shows its link once.
@@ -274,20 +292,39 @@ async fn create_invite(
     Form(form): Form<InviteForm>,
 ) -> Result<Response, AppError> {
     let days = form.days.trim();
-    let Some(valid_days) = days
+    let valid_days = days
         .parse::<i32>()
         .ok()
-        .filter(|d| (1..=MAX_INVITE_DAYS).contains(d))
-    else {
+        .filter(|d| (1..=MAX_INVITE_DAYS).contains(d));
+    let role = crate::db::teams::ROLES.into_iter().find(|r| *r == form.team_role);
+    let team = if form.team.is_empty() {
+        Ok(None)
+    } else {
+        match (crate::db::teams::by_slug(&state.db, &form.team).await?, role) {
+            (Some(team), Some(role)) => Ok(Some((team, role))),
+            _ => Err("Choose one of the teams and a role, or no team."),
+        }
+    };
+    let (Some(valid_days), Ok(team)) = (valid_days, team.clone()) else {
         let mut page = InvitesPage::new(&state, &admin).await?;
         page.days = days.chars().take(20).collect();
-        page.error = Some(format!(
-            "Valid for: enter a whole number of days from 1 to {MAX_INVITE_DAYS}."
-        ));
+        page.team = form.team.chars().take(80).collect();
+        page.team_role = form.team_role.chars().take(20).collect();
+        page.error = Some(match team {
+            Err(message) => message.to_string(),
+            Ok(_) => format!("Valid for: enter a whole number of days from 1 to {MAX_INVITE_DAYS}."),
+        });
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
     let secret = token::generate();
-    admin::create_invite(&state.db, admin.id, &token::hash(&secret), valid_days).await?;
+    admin::create_invite(
+        &state.db,
+        admin.id,
+        &token::hash(&secret),
+        valid_days,
+        team.as_ref().map(|(t, role)| (t.id, t.slug.as_str(), *role)),
+    )
+    .await?;
     let mut page = InvitesPage::new(&state, &admin).await?;
     let expires = page
         .invites
@@ -299,6 +336,10 @@ async fn create_invite(
         expires,
     ));
     page.days = valid_days.to_string();
+    if let Some((t, role)) = &team {
+        page.team = t.slug.clone();
+        page.team_role = role.to_string();
+    }
     Ok(secret_page(StatusCode::OK, render(&page)?))
 }
 

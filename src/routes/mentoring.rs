@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/mentors/link", post(invite_link))
         .route("/mentors/{id}/revoke", post(revoke))
         .route("/mentorships/{id}/end", post(end))
+        .route("/mentorships/{id}/cadence", post(set_cadence))
+        .route("/mentorships/{id}/checkins", post(record_checkin))
         .route("/mentoring", get(mentoring))
         .route("/mentoring/{id}/accept", post(accept))
         .route("/mentoring/{id}/decline", post(decline))
@@ -49,6 +51,82 @@ pub fn router() -> Router<AppState> {
         .route("/reviews/{id}/claim", post(claim))
         .route("/reviews/{id}/release", post(release))
         .route("/reviews/{id}/changes", post(request_changes))
+}
+
+#[derive(Deserialize)]
+struct CadenceForm {
+    #[serde(default)]
+    days: String,
+}
+
+/// Where a check-in form goes back to: the mentee's mentors page, or the mentor's view of the mentee.
+fn checkin_back(user: &User, link: &mentorships::CheckIns, done: &str) -> String {
+    if user.id == link.mentee_id {
+        format!("/mentors?done={done}#checkins-{}", link.mentorship_id)
+    } else {
+        format!("/mentees/{}?done={done}#checkins", link.mentee_username)
+    }
+}
+
+/// Either side of an active link sets the check-in cadence (weekly, fortnightly, or none);
+/// the other is told.
+async fn set_cadence(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    crate::routes::form::Form(form): crate::routes::form::Form<CadenceForm>,
+) -> Result<Response, AppError> {
+    let link = mentorships::checkins(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // The select offers only these; anything else leaves the cadence as it was.
+    let days = match form.days.as_str() {
+        "7" => Some(7),
+        "14" => Some(14),
+        "" => None,
+        _ => link.days,
+    };
+    if days != link.days {
+        mentorships::set_checkin_days(&state.db, id, days).await?;
+        let other = mentorships::other_side(&state.db, id, user.id).await?;
+        let words = match days {
+            Some(7) => "weekly",
+            Some(14) => "fortnightly",
+            _ => "no regular",
+        };
+        tell(
+            &state,
+            other,
+            &user,
+            "checkin",
+            format!("{} set {words} check-ins", user.display_name),
+            checkin_back_for_other(&user, &link),
+        )
+        .await;
+    }
+    Ok(Redirect::to(&checkin_back(&user, &link, "cadence")).into_response())
+}
+
+/// Either side records that a check-in happened now.
+async fn record_checkin(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let link = mentorships::checkins(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    mentorships::record_checkin(&state.db, id, user.id).await?;
+    Ok(Redirect::to(&checkin_back(&user, &link, "checkin")).into_response())
+}
+
+/// Where the other side of the link sees its check-ins.
+fn checkin_back_for_other(user: &User, link: &mentorships::CheckIns) -> String {
+    if user.id == link.mentee_id {
+        format!("/mentees/{}#checkins", link.mentee_username)
+    } else {
+        format!("/mentors#checkins-{}", link.mentorship_id)
+    }
 }
 
 /// Tells `recipients` (never the actor) what `actor` did. A failed notification
@@ -134,6 +212,39 @@ struct LinkRow {
     pending: bool,
     active: bool,
     is_link: bool,
+    checkin: CheckinView,
+}
+
+/// A link's check-ins as either side sees them.
+struct CheckinView {
+    id: i64,
+    /// 7, 14, or None before a cadence is agreed.
+    days: Option<i32>,
+    last: Option<String>,
+    next: Option<String>,
+    /// The next check-in's day has passed.
+    late: bool,
+}
+
+impl CheckinView {
+    fn new(id: i64, days: Option<i32>, last: Option<OffsetDateTime>, since: OffsetDateTime) -> Self {
+        let next = days.map(|d| last.unwrap_or(since) + time::Duration::days(i64::from(d)));
+        Self {
+            id,
+            days,
+            last: last.map(format_date),
+            next: next.map(format_date),
+            late: next.is_some_and(|n| n < OffsetDateTime::now_utc()),
+        }
+    }
+
+    fn cadence(&self) -> &'static str {
+        match self.days {
+            Some(7) => "weekly",
+            Some(14) => "fortnightly",
+            _ => "not agreed yet",
+        }
+    }
 }
 
 fn link_row(state: &AppState, m: &Mentorship, as_mentee: bool) -> LinkRow {
@@ -155,6 +266,12 @@ fn link_row(state: &AppState, m: &Mentorship, as_mentee: bool) -> LinkRow {
     };
     let since = m.ended_at.or(m.responded_at).unwrap_or(m.created_at);
     LinkRow {
+        checkin: CheckinView::new(
+            m.id,
+            m.checkin_days,
+            m.last_checkin,
+            m.responded_at.unwrap_or(m.created_at),
+        ),
         id: m.id,
         other,
         scope: scope_text(&m.scope, state),
@@ -242,6 +359,8 @@ async fn my_mentors(
         Some("invited") => Some("Invitation sent. It stays open for 7 days."),
         Some("revoked") => Some("Invitation withdrawn."),
         Some("ended") => Some("The link has ended. That mentor can no longer see your progress."),
+        Some("cadence") => Some("Saved the check-in cadence."),
+        Some("checkin") => Some("Check-in recorded."),
         _ => None,
     };
     Ok(render(&my_mentors_page(&state, &user, None, notice, None, String::new()).await?)?.into_response())
@@ -640,6 +759,8 @@ struct MenteePage<'a> {
     waiting: Vec<(String, String, String, String)>,
     /// How many wait in all (the list shows the first few).
     waiting_total: i64,
+    /// The link's check-ins.
+    checkin: Option<CheckinView>,
 }
 
 /// Waiting reviews listed on a mentee's page; the queue has the rest.
@@ -685,7 +806,11 @@ async fn mentee(
             ))
         })
         .collect();
+    let checkin = mentorships::checkins_between(&state.db, user.id, mentee.id)
+        .await?
+        .map(|c| CheckinView::new(c.mentorship_id, c.days, c.last, c.since));
     Ok(render(&MenteePage {
+        checkin,
         waiting,
         waiting_total,
         timeline,

@@ -19,4 +19,4 @@ pub mod teams;
 pub mod transfer;
 
 // What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.
-pub use crate::pages::{Layout, format_date, format_datetime, render};
+pub use crate::pages::{Layout, format_date, format_datetime, format_day, render};

@@ -242,7 +242,7 @@ async fn skill_fragment(
     p.conflict = conflict;
     let panel = rows
         .enrolled
-        .then(|| StagePanel::new(stage, &rows.progress, true, None));
+        .then(|| StagePanel::new(stage, &rows.progress, &rows.plan, true, None));
     let fragment = SkillFragment {
         p,
         roadmap,
@@ -425,11 +425,22 @@ struct DashboardRoadmap<'a> {
     next: Option<(&'a Stage, &'a Skill)>,
 }
 
+/// A stage with a target date from one of the learner's teams, not finished yet.
+struct Due<'a> {
+    roadmap: &'a Roadmap,
+    stage: &'a Stage,
+    due: String,
+    overdue: bool,
+    team: String,
+}
+
 #[derive(Template)]
 #[template(path = "progress/dashboard.html")]
 struct DashboardPage<'a> {
     layout: Layout,
     roadmaps: Vec<DashboardRoadmap<'a>>,
+    /// Overdue first, then by date.
+    due: Vec<Due<'a>>,
     others: Vec<&'a Roadmap>,
     weekly: WeeklyChart,
     heatmap: YearHeatmap,
@@ -464,7 +475,9 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
                     .get(&(roadmap.id.clone(), stage.id.clone()))
                     .copied()
                     .unwrap_or_default();
-                Tally::from_counts(stage, counts)
+                rows.plan.tailor(stage, Tally::from_counts(stage, counts), |id| {
+                    rows.plan.states.get(id).copied().unwrap_or_default()
+                })
             })
             .fold(Tally::default(), |sum, stage| sum + stage);
         // Only the next stage's rows were read: earlier stages are complete by their tallies.
@@ -494,10 +507,43 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         .iter()
         .filter(|r| !rows.enrollments.iter().any(|e| e.roadmap_id == r.id))
         .collect();
+    // A stage is due until the skills its team's version requires are done or skipped.
+    let viewer_today = crate::time_zones::viewer().today();
+    let mut due: Vec<(time::Date, Due)> = rows
+        .plan
+        .due
+        .iter()
+        .filter_map(|(roadmap_id, stage_id, day, team)| {
+            let roadmap = catalog.roadmap(roadmap_id)?;
+            let (_, stage) = roadmap.stage(stage_id)?;
+            let counts = rows
+                .stage_counts
+                .get(&(roadmap_id.clone(), stage_id.clone()))
+                .copied()
+                .unwrap_or_default();
+            let tally = rows.plan.tailor(stage, Tally::from_counts(stage, counts), |id| {
+                rows.plan.states.get(id).copied().unwrap_or_default()
+            });
+            (tally.remaining() > 0).then(|| {
+                (
+                    *day,
+                    Due {
+                        roadmap,
+                        stage,
+                        due: crate::pages::format_day(*day),
+                        overdue: *day < viewer_today,
+                        team: team.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    due.sort_by_key(|(day, _)| *day);
     let (weekly_rows, daily_rows) = (&rows.completions_per_week, &rows.activity_per_day);
     Ok(render(&DashboardPage {
         layout: Layout::new(&state, Some(&user), "Dashboard"),
         roadmaps,
+        due: due.into_iter().map(|(_, d)| d).collect(),
         others,
         weekly: WeeklyChart::new(today, CHART_WEEKS, weekly_rows),
         heatmap: YearHeatmap::new(today, daily_rows),

@@ -10,12 +10,13 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Layout, format_date, render};
+use super::{Layout, format_date, format_day, render};
 use crate::app::AppState;
 use crate::auth::MaybeUser;
 use crate::content::Catalog;
 use crate::content::catalog::{Roadmap, Skill, Stage};
 use crate::db::progress;
+use crate::db::team_plans::{self, LearnerPlan};
 use crate::error::AppError;
 use crate::pages::overview::{RoadmapOverview, overview};
 use crate::pages::skill::{render_skill_with, skill_ids};
@@ -158,8 +159,11 @@ struct PathStage<'a> {
     number: usize,
     /// The learner's progress on it, if they started the roadmap.
     tally: Option<Tally>,
-    /// Its skills in order with the learner's state (not started for visitors).
-    marks: Vec<(&'a Skill, SkillState)>,
+    /// Its skills in order with the learner's state (not started for visitors) and what
+    /// the learner's teams say: "Hidden by …", "Required by …" or empty.
+    marks: Vec<(&'a Skill, SkillState, String)>,
+    /// The stage's target date from the learner's teams: (date, overdue, team).
+    due: Option<(String, bool, String)>,
     /// The stage holding the next skill: "you are here".
     here: bool,
 }
@@ -178,16 +182,28 @@ async fn roadmap(
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let mut map = None;
+    let mut plan = LearnerPlan::default();
     let enrolled = match &user {
         Some(user) => match progress::enrollment(&state.db, user.id, &roadmap.id).await? {
             Some(started) => {
                 let ids = skill_ids(roadmap.stages.iter().flat_map(|s| &s.skills));
                 let rows = progress::for_skills(&state.db, user.id, &ids).await?;
-                let tally = rows.roadmap_tally(roadmap);
+                plan = team_plans::learner_plan(&state.db, user.id, &roadmap.id).await?;
+                // The learner's teams' version: hidden skills leave, required ones join.
+                let stages: Vec<Tally> = roadmap
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        plan.tailor(s, rows.stage_tally(s), |id| {
+                            let verified = rows.0.get(id).is_some_and(|r| r.verified_by.is_some());
+                            (rows.state(id), verified)
+                        })
+                    })
+                    .collect();
+                let tally = stages.iter().fold(Tally::default(), |sum, t| sum + *t);
                 let finished = (tally.state() == SkillState::Done)
                     .then(|| rows.0.values().filter_map(|row| row.done_at).max())
                     .flatten();
-                let stages = roadmap.stages.iter().map(|s| rows.stage_tally(s)).collect();
                 map = Some(rows);
                 Some(Enrolled {
                     started: format_date(started),
@@ -215,6 +231,7 @@ async fn roadmap(
             .find(|(_, k)| state_of(k) == SkillState::InProgress)
             .or_else(|| all().find(|(_, k)| !k.optional && matches!(state_of(k), SkillState::NotStarted)))
     });
+    let today = crate::time_zones::viewer().today();
     let stages = roadmap
         .stages
         .iter()
@@ -223,7 +240,29 @@ async fn roadmap(
             stage,
             number: i + 1,
             tally: enrolled.as_ref().and_then(|e| e.stages.get(i).copied()),
-            marks: stage.skills.iter().map(|k| (k, state_of(k))).collect(),
+            marks: stage
+                .skills
+                .iter()
+                .map(|k| {
+                    let note = plan
+                        .hidden_by(&k.id)
+                        .map(|t| format!("Hidden by {}", t.join(", ")))
+                        .or_else(|| {
+                            plan.required_by(&k.id)
+                                .filter(|_| k.optional)
+                                .map(|t| format!("Required by {}", t.join(", ")))
+                        })
+                        .unwrap_or_default();
+                    (k, state_of(k), note)
+                })
+                .collect(),
+            due: plan.due(&roadmap.id, &stage.id).map(|(day, team)| {
+                let open = enrolled
+                    .as_ref()
+                    .and_then(|e| e.stages.get(i))
+                    .is_none_or(|t| t.remaining() > 0);
+                (format_day(day), open && day < today, team.to_string())
+            }),
             here: next.is_some_and(|(st, _)| st.id == stage.id),
         })
         .collect();

@@ -1,4 +1,4 @@
-//! Teams and cohorts: the team list, a team's page (members, roadmaps, progress table, join links), its CSV export, and joining by link.
+//! Teams and cohorts: the team list, a team's page (members, roadmaps, progress table, feed, join links), its CSV export, a roadmap's team plan (tailoring, target dates), and joining by link.
 
 use std::collections::HashMap;
 
@@ -10,15 +10,26 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Layout, format_date, render};
+use time::Date;
+
+use super::{Layout, format_date, format_day, render};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
+use crate::charts::WeeklyChart;
+use crate::content::catalog::{Catalog, Roadmap};
 use crate::db::admin;
+use crate::db::progress::StageCounts;
+use crate::db::team_plans::{self, FeedItem, TeamPlan};
 use crate::db::teams::{self, Invite, Member, ROLES, Team, TeamSummary};
 use crate::db::users::{self, User};
 use crate::error::AppError;
-use crate::progress::Tally;
+use crate::progress::{Rule, SkillState, Tally};
 use crate::routes::form::Form;
+
+/// Feed items per page of the team page.
+const FEED_PAGE: i64 = 20;
+/// Weeks in the team's completions chart: 12 fit a 360 px screen.
+const CHART_WEEKS: usize = 12;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +42,15 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/leave", post(leave))
         .route("/teams/{team}/roadmaps", post(assign))
         .route("/teams/{team}/roadmaps/{roadmap}/remove", post(unassign))
+        .route("/teams/{team}/roadmaps/{roadmap}", get(plan_page))
+        .route(
+            "/teams/{team}/roadmaps/{roadmap}/stages/{stage}",
+            post(save_stage),
+        )
+        .route(
+            "/teams/{team}/roadmaps/{roadmap}/learner-targets",
+            post(set_learner_target),
+        )
         .route("/teams/{team}/invites", post(create_invite))
         .route("/teams/{team}/invites/{id}/revoke", post(revoke_invite))
         .route("/team-invites/{token}", get(join_page).post(join))
@@ -244,10 +264,135 @@ async fn create(
 
 // ---------- a team's page ----------
 
+/// A learner's standing against one roadmap's target dates.
+#[derive(Debug, Clone, Default)]
+struct Track {
+    /// Stages past their date with required skills left: (stage title, due).
+    overdue: Vec<(String, String)>,
+    /// The nearest date ahead of a stage not finished: (stage title, due).
+    next: Option<(String, String)>,
+    /// Whether any stage has a date for this learner.
+    dated: bool,
+}
+
+impl Track {
+    fn label(&self) -> &'static str {
+        if !self.overdue.is_empty() {
+            "Behind"
+        } else if self.dated {
+            "On track"
+        } else {
+            "No target dates"
+        }
+    }
+
+    /// on_track, behind or empty: the CSV's words.
+    fn code(&self) -> &'static str {
+        if !self.overdue.is_empty() {
+            "behind"
+        } else if self.dated {
+            "on_track"
+        } else {
+            ""
+        }
+    }
+}
+
+/// One learner on one roadmap: the team's (tailored) tally and the dates.
+struct Cell {
+    tally: Tally,
+    track: Track,
+}
+
 /// One learner's row of the progress table: a cell per assigned roadmap.
 struct ProgressRow {
     member: Member,
-    cells: Vec<Tally>,
+    cells: Vec<Cell>,
+}
+
+/// The team's plan as lookups: rules by skill, learners' states of ruled skills, and dates.
+struct PlanIndex<'a> {
+    rules: HashMap<&'a str, Rule>,
+    states: HashMap<(i64, &'a str), (SkillState, bool)>,
+    team_dates: HashMap<(&'a str, &'a str), Date>,
+    learner_dates: HashMap<(i64, &'a str, &'a str), Date>,
+}
+
+impl<'a> PlanIndex<'a> {
+    fn new(plan: &'a TeamPlan) -> Self {
+        Self {
+            rules: plan.rules.iter().map(|(s, r)| (s.as_str(), *r)).collect(),
+            states: plan
+                .ruled_states
+                .iter()
+                .map(|(u, s, st, v)| ((*u, s.as_str()), (st.parse().unwrap_or_default(), *v)))
+                .collect(),
+            team_dates: plan
+                .stage_targets
+                .iter()
+                .map(|(r, s, d)| ((r.as_str(), s.as_str()), *d))
+                .collect(),
+            learner_dates: plan
+                .learner_targets
+                .iter()
+                .map(|(u, r, s, d)| ((*u, r.as_str(), s.as_str()), *d))
+                .collect(),
+        }
+    }
+
+    /// The date `user_id` has for a stage: a lead's own date for them, else the team's.
+    fn due(&self, user_id: i64, roadmap_id: &str, stage_id: &str) -> Option<Date> {
+        self.learner_dates
+            .get(&(user_id, roadmap_id, stage_id))
+            .or_else(|| self.team_dates.get(&(roadmap_id, stage_id)))
+            .copied()
+    }
+}
+
+/// `user_id`'s cell on `roadmap`: each stage's counts tailored by the team's rules, summed,
+/// and each stage with a date checked against `today`.
+fn cell(
+    roadmap: &Roadmap,
+    user_id: i64,
+    counts: &HashMap<(i64, &str, &str), &teams::LearnerCounts>,
+    plan: &PlanIndex<'_>,
+    today: Date,
+) -> Cell {
+    let mut total = Tally::default();
+    let mut track = Track::default();
+    for stage in &roadmap.stages {
+        let c = counts.get(&(user_id, roadmap.id.as_str(), stage.id.as_str()));
+        let n = |f: fn(&teams::LearnerCounts) -> i64| c.map_or(0, |c| f(c)) as u32;
+        let stage_counts = StageCounts {
+            done: n(|c| c.done),
+            optional_done: n(|c| c.optional_done),
+            in_progress: n(|c| c.in_progress),
+            skipped: n(|c| c.skipped),
+            verified: n(|c| c.verified),
+        };
+        let tally = Tally::from_counts(stage, stage_counts).tailored(stage.skills.iter().filter_map(|k| {
+            plan.rules.get(k.id.as_str()).map(|rule| {
+                let (state, verified) = plan
+                    .states
+                    .get(&(user_id, k.id.as_str()))
+                    .copied()
+                    .unwrap_or_default();
+                (k, *rule, state, verified)
+            })
+        }));
+        total = total + tally;
+        if let Some(due) = plan.due(user_id, &roadmap.id, &stage.id) {
+            track.dated = true;
+            if tally.remaining() > 0 {
+                if due < today {
+                    track.overdue.push((stage.title.clone(), format_day(due)));
+                } else if track.next.is_none() {
+                    track.next = Some((stage.title.clone(), format_day(due)));
+                }
+            }
+        }
+    }
+    Cell { tally: total, track }
 }
 
 #[derive(Template)]
@@ -272,9 +417,21 @@ struct TeamPage<'a> {
     member_username: String,
     invite_error: Option<String>,
     roles: [&'static str; 3],
+    /// The feed page shown (1-based), its items (item, when, skill title), and whether
+    /// there are older ones; empty for learners.
+    feed_page: i64,
+    feed: Vec<(FeedItem, String, String)>,
+    feed_more: bool,
+    /// The team's completions per week, for those who see its progress.
+    weekly: Option<WeeklyChart>,
 }
 
 impl TeamPage<'_> {
+    /// Mentors and leads review the team's requests from its shared queue.
+    fn reviews_here(&self) -> bool {
+        matches!(self.role.as_deref(), Some("mentor" | "lead"))
+    }
+
     fn role_label(&self, role: &str) -> &'static str {
         role_label(role)
     }
@@ -283,6 +440,8 @@ impl TeamPage<'_> {
 #[derive(Deserialize, Default)]
 struct DoneQuery {
     done: Option<String>,
+    /// The feed's page, 1-based.
+    feed: Option<String>,
 }
 
 async fn team_page(
@@ -293,7 +452,13 @@ async fn team_page(
 ) -> Result<Response, AppError> {
     let (team, standing, role) = team_for(&state, &user, &slug).await?;
     let catalog = state.catalog.load();
-    let mut page = load_team_page(&state, &user, &catalog, team, standing, role).await?;
+    let feed_page = query
+        .feed
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1000).contains(p))
+        .unwrap_or(1);
+    let mut page = load_team_page_at(&state, &user, &catalog, team, standing, role, feed_page).await?;
     page.notice = match query.done.as_deref() {
         Some("created") => Some("The team was created. Add people, assign roadmaps, or make a join link."),
         Some("member") => Some("Saved."),
@@ -310,10 +475,25 @@ async fn team_page(
 async fn load_team_page<'a>(
     state: &AppState,
     user: &User,
-    catalog: &'a crate::content::Catalog,
+    catalog: &'a Catalog,
     team: Team,
     standing: Standing,
     role: Option<String>,
+) -> Result<TeamPage<'a>, AppError> {
+    load_team_page_at(state, user, catalog, team, standing, role, 1).await
+}
+
+/// The team page with the feed at `feed_page`. Statements: the team, the viewer's role,
+/// members, roadmaps, the plan, the progress, the feed and chart, the links: a fixed
+/// number whatever the team's size.
+async fn load_team_page_at<'a>(
+    state: &AppState,
+    user: &User,
+    catalog: &'a Catalog,
+    team: Team,
+    standing: Standing,
+    role: Option<String>,
+    feed_page: i64,
 ) -> Result<TeamPage<'a>, AppError> {
     let members = teams::members(&state.db, team.id).await?;
     let assigned = teams::roadmaps(&state.db, team.id).await?;
@@ -327,7 +507,37 @@ async fn load_team_page<'a>(
         .filter(|r| !assigned.contains(&r.id))
         .map(|r| (r.id.as_str(), r.title.as_str()))
         .collect();
-    let rows = progress_rows(state, user, catalog, &team, standing, &members, &roadmaps).await?;
+    let plan = team_plans::plan(&state.db, team.id).await?;
+    let rows = progress_rows(state, user, catalog, &team, standing, &members, &roadmaps, &plan).await?;
+    let (feed, feed_more, weekly) = if standing.sees_progress() {
+        let today = crate::time_zones::viewer().today();
+        let since = today - time::Duration::weeks(CHART_WEEKS as i64);
+        let activity =
+            team_plans::activity(&state.db, team.id, FEED_PAGE, (feed_page - 1) * FEED_PAGE, since).await?;
+        let feed = activity
+            .feed
+            .into_iter()
+            .map(|item| {
+                let when = format_date(item.at);
+                let title = item
+                    .skill_id
+                    .as_deref()
+                    .and_then(|id| catalog.skill(id))
+                    .map_or_else(
+                        || item.skill_id.clone().unwrap_or_default(),
+                        |(_, _, k)| k.title.clone(),
+                    );
+                (item, when, title)
+            })
+            .collect();
+        (
+            feed,
+            activity.more,
+            Some(WeeklyChart::new(today, CHART_WEEKS, &activity.weeks)),
+        )
+    } else {
+        (Vec::new(), false, None)
+    };
     let invites = if standing.manages() {
         teams::invites(&state.db, team.id)
             .await?
@@ -362,25 +572,37 @@ async fn load_team_page<'a>(
         member_username: String::new(),
         invite_error: None,
         roles: ROLES,
+        feed_page,
+        feed,
+        feed_more,
+        weekly,
     })
 }
 
-/// The learners' progress on each assigned roadmap: everyone's for those who see the
-/// team's progress, only the viewer's own row for a learner.
+/// The learners' progress on each assigned roadmap, as the team's version counts it:
+/// everyone's for those who see the team's progress, only the viewer's own row for a learner.
+#[allow(clippy::too_many_arguments)]
 async fn progress_rows(
     state: &AppState,
     user: &User,
-    catalog: &crate::content::Catalog,
+    catalog: &Catalog,
     team: &Team,
     standing: Standing,
     members: &[Member],
     roadmaps: &[(String, String)],
+    plan: &TeamPlan,
 ) -> Result<Vec<ProgressRow>, AppError> {
     let counts = teams::progress(&state.db, team.id).await?;
-    let by_key: HashMap<(i64, &str), &teams::LearnerCounts> = counts
+    let by_key: HashMap<(i64, &str, &str), &teams::LearnerCounts> = counts
         .iter()
-        .map(|c| ((c.user_id, c.roadmap_id.as_str()), c))
+        .filter_map(|c| {
+            c.stage_id
+                .as_deref()
+                .map(|s| ((c.user_id, c.roadmap_id.as_str(), s), c))
+        })
         .collect();
+    let index = PlanIndex::new(plan);
+    let today = crate::time_zones::viewer().today();
     let rows = members
         .iter()
         .filter(|m| m.role == "learner" && (standing.sees_progress() || m.user_id == user.id))
@@ -388,21 +610,12 @@ async fn progress_rows(
             member: m.clone(),
             cells: roadmaps
                 .iter()
-                .map(|(id, _)| {
-                    let roadmap = catalog.roadmap(id);
-                    let optional = roadmap.map_or(0, |r| r.optional_count()) as u32;
-                    let required = roadmap.map_or(0, |r| r.skill_count()) as u32 - optional;
-                    let c = by_key.get(&(m.user_id, id.as_str()));
-                    let n = |f: fn(&teams::LearnerCounts) -> i64| c.map_or(0, |c| f(c)) as u32;
-                    Tally {
-                        required,
-                        optional,
-                        done: n(|c| c.done),
-                        optional_done: n(|c| c.optional_done),
-                        in_progress: n(|c| c.in_progress),
-                        skipped: n(|c| c.skipped),
-                        verified: n(|c| c.verified),
-                    }
+                .map(|(id, _)| match catalog.roadmap(id) {
+                    Some(roadmap) => cell(roadmap, m.user_id, &by_key, &index, today),
+                    None => Cell {
+                        tally: Tally::default(),
+                        track: Track::default(),
+                    },
                 })
                 .collect(),
         })
@@ -626,6 +839,281 @@ async fn unassign(
     Ok(Redirect::to(&format!("{}?done=unassigned", team_url(&team))).into_response())
 }
 
+// ---------- a roadmap's team plan: tailoring and target dates ----------
+
+/// One stage's form on the plan page.
+struct PlanStage<'a> {
+    stage: &'a crate::content::catalog::Stage,
+    /// The date field's value: YYYY-MM-DD, or what was typed when it was refused.
+    due: String,
+    /// Each skill with its rule ("hidden", "required" or "").
+    skills: Vec<(&'a crate::content::catalog::Skill, &'static str)>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "teams/plan.html")]
+struct PlanPage<'a> {
+    layout: Layout,
+    team: Team,
+    roadmap: &'a Roadmap,
+    stages: Vec<PlanStage<'a>>,
+    /// The team's current learners, for the per-learner date form.
+    learners: Vec<Member>,
+    /// Per-learner dates on this roadmap: (learner, stage title, stage id, due).
+    overrides: Vec<(Member, String, String, String)>,
+    notice: Option<&'static str>,
+    /// The per-learner form's values (learner id, stage id, date) and its error.
+    learner_form: (String, String, String),
+    learner_error: Option<String>,
+    hidden: usize,
+    required: usize,
+}
+
+/// The team (managed by the viewer) and one of its assigned roadmaps.
+async fn planned_roadmap<'a>(
+    state: &AppState,
+    user: &User,
+    slug: &str,
+    roadmap_id: &str,
+    catalog: &'a Catalog,
+) -> Result<(Team, &'a Roadmap), AppError> {
+    let team = managed_team(state, user, slug).await?;
+    let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
+    if !teams::roadmaps(&state.db, team.id).await?.contains(&roadmap.id) {
+        return Err(AppError::NotFound);
+    }
+    Ok((team, roadmap))
+}
+
+fn iso(day: Date) -> String {
+    format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+/// A date field: empty is none; otherwise YYYY-MM-DD (what date inputs send) in a sane range.
+fn parse_due(text: &str) -> Result<Option<Date>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .ok()
+        .filter(|d| (2000..=2100).contains(&d.year()))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "“{}” is not a date: use the form 2027-03-31, or leave it empty for no date.",
+                text.chars().take(40).collect::<String>()
+            )
+        })
+}
+
+async fn load_plan_page<'a>(
+    state: &AppState,
+    user: &User,
+    team: Team,
+    roadmap: &'a Roadmap,
+) -> Result<PlanPage<'a>, AppError> {
+    let plan = team_plans::plan(&state.db, team.id).await?;
+    let members = teams::members(&state.db, team.id).await?;
+    let rules: HashMap<&str, Rule> = plan.rules.iter().map(|(s, r)| (s.as_str(), *r)).collect();
+    let (mut hidden, mut required) = (0, 0);
+    let stages = roadmap
+        .stages
+        .iter()
+        .map(|stage| PlanStage {
+            stage,
+            due: plan
+                .stage_targets
+                .iter()
+                .find(|(r, s, _)| *r == roadmap.id && *s == stage.id)
+                .map(|(_, _, d)| iso(*d))
+                .unwrap_or_default(),
+            skills: stage
+                .skills
+                .iter()
+                .map(|k| {
+                    let rule = rules.get(k.id.as_str()).map_or("", |r| r.as_str());
+                    hidden += usize::from(rule == "hidden");
+                    required += usize::from(rule == "required" && k.optional);
+                    (k, rule)
+                })
+                .collect(),
+            error: None,
+        })
+        .collect();
+    let learners: Vec<Member> = members.into_iter().filter(|m| m.role == "learner").collect();
+    let overrides = plan
+        .learner_targets
+        .iter()
+        .filter(|(_, r, _, _)| *r == roadmap.id)
+        .filter_map(|(u, _, s, d)| {
+            let member = learners.iter().find(|m| m.user_id == *u)?.clone();
+            let (_, stage) = roadmap.stage(s)?;
+            Some((member, stage.title.clone(), stage.id.clone(), format_day(*d)))
+        })
+        .collect();
+    Ok(PlanPage {
+        layout: Layout::new(state, Some(user), format!("{}: {}", team.name, roadmap.title)),
+        team,
+        roadmap,
+        stages,
+        learners,
+        overrides,
+        notice: None,
+        learner_form: Default::default(),
+        learner_error: None,
+        hidden,
+        required,
+    })
+}
+
+async fn plan_page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((slug, roadmap_id)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (team, roadmap) = planned_roadmap(&state, &user, &slug, &roadmap_id, &catalog).await?;
+    let mut page = load_plan_page(&state, &user, team, roadmap).await?;
+    page.notice = match query.done.as_deref() {
+        Some("stage") => Some("Saved: the team's version of this stage and its date."),
+        Some("learner") => Some("Saved the learner's date."),
+        _ => None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// Saves one stage's tailoring (a rule per skill, from `rule_<skill id>` fields) and its
+/// target date (`due`), together.
+async fn save_stage(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((slug, roadmap_id, stage_id)): Path<(String, String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (team, roadmap) = planned_roadmap(&state, &user, &slug, &roadmap_id, &catalog).await?;
+    let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
+    let rules: Vec<(String, Option<Rule>)> = stage
+        .skills
+        .iter()
+        .map(|k| {
+            let rule = form
+                .get(&format!("rule_{}", k.id))
+                .and_then(|r| r.parse::<Rule>().ok());
+            (k.id.clone(), rule)
+        })
+        .collect();
+    let due = match parse_due(form.get("due").map_or("", String::as_str)) {
+        Ok(due) => due,
+        Err(message) => {
+            let mut page = load_plan_page(&state, &user, team, roadmap).await?;
+            if let Some(shown) = page.stages.iter_mut().find(|p| p.stage.id == stage.id) {
+                shown.due = form.get("due").cloned().unwrap_or_default();
+                for (skill, rule) in shown.skills.iter_mut() {
+                    *rule = rules
+                        .iter()
+                        .find(|(id, _)| *id == skill.id)
+                        .and_then(|(_, r)| *r)
+                        .map_or("", Rule::as_str);
+                }
+                shown.error = Some(message);
+            }
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let count = |want: Rule| rules.iter().filter(|(_, r)| *r == Some(want)).count();
+    let mut tx = state.db.begin().await?;
+    team_plans::set_rules(&mut tx, team.id, &rules, user.id).await?;
+    team_plans::set_stage_target(&mut *tx, team.id, &roadmap.id, &stage.id, due).await?;
+    audit(
+        &mut tx,
+        &user,
+        "team.plan",
+        &team,
+        &format!("{}/{}", roadmap.id, stage.id),
+        serde_json::json!({
+            "roadmap": roadmap.id, "stage": stage.id, "due_on": due.map(iso),
+            "hidden": count(Rule::Hidden), "required": count(Rule::Required),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!(
+        "{}/roadmaps/{}?done=stage#stage-{}",
+        team_url(&team),
+        roadmap.id,
+        stage.id
+    ))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct LearnerTargetForm {
+    #[serde(default)]
+    learner: String,
+    #[serde(default)]
+    stage: String,
+    #[serde(default)]
+    due: String,
+}
+
+/// Sets (or, with an empty date, clears) one learner's date for a stage.
+async fn set_learner_target(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path((slug, roadmap_id)): Path<(String, String)>,
+    Form(form): Form<LearnerTargetForm>,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (team, roadmap) = planned_roadmap(&state, &user, &slug, &roadmap_id, &catalog).await?;
+    let learner = match form.learner.parse::<i64>() {
+        Ok(id) => teams::role_of(&state.db, team.id, id)
+            .await?
+            .filter(|r| r == "learner")
+            .map(|_| id),
+        Err(_) => None,
+    };
+    let stage = roadmap.stage(&form.stage).map(|(_, s)| s);
+    let due = parse_due(&form.due);
+    let problem = match (&learner, &stage, &due) {
+        (None, _, _) => Some("Choose one of the team's learners.".to_string()),
+        (_, None, _) => Some("Choose a stage of this roadmap.".to_string()),
+        (_, _, Err(message)) => Some(message.clone()),
+        _ => None,
+    };
+    let (Some(learner), Some(stage), Ok(due), None) = (learner, stage, due, problem.clone()) else {
+        let mut page = load_plan_page(&state, &user, team, roadmap).await?;
+        page.learner_form = (form.learner, form.stage, form.due);
+        page.learner_error = problem;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let mut tx = state.db.begin().await?;
+    team_plans::set_learner_target(&mut *tx, team.id, learner, &roadmap.id, &stage.id, due).await?;
+    let username = users::by_id(&mut *tx, learner)
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    audit(
+        &mut tx,
+        &user,
+        "team.learner_target",
+        &team,
+        &username,
+        serde_json::json!({ "member": username, "roadmap": roadmap.id, "stage": stage.id, "due_on": due.map(iso) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!(
+        "{}/roadmaps/{}?done=learner#learner-dates",
+        team_url(&team),
+        roadmap.id
+    ))
+    .into_response())
+}
+
 // ---------- join links ----------
 
 #[derive(Deserialize)]
@@ -809,7 +1297,11 @@ async fn progress_csv(
         .iter()
         .filter_map(|id| catalog.roadmap(id).map(|r| (r.id.clone(), r.title.clone())))
         .collect();
-    let rows = progress_rows(&state, &user, &catalog, &team, standing, &members, &roadmaps).await?;
+    let plan = team_plans::plan(&state.db, team.id).await?;
+    let rows = progress_rows(
+        &state, &user, &catalog, &team, standing, &members, &roadmaps, &plan,
+    )
+    .await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write_error = |e: csv::Error| AppError::Internal(e.into());
     out.write_record([
@@ -823,10 +1315,26 @@ async fn progress_csv(
         "skipped",
         "verified",
         "optional_done",
+        "target_status",
+        "overdue_stages",
+        "next_target",
     ])
     .map_err(write_error)?;
     for row in &rows {
-        for ((id, _), t) in roadmaps.iter().zip(&row.cells) {
+        for ((id, _), cell) in roadmaps.iter().zip(&row.cells) {
+            let t = &cell.tally;
+            let overdue: Vec<String> = cell
+                .track
+                .overdue
+                .iter()
+                .map(|(stage, due)| format!("{stage} ({due})"))
+                .collect();
+            let next = cell
+                .track
+                .next
+                .as_ref()
+                .map(|(stage, due)| format!("{stage} ({due})"))
+                .unwrap_or_default();
             out.write_record([
                 crate::transfer::spreadsheet_safe(&row.member.username).as_ref(),
                 crate::transfer::spreadsheet_safe(&row.member.display_name).as_ref(),
@@ -838,6 +1346,9 @@ async fn progress_csv(
                 &t.skipped.to_string(),
                 &t.verified.to_string(),
                 &t.optional_done.to_string(),
+                cell.track.code(),
+                crate::transfer::spreadsheet_safe(&overdue.join("; ")).as_ref(),
+                crate::transfer::spreadsheet_safe(&next).as_ref(),
             ])
             .map_err(write_error)?;
         }
