@@ -1819,9 +1819,15 @@ async fn without_javascript_the_phone_menu_is_one_row_and_opens() {
 #[tokio::test]
 async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
     require_browser();
-    let (server, lead, learner) = tokio::join!(Server::start(), Browser::start(false), Browser::start(true));
-    let (c, l) = (lead.client(), learner.client());
+    let (server, lead, learner, mentor) = tokio::join!(
+        Server::start(),
+        Browser::start(false),
+        Browser::start(true),
+        Browser::start(false)
+    );
+    let (c, l, t) = (lead.client(), learner.client(), mentor.client());
     set_up_admin(c, &server).await;
+    sign_up_as(t, &server, "tomas", "Tomas Mentor").await;
 
     // The header's Teams link, then the form, found by their labels.
     click_xpath(
@@ -1863,6 +1869,30 @@ async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
         .unwrap()
         .unwrap();
     assert!(link.contains("/team-invites/"), "{link}");
+
+    // The lead adds a mentor by username, with the role chosen by its label.
+    let field = c
+        .find(Locator::XPath(
+            "//input[@id=//label[normalize-space()='Username']/@for]",
+        ))
+        .await
+        .unwrap();
+    field.send_keys("tomas").await.unwrap();
+    c.find(Locator::XPath(
+        "//select[@id=//label[normalize-space()='Role']/@for]",
+    ))
+    .await
+    .unwrap()
+    .select_by_label("Mentor")
+    .await
+    .unwrap();
+    click_xpath(
+        c,
+        "Add to the team",
+        "//button[normalize-space()='Add to the team']",
+    )
+    .await;
+    wait_for_text(c, "main", "Tomas Mentor").await;
 
     // A newcomer: the link asks to sign in, sign-up comes back to it, and they join.
     l.goto(&link).await.unwrap();
@@ -1908,9 +1938,51 @@ async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
     click_css(l, "the Done button", &state_button(SKILL, "done")).await;
     wait_for_state(l, SKILL, "done").await;
 
-    // The lead's table has the newcomer's row with that skill counted.
+    // She asks for a review: the team's mentors can give it.
+    click_xpath(
+        l,
+        "the review request disclosure",
+        "//summary[normalize-space()='Ask your mentors to review this skill']",
+    )
+    .await;
+    click_xpath(
+        l,
+        "Request review",
+        "//button[normalize-space()='Request review']",
+    )
+    .await;
+    wait_for_text(l, "main", "Review requested").await;
+
+    // The team's mentor finds it from the team page, claims it and verifies it.
+    t.goto(&server.url("/dashboard")).await.unwrap();
+    click_xpath(
+        t,
+        "the Teams link",
+        "//nav[@aria-label='Main']//a[normalize-space()='Teams']",
+    )
+    .await;
+    click_xpath(t, "the team", "//main//a[normalize-space()='Browser cohort']").await;
+    click_xpath(t, "Review queue", "//main//a[normalize-space()='Review queue']").await;
+    wait_for_text(t, "main", "Review queue of Browser cohort").await;
+    click_xpath(
+        t,
+        "Claim",
+        "//main//button[starts-with(normalize-space(), 'Claim')]",
+    )
+    .await;
+    wait_for_text(t, "main", "Claimed for 30 minutes").await;
+    click_xpath(
+        t,
+        "Verify",
+        "//main//button[starts-with(normalize-space(), 'Verify')]",
+    )
+    .await;
+    wait_for_text(t, "main", "Verified. The learner has been told.").await;
+
+    // The lead's table has the newcomer's row with that skill counted and verified.
     c.goto(&server.url("/teams/browser-cohort")).await.unwrap();
     let row = wait_for_text(c, "table.team-progress", "Nia Newcomer").await;
     assert!(row.contains("1 of "), "{row}");
-    tokio::join!(lead.close(), learner.close());
+    assert!(row.contains("1 verified"), "{row}");
+    tokio::join!(lead.close(), learner.close(), mentor.close());
 }
