@@ -32,6 +32,84 @@ pub const CATEGORIES: &[(&str, &str)] = &[
 pub const ACCOUNT: &str = "account";
 /// The category of a digest; unsubscribing from one turns every digest back to in-app only.
 pub const DIGEST: &str = "digest";
+/// The category of an invitation emailed to someone without an account; unsubscribing
+/// suppresses the address (`email_suppressions`).
+pub const INVITATION: &str = "invitation";
+
+/// What is wrong with an email address typed into a form, if anything (empty is fine).
+pub fn address_problem(email: &str) -> Option<String> {
+    let valid = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
+    (!email.is_empty() && !valid).then(|| "Enter an address like name@example.com, or leave it empty.".into())
+}
+
+/// What became of an invitation to be emailed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvitationMail {
+    /// Queued: the sender delivers it (and retries) like any email.
+    Queued(String),
+    /// The address asked for no more invitations (an earlier email's unsubscribe link).
+    Suppressed(String),
+    /// Email is not set up on this server.
+    Off,
+}
+
+impl InvitationMail {
+    /// What the page that made the invitation says about it.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Queued(to) => format!("The invitation is on its way to {to}."),
+            Self::Suppressed(to) => {
+                format!("Not emailed: {to} asked Pathway not to send it invitations. Send the link yourself.")
+            }
+            Self::Off => "Not emailed: email is not set up on this server. Send the link yourself.".into(),
+        }
+    }
+}
+
+/// Emails an invitation link to `to` unless email is off or the address is suppressed.
+/// `purpose` finishes "… invites you to": "create an account", "join the team Cohort".
+pub async fn send_invitation(
+    db: &sqlx::PgPool,
+    email_on: bool,
+    to: &str,
+    (inviter, purpose): (&str, &str),
+    link: &str,
+    days: i32,
+) -> anyhow::Result<InvitationMail> {
+    let to = to.trim().to_lowercase();
+    if !email_on {
+        return Ok(InvitationMail::Off);
+    }
+    if crate::db::email::suppressed(db, &to).await? {
+        return Ok(InvitationMail::Suppressed(to));
+    }
+    let message = Outgoing {
+        user_id: None,
+        to_address: to.clone(),
+        category: INVITATION.to_string(),
+        subject: format!("{inviter} invites you to {purpose} on Pathway"),
+        body_text: InvitationText {
+            inviter,
+            purpose,
+            link,
+            days,
+        }
+        .render()?,
+        body_html: InvitationHtml {
+            inviter,
+            purpose,
+            link,
+            days,
+        }
+        .render()?,
+    };
+    crate::db::email::enqueue(db, &[message]).await?;
+    Ok(InvitationMail::Queued(to))
+}
 
 /// Which category a notice's kind belongs to.
 pub fn category_of(kind: &str) -> &'static str {
@@ -93,6 +171,24 @@ struct DigestText<'a> {
 #[template(path = "email/digest.html")]
 struct DigestHtml<'a> {
     lines: &'a [DigestLine],
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    inviter: &'a str,
+    purpose: &'a str,
+    link: &'a str,
+    days: i32,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    inviter: &'a str,
+    purpose: &'a str,
+    link: &'a str,
+    days: i32,
 }
 
 #[derive(Template)]

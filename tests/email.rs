@@ -820,3 +820,146 @@ async fn a_person_added_to_a_team_is_told_and_emailed_if_they_chose_so() {
             .contains(&format!("{PUBLIC}/teams/alpha"))
     );
 }
+
+/// The link an invitation email carries, and its unsubscribe path.
+fn invitation_links(message: &Value) -> (String, String) {
+    let text = message["text"].as_str().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with(PUBLIC) && !w.contains("/unsubscribe/"))
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        .to_string();
+    let unsubscribe = header_of(message, "List-Unsubscribe")
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .strip_prefix(PUBLIC)
+        .unwrap()
+        .to_string();
+    (link, unsubscribe)
+}
+
+#[tokio::test]
+async fn invitations_go_by_email_to_people_without_accounts_until_they_unsubscribe() {
+    let sink = Sink::start();
+    let (app, _dir) = app().await;
+    let admin = app.sign_up_admin("root").await;
+
+    // An admin's registration invite, emailed.
+    let (status, _, page) = app
+        .post_form(
+            "/admin/invites",
+            &[("days", "7"), ("email", "New.Person@Example.test")],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("The invitation is on its way to new.person@example.test."),
+        "{page}"
+    );
+    // A bad address comes back with the values kept, and makes no invite.
+    let (status, _, page) = app
+        .post_form(
+            "/admin/invites",
+            &[("days", "9"), ("email", "not an address")],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("value=\"not an address\"") && page.contains("value=\"9\""),
+        "{page}"
+    );
+
+    // A lead's team join link, emailed to the same person.
+    let root = app.user_id("root").await;
+    pathway::db::teams::create(&app.db.pool, "cohort", "Cohort", root)
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, _, page) = app
+        .post_form(
+            "/teams/cohort/invites",
+            &[
+                ("role", "learner"),
+                ("uses", "1"),
+                ("days", "3"),
+                ("email", "new.person@example.test"),
+            ],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("The invitation is on its way to new.person@example.test."),
+        "{page}"
+    );
+
+    let report = mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 2, failed: 0 });
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2);
+    for message in &messages {
+        assert_eq!(message["rcpt_tos"][0], "new.person@example.test");
+        assert_eq!(message["content_type"], "multipart/alternative");
+        assert_eq!(
+            header_of(message, "List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+    }
+    assert_eq!(
+        header_of(&messages[0], "Subject"),
+        "root name invites you to create an account on Pathway"
+    );
+    assert_eq!(
+        header_of(&messages[1], "Subject"),
+        "root name invites you to join the team Cohort as a learner on Pathway"
+    );
+    let (signup, _) = invitation_links(&messages[0]);
+    assert!(
+        signup.starts_with(&format!("{PUBLIC}/signup?invite=")),
+        "{signup}"
+    );
+    assert!(
+        messages[0]["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("<a href=\"{signup}\">"))
+    );
+    let (join, unsubscribe) = invitation_links(&messages[1]);
+    assert!(join.starts_with(&format!("{PUBLIC}/team-invites/")), "{join}");
+
+    // One click: no more invitations to that address, and the next one says so.
+    let (status, _, page) = app
+        .request(
+            Request::post(&unsubscribe)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("invitations to this address"), "{page}");
+    let (status, _, page) = app
+        .post_form(
+            "/admin/invites",
+            &[("days", "7"), ("email", "NEW.person@example.test")],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Not emailed: new.person@example.test asked Pathway not to send it invitations."),
+        "{page}"
+    );
+    assert!(
+        page.contains("Invite link"),
+        "the link is still made and shown: {page}"
+    );
+    let queued: i64 = sqlx::query_scalar("select count(*) from email_outbox where user_id is null")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 2);
+}

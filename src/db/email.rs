@@ -234,7 +234,8 @@ pub async fn counts(db: impl PgExecutor<'_>) -> sqlx::Result<Counts> {
 /// What an unsubscribe link stops.
 #[derive(Debug, Clone)]
 pub struct Unsubscribe {
-    pub user_id: i64,
+    /// None for an invitation to someone without an account: unsubscribing suppresses the address.
+    pub user_id: Option<i64>,
     pub category: String,
     pub address: String,
 }
@@ -245,12 +246,33 @@ pub async fn unsubscribe_link(
 ) -> sqlx::Result<Option<Unsubscribe>> {
     sqlx::query_as!(
         Unsubscribe,
-        r#"select user_id as "user_id!", category, to_address as address
-           from email_outbox where unsubscribe_hash = $1 and user_id is not null"#,
+        r#"select user_id, category, to_address as address
+           from email_outbox where unsubscribe_hash = $1"#,
         token_hash
     )
     .fetch_optional(db)
     .await
+}
+
+/// Whether `address` (lower case) asked for no more invitations.
+pub async fn suppressed(db: impl PgExecutor<'_>, address: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from email_suppressions where address = $1) as "exists!""#,
+        address
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Sends no more invitations to `address`.
+pub async fn suppress(db: impl PgExecutor<'_>, address: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into email_suppressions (address) values (lower($1)) on conflict do nothing",
+        address
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Stops a category's email for a person (`digest`: every category they get as a digest),

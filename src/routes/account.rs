@@ -150,12 +150,7 @@ async fn registration_allowed(state: &AppState, invite: &str) -> Result<bool, Ap
 }
 
 fn email_problem(email: &str) -> Option<String> {
-    let valid = email.len() <= 254
-        && !email.contains(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        });
-    (!email.is_empty() && !valid).then(|| "Enter an address like name@example.com, or leave it empty.".into())
+    crate::mail::address_problem(email)
 }
 
 async fn signup(

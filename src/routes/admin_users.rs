@@ -239,6 +239,10 @@ struct InvitesPage {
     /// The form's team (slug, or empty) and role.
     team: String,
     team_role: String,
+    /// The form's address to email the link to (optional), and what became of the email.
+    email: String,
+    email_error: Option<String>,
+    sent: Option<String>,
 }
 
 impl InvitesPage {
@@ -266,6 +270,9 @@ impl InvitesPage {
             teams,
             team: String::new(),
             team_role: "learner".into(),
+            email: String::new(),
+            email_error: None,
+            sent: None,
         })
     }
 }
@@ -283,9 +290,12 @@ struct InviteForm {
     team: String,
     #[serde(default)]
     team_role: String,
+    /// An address to email the link to; empty: nobody.
+    #[serde(default)]
+    email: String,
 }
 
-/// Makes a registration invite and shows its link once.
+/// Makes a registration invite and shows its link once; emails it when asked.
 async fn create_invite(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -305,15 +315,22 @@ async fn create_invite(
             _ => Err("Choose one of the teams and a role, or no team."),
         }
     };
-    let (Some(valid_days), Ok(team)) = (valid_days, team.clone()) else {
+    let address = form.email.trim();
+    let email_error = crate::mail::address_problem(address);
+    let (Some(valid_days), Ok(team), None) = (valid_days, team.clone(), &email_error) else {
         let mut page = InvitesPage::new(&state, &admin).await?;
         page.days = days.chars().take(20).collect();
         page.team = form.team.chars().take(80).collect();
         page.team_role = form.team_role.chars().take(20).collect();
-        page.error = Some(match team {
-            Err(message) => message.to_string(),
-            Ok(_) => format!("Valid for: enter a whole number of days from 1 to {MAX_INVITE_DAYS}."),
-        });
+        page.email = address.chars().take(254).collect();
+        page.error = match team {
+            Err(message) => Some(message.to_string()),
+            Ok(_) if valid_days.is_none() => Some(format!(
+                "Valid for: enter a whole number of days from 1 to {MAX_INVITE_DAYS}."
+            )),
+            Ok(_) => None,
+        };
+        page.email_error = email_error;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
     let secret = token::generate();
@@ -331,10 +348,25 @@ async fn create_invite(
         .first()
         .map(|(_, _, expires)| expires.clone())
         .unwrap_or_default();
-    page.new_link = Some((
-        format!("{}/signup?invite={secret}", state.settings.public_url),
-        expires,
-    ));
+    let link = format!("{}/signup?invite={secret}", state.settings.public_url);
+    if !address.is_empty() {
+        let purpose = match &team {
+            Some((t, _)) => format!("create an account and join the team {}", t.name),
+            None => "create an account".to_string(),
+        };
+        let mail = crate::mail::send_invitation(
+            &state.db,
+            state.settings.email,
+            address,
+            (&admin.display_name, &purpose),
+            &link,
+            valid_days,
+        )
+        .await
+        .map_err(AppError::Internal)?;
+        page.sent = Some(mail.message());
+    }
+    page.new_link = Some((link, expires));
     page.days = valid_days.to_string();
     if let Some((t, role)) = &team {
         page.team = t.slug.clone();

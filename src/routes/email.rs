@@ -26,6 +26,7 @@ fn what_stops(category: &str) -> String {
     match category {
         crate::mail::ACCOUNT => "all email from Pathway".to_string(),
         crate::mail::DIGEST => "the daily digest emails".to_string(),
+        crate::mail::INVITATION => "invitations to this address".to_string(),
         category => {
             let label = crate::mail::CATEGORIES
                 .iter()
@@ -64,7 +65,7 @@ async fn unsubscribe_page(
     let found = link(&state, &secret).await?;
     let page = UnsubscribePage {
         layout: Layout::new(&state, user.as_ref(), "Unsubscribe"),
-        offer_all: found.category != crate::mail::ACCOUNT,
+        offer_all: found.category != crate::mail::ACCOUNT && found.user_id.is_some(),
         what: what_stops(&found.category),
         address: found.address,
         token: secret,
@@ -84,15 +85,30 @@ async fn unsubscribe(
 ) -> Result<Response, AppError> {
     let found = link(&state, &secret).await?;
     let all = url::form_urlencoded::parse(body.as_bytes()).any(|(key, value)| key == "all" && value == "yes");
+    let Some(user_id) = found.user_id else {
+        // An invitation to someone without an account: no more invitations to the address.
+        email::suppress(&state.db, &found.address).await?;
+        tracing::info!("an invited address unsubscribed");
+        let what = what_stops(&found.category);
+        let page = UnsubscribePage {
+            layout: Layout::new(&state, user.as_ref(), "Unsubscribed"),
+            offer_all: false,
+            done: Some(what.clone()),
+            what,
+            address: found.address,
+            token: secret,
+        };
+        return Ok(render(&page)?.into_response());
+    };
     let mut tx = state.db.begin().await?;
-    email::stop(&mut tx, found.user_id, &found.category, all).await?;
+    email::stop(&mut tx, user_id, &found.category, all).await?;
     tx.commit().await?;
     let what = if all {
         "all email from Pathway".to_string()
     } else {
         what_stops(&found.category)
     };
-    tracing::info!(user = found.user_id, category = %found.category, all, "unsubscribed");
+    tracing::info!(user = user_id, category = %found.category, all, "unsubscribed");
     let page = UnsubscribePage {
         layout: Layout::new(&state, user.as_ref(), "Unsubscribed"),
         offer_all: false,

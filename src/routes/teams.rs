@@ -416,6 +416,9 @@ struct TeamPage<'a> {
     member_error: Option<String>,
     member_username: String,
     invite_error: Option<String>,
+    /// The join link form's address, kept when the form comes back, and what became of the email.
+    invite_email: String,
+    invite_sent: Option<String>,
     roles: [&'static str; 3],
     /// The feed page shown (1-based), its items (item, when, skill title), and whether
     /// there are older ones; empty for learners.
@@ -571,6 +574,8 @@ async fn load_team_page_at<'a>(
         member_error: None,
         member_username: String::new(),
         invite_error: None,
+        invite_email: String::new(),
+        invite_sent: None,
         roles: ROLES,
         feed_page,
         feed,
@@ -1125,6 +1130,9 @@ struct InviteForm {
     uses: String,
     #[serde(default)]
     days: String,
+    /// An address to email the link to; empty: nobody.
+    #[serde(default)]
+    email: String,
 }
 
 async fn create_invite(
@@ -1152,12 +1160,18 @@ async fn create_invite(
         .ok()
         .filter(|d| (1..=365).contains(d));
     let catalog = state.catalog.load();
-    let (Ok(max_uses), Some(days)) = (max_uses, days) else {
+    let address = form.email.trim();
+    let email_error = crate::mail::address_problem(address);
+    let (Ok(max_uses), Some(days), None) = (max_uses, days, &email_error) else {
         let (team, standing, own) = team_for(&state, &user, &slug).await?;
         let mut page = load_team_page(&state, &user, &catalog, team, standing, own).await?;
-        page.invite_error = Some(
-            "Uses must be a number from 1 to 10,000 (or empty for no limit), and days from 1 to 365.".into(),
-        );
+        page.invite_error = email_error.or_else(|| {
+            Some(
+                "Uses must be a number from 1 to 10,000 (or empty for no limit), and days from 1 to 365."
+                    .into(),
+            )
+        });
+        page.invite_email = address.chars().take(254).collect();
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
     let secret = token::generate();
@@ -1183,8 +1197,30 @@ async fn create_invite(
     .await?;
     tx.commit().await?;
     let (team, standing, own) = team_for(&state, &user, &slug).await?;
+    let link = format!("{}/team-invites/{secret}", state.settings.public_url);
+    let sent = if address.is_empty() {
+        None
+    } else {
+        let purpose = format!(
+            "join the team {} as a {}",
+            team.name,
+            role_label(role).to_lowercase()
+        );
+        let mail = crate::mail::send_invitation(
+            &state.db,
+            state.settings.email,
+            address,
+            (&user.display_name, &purpose),
+            &link,
+            days,
+        )
+        .await
+        .map_err(AppError::Internal)?;
+        Some(mail.message())
+    };
     let mut page = load_team_page(&state, &user, &catalog, team, standing, own).await?;
-    page.new_link = Some(format!("{}/team-invites/{secret}", state.settings.public_url));
+    page.new_link = Some(link);
+    page.invite_sent = sent;
     // The link is shown once: never cached.
     let mut response = render(&page)?.into_response();
     response
