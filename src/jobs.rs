@@ -41,6 +41,11 @@ impl Context {
 }
 
 /// The scheduled sweeps, by their name in the `jobs` table.
+/// The most reviews, learners or stages a sweep handles in one pass; the rest wait for the next pass (a minute
+/// later by default). A first pass over a large backlog (an upgrade over years of history)
+/// would otherwise write thousands of notices in one transaction and slow every page.
+pub const SWEEP_BATCH: i64 = 200;
+
 pub const JOBS: &[&str] = &[
     "review_nudges",
     "quiet_reminders",
@@ -141,6 +146,8 @@ pub async fn review_nudges(tx: &mut PgConnection, context: &Context) -> anyhow::
                where r.status = 'pending' and r.requested_at <= now() - make_interval(days => st.days)
                  and not exists (select 1 from job_sends j
                                  where j.kind = 'review_nudge' and j.subject_id = r.id and j.step = st.step)
+               order by r.requested_at, r.id, st.step
+               limit $1
            ), addressed as (
                select d.*, array(
                    select m.mentor_id from mentorships m
@@ -165,7 +172,8 @@ pub async fn review_nudges(tx: &mut PgConnection, context: &Context) -> anyhow::
            select a.id as "id!", a.step as "step!", a.days as "days!", a.title as "title!",
                   a.display_name as "display_name!", a.recipients as "recipients!"
            from addressed a join recorded r on r.subject_id = a.id and r.step = a.step
-           order by a.id, a.step"#
+           order by a.id, a.step"#,
+        SWEEP_BATCH
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -252,6 +260,8 @@ pub async fn overdue_stages(tx: &mut PgConnection, context: &Context) -> anyhow:
                                  where l.team_id = o.team_id and l.role = 'lead' and l.left_at is null
                                    and l.user_id <> o.user_id) as leads
                from overdue o
+               order by o.user_id, o.step
+               limit $1
            ), recorded as (
                insert into job_sends (kind, subject_id, step, recipients)
                select 'stage_overdue', user_id, step, array[user_id] || leads from addressed
@@ -262,7 +272,8 @@ pub async fn overdue_stages(tx: &mut PgConnection, context: &Context) -> anyhow:
                   a.due_on as "due_on!", a.display_name as "display_name!", a.stage_title as "stage_title!",
                   a.slug as "slug!", a.leads as "leads!"
            from addressed a join recorded r on r.subject_id = a.user_id and r.step = a.step
-           order by a.user_id, a.step"#
+           order by a.user_id, a.step"#,
+        SWEEP_BATCH
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -313,17 +324,24 @@ pub async fn quiet_reminders(tx: &mut PgConnection, context: &Context) -> anyhow
                where u.quiet_reminders and u.disabled_at is null
                group by e.user_id
                having max(coalesce(e.last_activity_at, e.started_at)) <= now() - make_interval(days => $1)
+           ), unsent as (
+               select q.user_id, to_char(q.since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') as step
+               from quiet q
+               -- Activity the counters have not folded in yet (within a second, normally).
+               where not exists (select 1 from enrollment_activity_changes c
+                                 where c.user_id = q.user_id and c.at > now() - make_interval(days => $1))
            )
            insert into job_sends (kind, subject_id, step, recipients)
-           select 'quiet_reminder', q.user_id, to_char(q.since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'),
-                  array[q.user_id]
-           from quiet q
-           -- Activity the counters have not folded in yet (within a second, normally).
-           where not exists (select 1 from enrollment_activity_changes c
-                             where c.user_id = q.user_id and c.at > now() - make_interval(days => $1))
+           select 'quiet_reminder', u.user_id, u.step, array[u.user_id]
+           from unsent u
+           where not exists (select 1 from job_sends j
+                             where j.kind = 'quiet_reminder' and j.subject_id = u.user_id and j.step = u.step)
+           order by u.user_id
+           limit $2
            on conflict do nothing
            returning subject_id"#,
-        context.quiet_days as i32
+        context.quiet_days as i32,
+        SWEEP_BATCH
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -963,3 +963,33 @@ async fn invitations_go_by_email_to_people_without_accounts_until_they_unsubscri
         .unwrap();
     assert_eq!(queued, 2);
 }
+
+#[tokio::test]
+async fn a_large_backlog_of_quiet_learners_is_reminded_in_batches_each_once() {
+    let (app, _dir) = app().await;
+    let backlog = jobs::SWEEP_BATCH + 50;
+    sqlx::raw_sql(&format!(
+        "insert into users (username, display_name, password_hash)
+         select 'quiet' || n, 'Quiet ' || n, 'x' from generate_series(1, {backlog}) n;
+         insert into enrollments (user_id, roadmap_id, started_at, last_activity_at)
+         select id, 'web', now() - interval '30 days', now() - interval '30 days'
+         from users where username like 'quiet%';"
+    ))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let reminded = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from notifications where kind = 'quiet_reminder'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+    };
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    let first = jobs::quiet_reminders(&mut conn, &context()).await.unwrap();
+    assert_eq!(first, jobs::SWEEP_BATCH as u64, "one pass sends one batch");
+    assert_eq!(reminded().await, jobs::SWEEP_BATCH);
+    let second = jobs::quiet_reminders(&mut conn, &context()).await.unwrap();
+    assert_eq!(second, 50, "the next pass takes the rest");
+    assert_eq!(jobs::quiet_reminders(&mut conn, &context()).await.unwrap(), 0);
+    assert_eq!(reminded().await, backlog, "each learner once");
+}
