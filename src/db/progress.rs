@@ -148,9 +148,14 @@ pub async fn enrollments(
     Ok(rows.into_iter().map(|r| (r.roadmap_id, r.started_at)).collect())
 }
 
+/// Starts the roadmap for the user unless they already have. Every tick calls this, so the
+/// usual case must not try an insert: a conflicting insert would still run the enrollment's
+/// before-insert trigger, which reads the learner's progress on the roadmap.
 pub async fn enroll(db: impl PgExecutor<'_>, user_id: i64, roadmap_id: &str) -> sqlx::Result<()> {
     sqlx::query!(
-        "insert into enrollments (user_id, roadmap_id) values ($1, $2) on conflict do nothing",
+        "insert into enrollments (user_id, roadmap_id)
+         select $1, $2 where not exists (select 1 from enrollments where user_id = $1 and roadmap_id = $2)
+         on conflict do nothing",
         user_id,
         roadmap_id
     )
