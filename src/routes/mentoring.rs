@@ -1202,7 +1202,7 @@ fn state_label(state: &str) -> &'static str {
 }
 
 /// Longest message or comment on a review.
-const MAX_REVIEW_TEXT: usize = 2_000;
+pub(crate) const MAX_REVIEW_TEXT: usize = 2_000;
 
 async fn request_review(
     State(state): State<AppState>,
@@ -1251,7 +1251,7 @@ async fn request_review(
 }
 
 /// The request, if the signed-in mentor may answer it (active link covering its roadmap).
-async fn reviewable(
+pub(crate) async fn reviewable(
     state: &AppState,
     mentor: &User,
     id: i64,
@@ -1321,29 +1321,8 @@ async fn answer_review(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    match reviews::answer(&state.db, mentor.id, id, verify, &comment).await? {
-        Ok(review) => {
-            let title = state
-                .catalog
-                .load()
-                .skill(&review.skill_id)
-                .map(|(_, _, k)| k.title.clone())
-                .unwrap_or_default();
-            let summary = if verify {
-                format!("{} verified “{title}”", mentor.display_name)
-            } else {
-                format!("{} requested changes on “{title}”", mentor.display_name)
-            };
-            let target = format!("/roadmaps/{roadmap_id}/{stage_id}/{}", review.skill_id);
-            tell(
-                state,
-                vec![review.mentee_id],
-                mentor,
-                "review_answered",
-                summary,
-                target,
-            )
-            .await;
+    match record_verdict(state, mentor, id, verify, &comment, &roadmap_id, &stage_id).await? {
+        Ok(_) => {
             let done = if verify { "verified" } else { "changes" };
             let target = if from_queue {
                 format!("/mentoring/reviews?done={done}")
@@ -1361,6 +1340,45 @@ async fn answer_review(
             Ok((StatusCode::CONFLICT, render(&page)?).into_response())
         }
     }
+}
+
+/// Records a verdict on a request the mentor may answer ([`reviewable`]) and tells the
+/// learner: the pages and the API both answer through here.
+pub(crate) async fn record_verdict(
+    state: &AppState,
+    mentor: &User,
+    id: i64,
+    verify: bool,
+    comment: &str,
+    roadmap_id: &str,
+    stage_id: &str,
+) -> Result<Result<Review, String>, AppError> {
+    let review = match reviews::answer(&state.db, mentor.id, id, verify, comment).await? {
+        Ok(review) => review,
+        Err(message) => return Ok(Err(message)),
+    };
+    let title = state
+        .catalog
+        .load()
+        .skill(&review.skill_id)
+        .map(|(_, _, k)| k.title.clone())
+        .unwrap_or_default();
+    let summary = if verify {
+        format!("{} verified “{title}”", mentor.display_name)
+    } else {
+        format!("{} requested changes on “{title}”", mentor.display_name)
+    };
+    let target = format!("/roadmaps/{roadmap_id}/{stage_id}/{}", review.skill_id);
+    tell(
+        state,
+        vec![review.mentee_id],
+        mentor,
+        "review_answered",
+        summary,
+        target,
+    )
+    .await;
+    Ok(Ok(review))
 }
 
 #[derive(Deserialize)]
