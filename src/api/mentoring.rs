@@ -189,11 +189,11 @@ pub struct VerdictOut {
 
 async fn verdict(state: &AppState, caller: &Caller, id: i64, verify: bool, message: &str) -> Result<Json<VerdictOut>, ApiError> {
     caller.require("mentor:review")?;
-    let (_, _, roadmap_id, stage_id) = crate::routes::mentoring::reviewable(state, &caller.user, id).await?;
+    let (_, _, roadmap_id, stage_id) = crate::actions::reviewable(state, &caller.user, id).await?;
     let comment: String = message
         .trim()
         .chars()
-        .take(crate::routes::mentoring::MAX_REVIEW_TEXT)
+        .take(crate::actions::MAX_REVIEW_TEXT)
         .collect();
     if !verify && comment.is_empty() {
         return Err(ApiError::new(
@@ -202,7 +202,7 @@ async fn verdict(state: &AppState, caller: &Caller, id: i64, verify: bool, messa
             "Say what to change: a message is needed when you request changes.",
         ));
     }
-    match crate::routes::mentoring::record_verdict(state, &caller.user, id, verify, &comment, &roadmap_id, &stage_id)
+    match crate::actions::record_verdict(state, &caller.user, id, verify, &comment, (&roadmap_id, &stage_id))
         .await?
     {
         Ok(review) => Ok(Json(VerdictOut {

@@ -211,7 +211,7 @@ pub async fn set(
     };
     let to = SkillState::from(body.state);
     let change =
-        crate::routes::progress::change_state(&state, caller.user.id, &roadmap.id, &skill.id, to, version).await?;
+        crate::actions::change_state(&state, caller.user.id, &roadmap.id, &skill.id, to, version).await?;
     if let Change::Stale { current } = change {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

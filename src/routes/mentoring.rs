@@ -19,6 +19,7 @@ use crate::db::mentorships::{self, Mentorship, Scope};
 use crate::db::reviews::{self, Review};
 use crate::db::users::{self, User};
 use crate::db::{notes, progress};
+use crate::actions::{MAX_REVIEW_TEXT, reviewable};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
 use crate::pages::overview::{RoadmapOverview, overview};
@@ -1202,7 +1203,6 @@ fn state_label(state: &str) -> &'static str {
 }
 
 /// Longest message or comment on a review.
-pub(crate) const MAX_REVIEW_TEXT: usize = 2_000;
 
 async fn request_review(
     State(state): State<AppState>,
@@ -1248,27 +1248,6 @@ async fn request_review(
             .await
         }
     }
-}
-
-/// The request, if the signed-in mentor may answer it (active link covering its roadmap).
-pub(crate) async fn reviewable(
-    state: &AppState,
-    mentor: &User,
-    id: i64,
-) -> Result<(Review, String, String, String), AppError> {
-    let review = reviews::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
-    let catalog = state.catalog.load();
-    let scope = mentorships::active_scope(&state.db, mentor.id, review.mentee_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    // A shared skill is answered where the link covers it.
-    let (roadmap, stage, _) = catalog
-        .skill_where(&review.skill_id, |r| scope.covers(r))
-        .ok_or(AppError::NotFound)?;
-    let mentee = users::by_id(&state.db, review.mentee_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok((review, mentee.username, roadmap.id.clone(), stage.id.clone()))
 }
 
 async fn verify(
@@ -1321,7 +1300,7 @@ async fn answer_review(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    match record_verdict(state, mentor, id, verify, &comment, &roadmap_id, &stage_id).await? {
+    match crate::actions::record_verdict(state, mentor, id, verify, &comment, (&roadmap_id, &stage_id)).await? {
         Ok(_) => {
             let done = if verify { "verified" } else { "changes" };
             let target = if from_queue {
@@ -1340,45 +1319,6 @@ async fn answer_review(
             Ok((StatusCode::CONFLICT, render(&page)?).into_response())
         }
     }
-}
-
-/// Records a verdict on a request the mentor may answer ([`reviewable`]) and tells the
-/// learner: the pages and the API both answer through here.
-pub(crate) async fn record_verdict(
-    state: &AppState,
-    mentor: &User,
-    id: i64,
-    verify: bool,
-    comment: &str,
-    roadmap_id: &str,
-    stage_id: &str,
-) -> Result<Result<Review, String>, AppError> {
-    let review = match reviews::answer(&state.db, mentor.id, id, verify, comment).await? {
-        Ok(review) => review,
-        Err(message) => return Ok(Err(message)),
-    };
-    let title = state
-        .catalog
-        .load()
-        .skill(&review.skill_id)
-        .map(|(_, _, k)| k.title.clone())
-        .unwrap_or_default();
-    let summary = if verify {
-        format!("{} verified “{title}”", mentor.display_name)
-    } else {
-        format!("{} requested changes on “{title}”", mentor.display_name)
-    };
-    let target = format!("/roadmaps/{roadmap_id}/{stage_id}/{}", review.skill_id);
-    tell(
-        state,
-        vec![review.mentee_id],
-        mentor,
-        "review_answered",
-        summary,
-        target,
-    )
-    .await;
-    Ok(Ok(review))
 }
 
 #[derive(Deserialize)]

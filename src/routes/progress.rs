@@ -152,7 +152,7 @@ async fn set_state(
         .skill_at(&skill_id, place_of(&form.at))
         .ok_or(AppError::NotFound)?;
     let to: SkillState = form.state.parse().map_err(|_| AppError::BadRequest)?;
-    let change = change_state(&state, user.id, &roadmap.id, &skill.id, to, form.version).await?;
+    let change = crate::actions::change_state(&state, user.id, &roadmap.id, &skill.id, to, form.version).await?;
 
     let conflict = match change {
         Change::Stale { current } => Some(format!(
@@ -221,21 +221,6 @@ async fn set_state(
             Ok(Redirect::to(&target).into_response())
         }
     }
-}
-
-/// Sets a skill's state as the learner's tick does: the pages and the API both change
-/// progress through here, so events, tallies and their triggers stay the same.
-pub(crate) async fn change_state(
-    state: &AppState,
-    user_id: i64,
-    roadmap_id: &str,
-    skill_id: &str,
-    to: SkillState,
-    expected_version: i32,
-) -> Result<Change, AppError> {
-    // Ticking a skill starts its roadmap, so nothing a learner does is lost.
-    progress::enroll(&state.db, user_id, roadmap_id).await?;
-    Ok(progress::set_state(&state.db, user_id, skill_id, to, expected_version).await?)
 }
 
 /// A skill's progress block as listed in `stage` of `roadmap`, with that stage's panel.
