@@ -587,10 +587,11 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     // Structure: each operation has an id, a tag and responses, every parameter of the path
     // is declared, and every $ref names a schema in the document.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut operation_ids = BTreeSet::new();
     assert!(doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer");
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            assert!(op["operationId"].is_string(), "{method} {path}");
+            assert!(operation_ids.insert(op["operationId"].as_str().unwrap()), "{method} {path}: a unique operationId");
             assert!(op["tags"][0].is_string(), "{method} {path}");
             assert!(!op["responses"].as_object().unwrap().is_empty(), "{method} {path}");
             let names: BTreeSet<&str> = op["parameters"]
@@ -610,6 +611,10 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
         }
     }
     let text = doc.to_string();
+    // For the external validator (docs/api.md): PATHWAY_OPENAPI_OUT=path writes the document there.
+    if let Ok(out) = std::env::var("PATHWAY_OPENAPI_OUT") {
+        std::fs::write(out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    }
     for reference in text.split("\"$ref\":\"").skip(1) {
         let target = reference.split('"').next().unwrap();
         let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{target}"));
@@ -624,4 +629,21 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     }
     assert!(page.contains("ErrorBody") && page.contains("insufficient_scope"));
     assert!(!page.contains("<script>") && !page.contains("style="));
+}
+
+#[tokio::test]
+async fn a_request_runs_a_fixed_number_of_statements_and_records_use_once_a_minute() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let token = create_token(&app, &ada, &["read:progress", "write:progress"]).await;
+    // The first use records the time; the next, within the minute, writes nothing.
+    let (first, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
+    let (second, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
+    assert_eq!(second + 1, first, "the last-used time is written once a minute at most");
+    assert!(second <= 3, "token, user, page: {second}");
+    for skill in ["http-methods", "status-codes", "dns-records"] {
+        call(&app, "PUT", &format!("/api/v1/progress/{skill}"), Some(&token), Some(json!({"state": "done"}))).await;
+    }
+    let (more, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
+    assert_eq!(more, second, "no more statements for more progress");
 }

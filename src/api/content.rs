@@ -92,7 +92,7 @@ fn summary(roadmap: &Roadmap) -> RoadmapSummary {
 }
 
 /// The roadmaps, in the home page's order.
-#[utoipa::path(get, path = "/api/v1/roadmaps", tag = "content", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/roadmaps", operation_id = "list_roadmaps", tag = "content", params(PageQuery),
     responses(
         (status = 200, description = "A page of roadmaps", body = RoadmapList),
         (status = 400, description = "A bad cursor or limit", body = super::ErrorBody),
@@ -108,7 +108,7 @@ pub async fn roadmaps(
 }
 
 /// One roadmap with its stages and their skills, in order.
-#[utoipa::path(get, path = "/api/v1/roadmaps/{roadmap}", tag = "content",
+#[utoipa::path(get, path = "/api/v1/roadmaps/{roadmap}", operation_id = "get_roadmap", tag = "content",
     params(("roadmap" = String, Path, description = "The roadmap's id")),
     responses(
         (status = 200, description = "The roadmap", body = RoadmapOut),
@@ -129,7 +129,7 @@ pub async fn roadmap(
 }
 
 /// One skill, with its text.
-#[utoipa::path(get, path = "/api/v1/skills/{skill}", tag = "content",
+#[utoipa::path(get, path = "/api/v1/skills/{skill}", operation_id = "get_skill", tag = "content",
     params(("skill" = String, Path, description = "The skill's id")),
     responses(
         (status = 200, description = "The skill", body = SkillDetail),

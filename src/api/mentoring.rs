@@ -25,7 +25,7 @@ pub struct MenteeList {
 }
 
 /// The people the caller mentors: by an active mentor link, or as a team's mentor or lead.
-#[utoipa::path(get, path = "/api/v1/mentees", tag = "mentoring", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/mentees", operation_id = "list_mentees", tag = "mentoring", params(PageQuery),
     security(("token" = ["mentor:read"])),
     responses(
         (status = 200, description = "A page of mentees", body = MenteeList),
@@ -65,7 +65,7 @@ pub struct MenteeProgress {
 
 /// A mentee's progress on the roadmaps the caller's link or team covers. Anyone the caller
 /// does not mentor is not found.
-#[utoipa::path(get, path = "/api/v1/mentees/{username}/progress", tag = "mentoring",
+#[utoipa::path(get, path = "/api/v1/mentees/{username}/progress", operation_id = "get_mentee_progress", tag = "mentoring",
     params(("username" = String, Path, description = "The mentee's username"), PageQuery),
     security(("token" = ["mentor:read"])),
     responses(
@@ -130,7 +130,7 @@ pub struct ReviewList {
 }
 
 /// The review requests waiting for the caller, oldest first (the pages' review queue).
-#[utoipa::path(get, path = "/api/v1/reviews", tag = "mentoring", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/reviews", operation_id = "list_reviews", tag = "mentoring", params(PageQuery),
     security(("token" = ["mentor:read"])),
     responses(
         (status = 200, description = "A page of the queue", body = ReviewList),
@@ -216,7 +216,7 @@ async fn verdict(state: &AppState, caller: &Caller, id: i64, verify: bool, messa
 }
 
 /// Verifies the skill of a waiting request (the first verdict wins).
-#[utoipa::path(post, path = "/api/v1/reviews/{id}/verify", tag = "mentoring",
+#[utoipa::path(post, path = "/api/v1/reviews/{id}/verify", operation_id = "verify_review", tag = "mentoring",
     params(("id" = i64, Path, description = "The review request's id")),
     request_body(content = VerdictBody, description = "An optional comment"),
     security(("token" = ["mentor:review"])),
@@ -237,7 +237,7 @@ pub async fn verify(
 }
 
 /// Requests changes on a waiting request: the skill goes back to in progress.
-#[utoipa::path(post, path = "/api/v1/reviews/{id}/changes", tag = "mentoring",
+#[utoipa::path(post, path = "/api/v1/reviews/{id}/changes", operation_id = "request_review_changes", tag = "mentoring",
     params(("id" = i64, Path, description = "The review request's id")),
     request_body(content = VerdictBody, description = "What to change (required)"),
     security(("token" = ["mentor:review"])),
@@ -274,7 +274,7 @@ pub struct TeamList {
 }
 
 /// The teams the caller is in, by name.
-#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/teams", operation_id = "list_teams", tag = "teams", params(PageQuery),
     security(("token" = ["read:progress"])),
     responses(
         (status = 200, description = "A page of teams", body = TeamList),
@@ -329,7 +329,7 @@ pub struct TeamProgress {
 
 /// The team's progress table, for its leads and mentors (as on the team page). A learner of
 /// the team is refused (403); anyone outside it is not found.
-#[utoipa::path(get, path = "/api/v1/teams/{team}/progress", tag = "teams",
+#[utoipa::path(get, path = "/api/v1/teams/{team}/progress", operation_id = "get_team_progress", tag = "teams",
     params(("team" = String, Path, description = "The team's slug"), PageQuery),
     security(("token" = ["mentor:read"])),
     responses(

@@ -487,7 +487,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
 }
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "get_openapi", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
     Json(openapi()).into_response()

@@ -112,7 +112,7 @@ pub struct ProgressList {
 }
 
 /// The caller's progress on every skill they have touched, by skill id.
-#[utoipa::path(get, path = "/api/v1/progress", tag = "progress", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/progress", operation_id = "list_progress", tag = "progress", params(PageQuery),
     security(("token" = ["read:progress"])),
     responses(
         (status = 200, description = "A page of progress", body = ProgressList),
@@ -138,7 +138,7 @@ pub async fn list(
 }
 
 /// The caller's progress on one skill (not started, version 0, when untouched).
-#[utoipa::path(get, path = "/api/v1/progress/{skill}", tag = "progress",
+#[utoipa::path(get, path = "/api/v1/progress/{skill}", operation_id = "get_progress", tag = "progress",
     params(("skill" = String, Path, description = "The skill's id")),
     security(("token" = ["read:progress"])),
     responses(
@@ -177,9 +177,9 @@ pub struct ProgressChange {
     pub progress: ProgressOut,
 }
 
-/// Sets a skill's state, as ticking it on its page does (it starts the skill's roadmap,
-/// records the event, updates tallies and tells mentors where the pages would).
-#[utoipa::path(put, path = "/api/v1/progress/{skill}", tag = "progress",
+/// Sets a skill's state as ticking it on its page does: the same code starts the skill's
+/// roadmap, records the event and updates the tallies.
+#[utoipa::path(put, path = "/api/v1/progress/{skill}", operation_id = "set_progress", tag = "progress",
     params(("skill" = String, Path, description = "The skill's id")),
     request_body = SetProgress,
     security(("token" = ["write:progress"])),
