@@ -33,7 +33,13 @@ async fn app() -> (TestApp, tempfile::TempDir) {
 }
 
 /// Creates a token on the account page; returns the page and the token shown on it.
-async fn create_token_page(app: &TestApp, cookie: &str, name: &str, scopes: &[&str], expiry: &str) -> (StatusCode, String, Option<String>) {
+async fn create_token_page(
+    app: &TestApp,
+    cookie: &str,
+    name: &str,
+    scopes: &[&str],
+    expiry: &str,
+) -> (StatusCode, String, Option<String>) {
     let mut form = vec![("name", name), ("expiry", expiry)];
     form.extend(scopes.iter().map(|s| ("scope", *s)));
     let (status, _, page) = app.post_form("/account/tokens", &form, Some(cookie)).await;
@@ -51,7 +57,13 @@ async fn create_token(app: &TestApp, cookie: &str, scopes: &[&str]) -> String {
 }
 
 /// One API call: (status, headers, JSON body).
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, HeaderMap, Value) {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Value) {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -64,7 +76,8 @@ async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body
     }
     .unwrap();
     let (status, headers, text) = app.request(request).await;
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}) from {method} {path}: {text}"));
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("not JSON ({status}) from {method} {path}: {text}"));
     (status, headers, value)
 }
 
@@ -74,13 +87,19 @@ async fn get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
 }
 
 fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 /// Links `mentor` to `mentee` on every roadmap, as the pages do.
 async fn link(app: &TestApp, mentee_cookie: &str, mentor: &str, mentor_cookie: &str) {
-    app.post_form("/mentors/invite", &[("username", mentor), ("scope", "all")], Some(mentee_cookie))
-        .await;
+    app.post_form(
+        "/mentors/invite",
+        &[("username", mentor), ("scope", "all")],
+        Some(mentee_cookie),
+    )
+    .await;
     let id: i64 = sqlx::query_scalar("select max(id) from mentorships")
         .fetch_one(&app.db.pool)
         .await
@@ -96,7 +115,8 @@ async fn a_token_is_shown_once_stored_hashed_listed_and_revoked() {
     let (app, _dir) = app().await;
     let ada = app.sign_up("ada").await;
     let eve = app.sign_up("eve").await;
-    let (status, page, token) = create_token_page(&app, &ada, "nightly report", &["read:progress"], "30").await;
+    let (status, page, token) =
+        create_token_page(&app, &ada, "nightly report", &["read:progress"], "30").await;
     assert_eq!(status, StatusCode::OK);
     let token = token.expect("shown once");
     assert!(token.starts_with("pw_") && token.len() == 67, "{token}");
@@ -131,15 +151,26 @@ async fn a_token_is_shown_once_stored_hashed_listed_and_revoked() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("at least one scope"));
     let (status, _, _) = create_token_page(&app, &ada, "x", &["admin:everything"], "30").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown scopes are dropped, leaving none");
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown scopes are dropped, leaving none"
+    );
     let (status, _, _) = create_token_page(&app, &ada, "x", &["read:progress"], "forever").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Someone else cannot revoke it; its owner can, and it stops working at once.
-    let id: i64 = sqlx::query_scalar("select id from api_tokens").fetch_one(&app.db.pool).await.unwrap();
-    let (status, _, _) = app.post_form(&format!("/account/tokens/{id}/revoke"), &[], Some(&eve)).await;
+    let id: i64 = sqlx::query_scalar("select id from api_tokens")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, _, _) = app
+        .post_form(&format!("/account/tokens/{id}/revoke"), &[], Some(&eve))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, headers, _) = app.post_form(&format!("/account/tokens/{id}/revoke"), &[], Some(&ada)).await;
+    let (status, headers, _) = app
+        .post_form(&format!("/account/tokens/{id}/revoke"), &[], Some(&ada))
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/account/tokens?done=revoked");
     let (status, body) = get(&app, "/api/v1/progress", &token).await;
@@ -158,10 +189,11 @@ async fn expired_disabled_and_deleted_tokens_stop_working() {
     let ada = app.sign_up("ada").await;
     let (_, _, token) = create_token_page(&app, &ada, "week", &["read:progress"], "7").await;
     let token = token.unwrap();
-    let days: f64 = sqlx::query_scalar("select extract(epoch from expires_at - now())::float8 / 86400 from api_tokens")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
+    let days: f64 =
+        sqlx::query_scalar("select extract(epoch from expires_at - now())::float8 / 86400 from api_tokens")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
     assert!((6.9..=7.0).contains(&days), "{days}");
     let never = create_token(&app, &ada, &["read:progress"]).await;
     let (_, _, forever) = create_token_page(&app, &ada, "forever", &["read:progress"], "none").await;
@@ -183,7 +215,10 @@ async fn expired_disabled_and_deleted_tokens_stop_working() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(get(&app, "/api/v1/progress", &never).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&app, "/api/v1/progress", &never).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     sqlx::query("update users set disabled_at = null where username = 'ada'")
         .execute(&app.db.pool)
         .await
@@ -192,12 +227,22 @@ async fn expired_disabled_and_deleted_tokens_stop_working() {
 
     // Deleting the account deletes its tokens.
     let (status, _, _) = app
-        .post_form("/account/delete", &[("password", common::STRONG_PASSWORD)], Some(&ada))
+        .post_form(
+            "/account/delete",
+            &[("password", common::STRONG_PASSWORD)],
+            Some(&ada),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let left: i64 = sqlx::query_scalar("select count(*) from api_tokens").fetch_one(&app.db.pool).await.unwrap();
+    let left: i64 = sqlx::query_scalar("select count(*) from api_tokens")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     assert_eq!(left, 0);
-    assert_eq!(get(&app, "/api/v1/progress", &never).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&app, "/api/v1/progress", &never).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -207,7 +252,12 @@ async fn cookies_are_not_accepted_and_errors_are_json() {
     // A session cookie alone is not a credential here.
     let (status, headers, body) = app.get_as("/api/v1/progress", &ada).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(headers[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(code(&body), "unauthorized");
@@ -236,16 +286,56 @@ async fn cookies_are_not_accepted_and_errors_are_json() {
     // Unknown paths, methods, ids and bodies: JSON with stable codes.
     let cases: [(&str, &str, Option<Value>, StatusCode, &str); 7] = [
         ("GET", "/api/v1/nothing", None, StatusCode::NOT_FOUND, "not_found"),
-        ("DELETE", "/api/v1/progress", None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        ("GET", "/api/v1/progress/no-such-skill", None, StatusCode::NOT_FOUND, "not_found"),
-        ("POST", "/api/v1/reviews/abc/verify", Some(json!({})), StatusCode::NOT_FOUND, "not_found"),
-        ("PUT", "/api/v1/progress/http-methods", Some(json!({"state": "finished"})), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ("PUT", "/api/v1/progress/http-methods", Some(json!({"state": "done", "extra": 1})), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ("GET", "/api/v1/progress?cursor=%%%", None, StatusCode::BAD_REQUEST, "invalid_cursor"),
+        (
+            "DELETE",
+            "/api/v1/progress",
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/api/v1/progress/no-such-skill",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/reviews/abc/verify",
+            Some(json!({})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "PUT",
+            "/api/v1/progress/http-methods",
+            Some(json!({"state": "finished"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "PUT",
+            "/api/v1/progress/http-methods",
+            Some(json!({"state": "done", "extra": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/api/v1/progress?cursor=%%%",
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
     ];
     for (method, path, body, want, want_code) in cases {
         let (status, _, body) = call(&app, method, path, Some(&token), body).await;
-        assert_eq!((status, code(&body)), (want, want_code), "{method} {path}: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (want, want_code),
+            "{method} {path}: {body}"
+        );
     }
     let request = Request::put("/api/v1/progress/http-methods")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -269,7 +359,14 @@ async fn public_content_pages_by_cursor() {
     assert_eq!(body["items"].as_array().unwrap().len(), 1);
     let first = body["items"][0]["id"].as_str().unwrap().to_string();
     let cursor = body["next_cursor"].as_str().expect("a second page").to_string();
-    let (_, _, next) = call(&app, "GET", &format!("/api/v1/roadmaps?limit=1&cursor={cursor}"), None, None).await;
+    let (_, _, next) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/roadmaps?limit=1&cursor={cursor}"),
+        None,
+        None,
+    )
+    .await;
     let second = next["items"][0]["id"].as_str().unwrap().to_string();
     assert_ne!(first, second);
     assert!(next["next_cursor"].is_null(), "two roadmaps: {next}");
@@ -283,7 +380,10 @@ async fn public_content_pages_by_cursor() {
     assert_eq!(web["stages"][0]["skills"][1]["optional"], true);
     let (status, _, skill) = call(&app, "GET", "/api/v1/skills/dns-records", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((skill["roadmap_id"].as_str(), skill["stage_id"].as_str()), (Some("web"), Some("dns")));
+    assert_eq!(
+        (skill["roadmap_id"].as_str(), skill["stage_id"].as_str()),
+        (Some("web"), Some("dns"))
+    );
     let (status, _, body) = call(&app, "GET", "/api/v1/roadmaps/nope", None, None).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 }
@@ -296,9 +396,19 @@ async fn progress_is_read_and_written_through_the_pages_code_path() {
 
     let (status, one) = get(&app, "/api/v1/progress/http-methods", &token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((one["state"].as_str(), one["version"].as_i64()), (Some("not_started"), Some(0)));
+    assert_eq!(
+        (one["state"].as_str(), one["version"].as_i64()),
+        (Some("not_started"), Some(0))
+    );
 
-    let (status, _, body) = call(&app, "PUT", "/api/v1/progress/http-methods", Some(&token), Some(json!({"state": "done", "version": 0}))).await;
+    let (status, _, body) = call(
+        &app,
+        "PUT",
+        "/api/v1/progress/http-methods",
+        Some(&token),
+        Some(json!({"state": "done", "version": 0})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["changed"], true);
     assert_eq!(body["progress"]["state"], "done");
@@ -309,23 +419,45 @@ async fn progress_is_read_and_written_through_the_pages_code_path() {
         .await
         .unwrap();
     assert_eq!(enrolled, 1);
-    let events: Vec<(String, String)> = sqlx::query_as("select kind, to_state from progress_events where skill_id = 'http-methods'")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap();
+    let events: Vec<(String, String)> =
+        sqlx::query_as("select kind, to_state from progress_events where skill_id = 'http-methods'")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(events, vec![("set".to_string(), "done".to_string())]);
     let (_, _, stage) = app.get_as("/roadmaps/web/http", &ada).await;
     assert!(stage.contains("1 of 1"), "the stage page counts it: {stage}");
 
     // The same state again changes nothing; an old version is a conflict.
-    let (_, _, again) = call(&app, "PUT", "/api/v1/progress/http-methods", Some(&token), Some(json!({"state": "done"}))).await;
+    let (_, _, again) = call(
+        &app,
+        "PUT",
+        "/api/v1/progress/http-methods",
+        Some(&token),
+        Some(json!({"state": "done"})),
+    )
+    .await;
     assert_eq!(again["changed"], false);
-    let (status, _, stale) = call(&app, "PUT", "/api/v1/progress/http-methods", Some(&token), Some(json!({"state": "skipped", "version": version - 1}))).await;
+    let (status, _, stale) = call(
+        &app,
+        "PUT",
+        "/api/v1/progress/http-methods",
+        Some(&token),
+        Some(json!({"state": "skipped", "version": version - 1})),
+    )
+    .await;
     assert_eq!((status, code(&stale)), (StatusCode::CONFLICT, "version_conflict"));
 
     // Pages of one, by cursor, until the end.
     for skill in ["dns-records", "status-codes"] {
-        let (status, _, _) = call(&app, "PUT", &format!("/api/v1/progress/{skill}"), Some(&token), Some(json!({"state": "in_progress"}))).await;
+        let (status, _, _) = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/progress/{skill}"),
+            Some(&token),
+            Some(json!({"state": "in_progress"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
     }
     let mut seen = Vec::new();
@@ -334,7 +466,13 @@ async fn progress_is_read_and_written_through_the_pages_code_path() {
         let (status, page) = get(&app, &path, &token).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page["items"].as_array().unwrap().len() <= 1);
-        seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["skill_id"].as_str().unwrap().to_string()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["skill_id"].as_str().unwrap().to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/progress?limit=1&cursor={cursor}"),
             None => break,
@@ -349,11 +487,22 @@ async fn each_scope_allows_its_routes_and_refuses_the_others() {
     let ada = app.sign_up("ada").await;
     let max = app.sign_up("max").await;
     link(&app, &ada, "max", &max).await;
-    app.post_form("/skills/http-methods/state", &[("state", "done"), ("version", "0")], Some(&ada))
-        .await;
-    app.post_form("/skills/http-methods/review", &[("message", "please look")], Some(&ada))
-        .await;
-    let review: i64 = sqlx::query_scalar("select id from review_requests").fetch_one(&app.db.pool).await.unwrap();
+    app.post_form(
+        "/skills/http-methods/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&ada),
+    )
+    .await;
+    app.post_form(
+        "/skills/http-methods/review",
+        &[("message", "please look")],
+        Some(&ada),
+    )
+    .await;
+    let review: i64 = sqlx::query_scalar("select id from review_requests")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
     sqlx::query("insert into teams (slug, name) values ('alpha', 'Alpha')")
         .execute(&app.db.pool)
         .await
@@ -368,9 +517,19 @@ async fn each_scope_allows_its_routes_and_refuses_the_others() {
     let changes = format!("/api/v1/reviews/{review}/changes");
     let routes: Vec<(&str, &str, String, Option<Value>)> = vec![
         ("read:progress", "GET", "/api/v1/progress".into(), None),
-        ("read:progress", "GET", "/api/v1/progress/dns-records".into(), None),
+        (
+            "read:progress",
+            "GET",
+            "/api/v1/progress/dns-records".into(),
+            None,
+        ),
         ("read:progress", "GET", "/api/v1/teams".into(), None),
-        ("write:progress", "PUT", "/api/v1/progress/dns-records".into(), Some(json!({"state": "in_progress"}))),
+        (
+            "write:progress",
+            "PUT",
+            "/api/v1/progress/dns-records".into(),
+            Some(json!({"state": "in_progress"})),
+        ),
         ("mentor:read", "GET", "/api/v1/mentees".into(), None),
         ("mentor:read", "GET", "/api/v1/mentees/ada/progress".into(), None),
         ("mentor:read", "GET", "/api/v1/reviews".into(), None),
@@ -383,21 +542,41 @@ async fn each_scope_allows_its_routes_and_refuses_the_others() {
         for (needs, method, path, body) in &routes {
             let (status, headers, reply) = call(&app, method, path, Some(&token), body.clone()).await;
             if needs == &scope {
-                assert!(status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY, "{scope} {method} {path}: {status} {reply}");
+                assert!(
+                    status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY,
+                    "{scope} {method} {path}: {status} {reply}"
+                );
             } else {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{scope} {method} {path}: {reply}");
                 assert_eq!(code(&reply), "insufficient_scope");
-                assert!(headers[header::WWW_AUTHENTICATE].to_str().unwrap().contains(needs));
+                assert!(
+                    headers[header::WWW_AUTHENTICATE]
+                        .to_str()
+                        .unwrap()
+                        .contains(needs)
+                );
             }
         }
     }
     // Public routes take any token, or none.
     let token = create_token(&app, &max, &["mentor:review"]).await;
-    for path in ["/api/v1/roadmaps", "/api/v1/roadmaps/web", "/api/v1/skills/deploys", "/api/v1/openapi.json"] {
+    for path in [
+        "/api/v1/roadmaps",
+        "/api/v1/roadmaps/web",
+        "/api/v1/skills/deploys",
+        "/api/v1/openapi.json",
+    ] {
         assert_eq!(get(&app, path, &token).await.0, StatusCode::OK, "{path}");
     }
     // The verdict itself, with its scope.
-    let (status, _, body) = call(&app, "POST", &verdict, Some(&token), Some(json!({"message": "nice"}))).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &verdict,
+        Some(&token),
+        Some(json!({"message": "nice"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -411,17 +590,28 @@ async fn mentors_reach_only_their_mentees_and_answer_reviews() {
     link(&app, &ada, "max", &max).await;
     link(&app, &eve, "omar", &omar).await;
     for skill in ["http-methods", "dns-records"] {
-        app.post_form(&format!("/skills/{skill}/state"), &[("state", "done"), ("version", "0")], Some(&ada))
-            .await;
-        app.post_form(&format!("/skills/{skill}/review"), &[("message", "check me")], Some(&ada))
-            .await;
+        app.post_form(
+            &format!("/skills/{skill}/state"),
+            &[("state", "done"), ("version", "0")],
+            Some(&ada),
+        )
+        .await;
+        app.post_form(
+            &format!("/skills/{skill}/review"),
+            &[("message", "check me")],
+            Some(&ada),
+        )
+        .await;
     }
     let max_token = create_token(&app, &max, &["mentor:read", "mentor:review"]).await;
     let omar_token = create_token(&app, &omar, &["mentor:read", "mentor:review"]).await;
     let ada_token = create_token(&app, &ada, &ALL_SCOPES).await;
 
     let (_, mentees) = get(&app, "/api/v1/mentees", &max_token).await;
-    assert_eq!(mentees["items"], json!([{"username": "ada", "display_name": "ada name"}]));
+    assert_eq!(
+        mentees["items"],
+        json!([{"username": "ada", "display_name": "ada name"}])
+    );
     let (status, progress) = get(&app, "/api/v1/mentees/ada/progress", &max_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(progress["items"].as_array().unwrap().len(), 2, "{progress}");
@@ -434,7 +624,11 @@ async fn mentors_reach_only_their_mentees_and_answer_reviews() {
         (&ada_token, "/api/v1/mentees/max/progress"),
     ] {
         let (status, body) = get(&app, path, token).await;
-        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
     }
     let (_, omars) = get(&app, "/api/v1/reviews", &omar_token).await;
     assert_eq!(omars["total"], 0);
@@ -443,23 +637,69 @@ async fn mentors_reach_only_their_mentees_and_answer_reviews() {
     let (_, first) = get(&app, "/api/v1/reviews?limit=1", &max_token).await;
     assert_eq!(first["total"], 2);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = get(&app, &format!("/api/v1/reviews?limit=1&cursor={cursor}"), &max_token).await;
+    let (_, second) = get(
+        &app,
+        &format!("/api/v1/reviews?limit=1&cursor={cursor}"),
+        &max_token,
+    )
+    .await;
     assert!(second["next_cursor"].is_null());
-    let ids: Vec<i64> = [&first, &second].iter().map(|p| p["items"][0]["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = [&first, &second]
+        .iter()
+        .map(|p| p["items"][0]["id"].as_i64().unwrap())
+        .collect();
     assert_ne!(ids[0], ids[1]);
     assert_eq!(first["items"][0]["mentee"]["username"], "ada");
 
     // Someone else's mentor cannot answer; the mentor verifies one and asks changes on the other.
-    let (status, _, body) = call(&app, "POST", &format!("/api/v1/reviews/{}/verify", ids[0]), Some(&omar_token), Some(json!({}))).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/verify", ids[0]),
+        Some(&omar_token),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, _, body) = call(&app, "POST", &format!("/api/v1/reviews/{}/verify", ids[0]), Some(&max_token), Some(json!({"message": "good"}))).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/verify", ids[0]),
+        Some(&max_token),
+        Some(json!({"message": "good"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "verified");
-    let (status, _, body) = call(&app, "POST", &format!("/api/v1/reviews/{}/changes", ids[0]), Some(&max_token), Some(json!({"message": "again"}))).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/changes", ids[0]),
+        Some(&max_token),
+        Some(json!({"message": "again"})),
+    )
+    .await;
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
-    let (status, _, body) = call(&app, "POST", &format!("/api/v1/reviews/{}/changes", ids[1]), Some(&max_token), Some(json!({"message": " "}))).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid"));
-    let (status, _, body) = call(&app, "POST", &format!("/api/v1/reviews/{}/changes", ids[1]), Some(&max_token), Some(json!({"message": "add examples"}))).await;
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/changes", ids[1]),
+        Some(&max_token),
+        Some(json!({"message": " "})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+    );
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/changes", ids[1]),
+        Some(&max_token),
+        Some(json!({"message": "add examples"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "changes_requested");
     // As on the pages: the learner is told, and the skill is back in progress.
@@ -473,11 +713,26 @@ async fn mentors_reach_only_their_mentees_and_answer_reviews() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["state"].as_str().unwrap().to_string(), i["verified"].as_bool().unwrap()))
+        .map(|i| {
+            (
+                i["state"].as_str().unwrap().to_string(),
+                i["verified"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert!(states.contains(&("done".to_string(), true)) && states.contains(&("in_progress".to_string(), false)), "{states:?}");
+    assert!(
+        states.contains(&("done".to_string(), true)) && states.contains(&("in_progress".to_string(), false)),
+        "{states:?}"
+    );
     // A learner's own token reaches no review of theirs.
-    let (status, _, _) = call(&app, "POST", &format!("/api/v1/reviews/{}/verify", ids[1]), Some(&ada_token), Some(json!({}))).await;
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/reviews/{}/verify", ids[1]),
+        Some(&ada_token),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -487,10 +742,20 @@ async fn teams_are_listed_and_their_progress_shown_to_leads_and_mentors() {
     let lena = app.sign_up("lena").await;
     let mia = app.sign_up("mia").await;
     let bob = app.sign_up("bob").await;
-    app.post_form("/skills/deploys/state", &[("state", "done"), ("version", "0")], Some(&mia))
-        .await;
-    sqlx::query("insert into teams (slug, name) values ('alpha', 'Alpha')").execute(&app.db.pool).await.unwrap();
-    sqlx::query("insert into team_roadmaps (team_id, roadmap_id) select id, 'ops' from teams").execute(&app.db.pool).await.unwrap();
+    app.post_form(
+        "/skills/deploys/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&mia),
+    )
+    .await;
+    sqlx::query("insert into teams (slug, name) values ('alpha', 'Alpha')")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into team_roadmaps (team_id, roadmap_id) select id, 'ops' from teams")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
     for (user, role) in [("lena", "lead"), ("mia", "learner")] {
         sqlx::query("insert into team_members (team_id, user_id, role) select t.id, u.id, $2 from teams t, users u where u.username = $1")
             .bind(user)
@@ -513,7 +778,14 @@ async fn teams_are_listed_and_their_progress_shown_to_leads_and_mentors() {
     assert_eq!(status, StatusCode::OK, "{table}");
     assert_eq!(table["roadmaps"], json!(["ops"]));
     let row = &table["items"][0];
-    assert_eq!((row["username"].as_str(), row["roadmap_id"].as_str(), row["done"].as_i64()), (Some("mia"), Some("ops"), Some(1)));
+    assert_eq!(
+        (
+            row["username"].as_str(),
+            row["roadmap_id"].as_str(),
+            row["done"].as_i64()
+        ),
+        (Some("mia"), Some("ops"), Some(1))
+    );
     let (status, body) = get(&app, "/api/v1/teams/alpha/progress", &learner).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let (status, body) = get(&app, "/api/v1/teams/alpha/progress", &outsider).await;
@@ -532,7 +804,10 @@ async fn each_token_has_its_own_rate_limit() {
     assert_eq!(get(&app, "/api/v1/progress", &first).await.0, StatusCode::OK);
     assert_eq!(get(&app, "/api/v1/progress", &first).await.0, StatusCode::OK);
     let (status, headers, body) = call(&app, "GET", "/api/v1/progress", Some(&first), None).await;
-    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
     let wait: u64 = headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!((1..=100).contains(&wait), "{wait}");
     // Another token is not held back by the first.
@@ -541,12 +816,19 @@ async fn each_token_has_its_own_rate_limit() {
 
 /// `(METHOD, /api/v1/path)` for every `.route(` in src/api/, read from the source.
 fn api_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/mod.rs")).unwrap();
+    let source =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/mod.rs"))
+            .unwrap();
     let mut routes = BTreeSet::new();
     for chunk in source.split(".route(").skip(1) {
         let path = chunk.split('"').nth(1).unwrap();
         let call = chunk.split("\n        .").next().unwrap();
-        for (token, method) in [("get(", "GET"), ("post(", "POST"), ("put(", "PUT"), ("delete(", "DELETE")] {
+        for (token, method) in [
+            ("get(", "GET"),
+            ("post(", "POST"),
+            ("put(", "PUT"),
+            ("delete(", "DELETE"),
+        ] {
             let mut rest = call;
             while let Some(at) = rest.find(token) {
                 let before = rest[..at].chars().last();
@@ -565,7 +847,12 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     let (app, _dir) = app().await;
     let (status, headers, doc) = call(&app, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
 
@@ -591,12 +878,23 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     assert!(doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer");
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            assert!(operation_ids.insert(op["operationId"].as_str().unwrap()), "{method} {path}: a unique operationId");
+            assert!(
+                operation_ids.insert(op["operationId"].as_str().unwrap()),
+                "{method} {path}: a unique operationId"
+            );
             assert!(op["tags"][0].is_string(), "{method} {path}");
-            assert!(!op["responses"].as_object().unwrap().is_empty(), "{method} {path}");
+            assert!(
+                !op["responses"].as_object().unwrap().is_empty(),
+                "{method} {path}"
+            );
             let names: BTreeSet<&str> = op["parameters"]
                 .as_array()
-                .map(|ps| ps.iter().filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap()).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap())
+                        .collect()
+                })
                 .unwrap_or_default();
             let wanted: BTreeSet<&str> = path
                 .split('/')
@@ -617,7 +915,9 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     }
     for reference in text.split("\"$ref\":\"").skip(1) {
         let target = reference.split('"').next().unwrap();
-        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{target}"));
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{target}"));
         assert!(schemas.contains_key(name), "dangling {target}");
     }
 
@@ -625,7 +925,10 @@ async fn every_api_route_is_in_the_openapi_document_and_it_is_well_formed() {
     let (status, _, page) = app.get("/docs/api").await;
     assert_eq!(status, StatusCode::OK);
     for (method, path) in &declared {
-        assert!(page.contains(&format!("{method} {path}")), "{method} {path} missing from /docs/api");
+        assert!(
+            page.contains(&format!("{method} {path}")),
+            "{method} {path} missing from /docs/api"
+        );
     }
     assert!(page.contains("ErrorBody") && page.contains("insufficient_scope"));
     assert!(!page.contains("<script>") && !page.contains("style="));
@@ -639,10 +942,21 @@ async fn a_request_runs_a_fixed_number_of_statements_and_records_use_once_a_minu
     // The first use records the time; the next, within the minute, writes nothing.
     let (first, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
     let (second, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
-    assert_eq!(second + 1, first, "the last-used time is written once a minute at most");
+    assert_eq!(
+        second + 1,
+        first,
+        "the last-used time is written once a minute at most"
+    );
     assert!(second <= 3, "token, user, page: {second}");
     for skill in ["http-methods", "status-codes", "dns-records"] {
-        call(&app, "PUT", &format!("/api/v1/progress/{skill}"), Some(&token), Some(json!({"state": "done"}))).await;
+        call(
+            &app,
+            "PUT",
+            &format!("/api/v1/progress/{skill}"),
+            Some(&token),
+            Some(json!({"state": "done"})),
+        )
+        .await;
     }
     let (more, _) = common::count_statements(get(&app, "/api/v1/progress", &token)).await;
     assert_eq!(more, second, "no more statements for more progress");

@@ -34,7 +34,10 @@ impl RateLimiter {
     /// Takes one request from `token_id`'s bucket, or says how many seconds until one is there.
     pub fn check(&self, token_id: i64) -> Result<(), u64> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() >= PRUNE_AT {
             let (capacity, rate) = (self.capacity, self.per_second);
             buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < capacity);

@@ -187,7 +187,13 @@ pub struct VerdictOut {
     pub answer: Option<String>,
 }
 
-async fn verdict(state: &AppState, caller: &Caller, id: i64, verify: bool, message: &str) -> Result<Json<VerdictOut>, ApiError> {
+async fn verdict(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    verify: bool,
+    message: &str,
+) -> Result<Json<VerdictOut>, ApiError> {
     caller.require("mentor:review")?;
     let (_, _, roadmap_id, stage_id) = crate::actions::reviewable(state, &caller.user, id).await?;
     let comment: String = message
@@ -202,8 +208,15 @@ async fn verdict(state: &AppState, caller: &Caller, id: i64, verify: bool, messa
             "Say what to change: a message is needed when you request changes.",
         ));
     }
-    match crate::actions::record_verdict(state, &caller.user, id, verify, &comment, (&roadmap_id, &stage_id))
-        .await?
+    match crate::actions::record_verdict(
+        state,
+        &caller.user,
+        id,
+        verify,
+        &comment,
+        (&roadmap_id, &stage_id),
+    )
+    .await?
     {
         Ok(review) => Ok(Json(VerdictOut {
             id: review.id,
@@ -345,9 +358,14 @@ pub async fn team_progress(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<TeamProgress>, ApiError> {
     caller.require("mentor:read")?;
-    let team = teams::by_slug(&state.db, &slug).await?.ok_or_else(ApiError::not_found)?;
+    let team = teams::by_slug(&state.db, &slug)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     // The team page's rule: admins and the team's leads and mentors see its progress.
-    match teams::role_of(&state.db, team.id, caller.user.id).await?.as_deref() {
+    match teams::role_of(&state.db, team.id, caller.user.id)
+        .await?
+        .as_deref()
+    {
         _ if caller.user.is_admin => {}
         Some("lead" | "mentor") => {}
         Some(_) => {
@@ -360,7 +378,8 @@ pub async fn team_progress(
         None => return Err(ApiError::not_found()),
     }
     let members = teams::members(&state.db, team.id).await?;
-    let names: std::collections::HashMap<i64, &teams::Member> = members.iter().map(|m| (m.user_id, m)).collect();
+    let names: std::collections::HashMap<i64, &teams::Member> =
+        members.iter().map(|m| (m.user_id, m)).collect();
     let mut rows: Vec<TeamProgressRow> = teams::progress(&state.db, team.id)
         .await?
         .into_iter()
@@ -383,7 +402,12 @@ pub async fn team_progress(
         (&a.username, &a.roadmap_id, &a.stage_id).cmp(&(&b.username, &b.roadmap_id, &b.stage_id))
     });
     let key = |r: &TeamProgressRow| {
-        format!("{}\n{}\n{}", r.username, r.roadmap_id, r.stage_id.as_deref().unwrap_or(""))
+        format!(
+            "{}\n{}\n{}",
+            r.username,
+            r.roadmap_id,
+            r.stage_id.as_deref().unwrap_or("")
+        )
     };
     let (items, next_cursor) = page_in_memory(&rows, &query, key)?;
     Ok(Json(TeamProgress {

@@ -30,7 +30,10 @@ pub use limits::RateLimiter;
 pub const SCOPES: [(&str, &str); 4] = [
     ("read:progress", "Read your progress and your teams"),
     ("write:progress", "Change your progress"),
-    ("mentor:read", "Read your mentees' progress, your review queue and your teams' progress"),
+    (
+        "mentor:read",
+        "Read your mentees' progress, your review queue and your teams' progress",
+    ),
     ("mentor:review", "Verify or request changes on review requests"),
 ];
 
@@ -56,12 +59,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/mentees/{username}/progress", get(mentoring::mentee_progress))
         .route("/reviews", get(mentoring::reviews))
         .route("/reviews/{id}/verify", axum::routing::post(mentoring::verify))
-        .route("/reviews/{id}/changes", axum::routing::post(mentoring::request_changes))
+        .route(
+            "/reviews/{id}/changes",
+            axum::routing::post(mentoring::request_changes),
+        )
         .route("/teams", get(mentoring::teams))
         .route("/teams/{team}/progress", get(mentoring::team_progress))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This path does not take that method.")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This path does not take that method.",
+            )
         })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(middleware::from_fn_with_state(state, authenticate))
@@ -110,7 +120,11 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Nothing here: it does not exist, or is not yours to see.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Nothing here: it does not exist, or is not yours to see.",
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -132,7 +146,10 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"pathway\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"pathway\""),
+            );
         }
         if let Some(scope) = self.scope
             && let Ok(value) = HeaderValue::from_str(&format!(
@@ -158,10 +175,14 @@ impl From<AppError> for ApiError {
             AppError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", "You may not do this."),
             AppError::BadRequest => Self::bad_request("The request is not valid."),
             AppError::Invalid(message) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
-            AppError::TooManyRequests => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests.")
+            AppError::TooManyRequests => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests.",
+            ),
+            AppError::TooLarge(message) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
             }
-            AppError::TooLarge(message) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             AppError::MethodNotAllowed => Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -177,7 +198,11 @@ impl From<AppError> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "api: internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side.",
+                )
             }
         }
     }
@@ -296,9 +321,10 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             request.extensions_mut().insert(caller);
             let mut response = next.run(request).await;
             // One person's data: no shared cache may keep it.
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
             response
         }
         Err(error) => error.into_response(),
@@ -355,7 +381,9 @@ impl PageQuery {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}"))),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            ))),
         }
     }
 
@@ -369,15 +397,26 @@ impl PageQuery {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .map(Some)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "The cursor is not one this API gave out."))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_cursor",
+                    "The cursor is not one this API gave out.",
+                )
+            })
     }
 
     /// The cursor as a number (an id or a position).
     pub fn after_number(&self) -> Result<Option<i64>, ApiError> {
         self.after()?
             .map(|key| {
-                key.parse::<i64>()
-                    .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "The cursor is not one this API gave out."))
+                key.parse::<i64>().map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_cursor",
+                        "The cursor is not one this API gave out.",
+                    )
+                })
             })
             .transpose()
     }
@@ -473,7 +512,9 @@ impl Modify for BearerToken {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A personal access token (pw_…) with the scopes the operation lists."))
+                    .description(Some(
+                        "A personal access token (pw_…) with the scopes the operation lists.",
+                    ))
                     .build(),
             ),
         );

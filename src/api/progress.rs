@@ -129,7 +129,8 @@ pub async fn list(
     caller.require("read:progress")?;
     let limit = query.limit()?;
     let after = query.after()?;
-    let rows = crate::db::tokens::progress_page(&state.db, caller.user.id, after.as_deref(), limit + 1).await?;
+    let rows =
+        crate::db::tokens::progress_page(&state.db, caller.user.id, after.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = split_page(rows, limit, |r| r.skill_id.clone());
     Ok(Json(ProgressList {
         items: rows.into_iter().map(ProgressOut::from).collect(),
@@ -153,9 +154,14 @@ pub async fn one(
     ApiPath(skill_id): ApiPath<String>,
 ) -> Result<Json<ProgressOut>, ApiError> {
     caller.require("read:progress")?;
-    let skill = state.catalog.load().skill(&skill_id).map(|(_, _, k)| k.id.clone());
+    let skill = state
+        .catalog
+        .load()
+        .skill(&skill_id)
+        .map(|(_, _, k)| k.id.clone());
     let skill = skill.ok_or_else(ApiError::not_found)?;
-    let map = crate::db::progress::for_skills(&state.db, caller.user.id, std::slice::from_ref(&skill)).await?;
+    let map =
+        crate::db::progress::for_skills(&state.db, caller.user.id, std::slice::from_ref(&skill)).await?;
     Ok(Json(ProgressOut::from_row(&skill, map.get(&skill))))
 }
 

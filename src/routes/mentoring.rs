@@ -12,6 +12,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{Layout, format_date, format_datetime, render};
+use crate::actions::{MAX_REVIEW_TEXT, reviewable};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
 use crate::content::catalog::{Roadmap, Stage};
@@ -19,7 +20,6 @@ use crate::db::mentorships::{self, Mentorship, Scope};
 use crate::db::reviews::{self, Review};
 use crate::db::users::{self, User};
 use crate::db::{notes, progress};
-use crate::actions::{MAX_REVIEW_TEXT, reviewable};
 use crate::error::AppError;
 use crate::notify::{self, Notice};
 use crate::pages::overview::{RoadmapOverview, overview};
@@ -1202,8 +1202,6 @@ fn state_label(state: &str) -> &'static str {
         .map_or("Unknown", |s| s.label())
 }
 
-/// Longest message or comment on a review.
-
 async fn request_review(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -1300,7 +1298,9 @@ async fn answer_review(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    match crate::actions::record_verdict(state, mentor, id, verify, &comment, (&roadmap_id, &stage_id)).await? {
+    match crate::actions::record_verdict(state, mentor, id, verify, &comment, (&roadmap_id, &stage_id))
+        .await?
+    {
         Ok(_) => {
             let done = if verify { "verified" } else { "changes" };
             let target = if from_queue {

@@ -85,7 +85,9 @@ async fn page(
             scopes: t.scopes.join(", "),
             created: format_date(t.created_at),
             expires: t.expires_at.map_or_else(|| "Never".to_string(), format_date),
-            last_used: t.last_used_at.map_or_else(|| "Never".to_string(), format_datetime),
+            last_used: t
+                .last_used_at
+                .map_or_else(|| "Never".to_string(), format_datetime),
             status: if t.revoked_at.is_some() {
                 "revoked"
             } else if t.expires_at.is_some_and(|at| at <= now) {
@@ -103,7 +105,10 @@ async fn page(
             .iter()
             .map(|(scope, label)| (*scope, *label, chosen.iter().any(|c| c == scope)))
             .collect(),
-        expiries: EXPIRIES.iter().map(|(value, label, _)| (*value, *label)).collect(),
+        expiries: EXPIRIES
+            .iter()
+            .map(|(value, label, _)| (*value, *label))
+            .collect(),
         expiry: expiry.to_string(),
         name: name.to_string(),
         error,
@@ -140,7 +145,10 @@ async fn create(
         .filter(|(scope, _)| fields.iter().any(|(k, v)| k == "scope" && v == scope))
         .map(|(scope, _)| scope.to_string())
         .collect();
-    let days = EXPIRIES.iter().find(|(value, _, _)| *value == expiry).map(|e| e.2);
+    let days = EXPIRIES
+        .iter()
+        .find(|(value, _, _)| *value == expiry)
+        .map(|e| e.2);
     let error = if name.is_empty() || name.chars().count() > 100 {
         Some("Give the token a name of up to 100 characters, to recognise it later.")
     } else if scopes.is_empty() {
@@ -159,7 +167,16 @@ async fn create(
     let expires_at = days
         .flatten()
         .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d));
-    tokens::create(&state.db, user.id, &name, &prefix, &token::hash(&secret), &scopes, expires_at).await?;
+    tokens::create(
+        &state.db,
+        user.id,
+        &name,
+        &prefix,
+        &token::hash(&secret),
+        &scopes,
+        expires_at,
+    )
+    .await?;
     // Rendered, not redirected: the token is never in a URL, a session or a log.
     let page = page(&state, &user, ("", &[], "90"), None, Some(secret), None).await?;
     Ok(render(&page)?.into_response())
@@ -204,7 +221,11 @@ struct ReferencePage {
 }
 
 fn text(value: &serde_json::Value, key: &str) -> String {
-    value.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string()
+    value
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `#/components/schemas/X` → `X`; an inline schema is named by its type.
