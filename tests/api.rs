@@ -159,6 +159,22 @@ async fn a_token_is_shown_once_stored_hashed_listed_and_revoked() {
     let (status, _, _) = create_token_page(&app, &ada, "x", &["read:progress"], "forever").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // At most 50 working tokens per account.
+    sqlx::query(
+        "insert into api_tokens (user_id, name, prefix, token_hash, scopes)
+         select user_id, 'bulk', 'pw_0', 'h' || n, '{read:progress}' from api_tokens, generate_series(1, 49) n",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let (status, page, shown) = create_token_page(&app, &ada, "one more", &["read:progress"], "30").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("revoke one first") && shown.is_none());
+    sqlx::query("delete from api_tokens where name = 'bulk'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
     // Someone else cannot revoke it; its owner can, and it stops working at once.
     let id: i64 = sqlx::query_scalar("select id from api_tokens")
         .fetch_one(&app.db.pool)

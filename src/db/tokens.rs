@@ -16,6 +16,9 @@ pub struct TokenRow {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// The most live tokens one account may hold.
+pub const MAX_LIVE: usize = 50;
+
 /// Stores a new token's hash; the caller shows the token once.
 pub async fn create(
     db: impl PgExecutor<'_>,
@@ -40,12 +43,15 @@ pub async fn create(
     .await
 }
 
-/// The user's tokens, newest first; revoked ones stay listed as history.
+/// The user's tokens, live ones first, then newest first; revoked and expired ones stay
+/// listed as history (up to 200 in all, so every live one shows: see `MAX_LIVE`).
 pub async fn list(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
         "select id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at
-         from api_tokens where user_id = $1 order by id desc limit 200",
+         from api_tokens where user_id = $1
+         order by revoked_at is null and (expires_at is null or expires_at > now()) desc, id desc
+         limit 200",
         user_id
     )
     .fetch_all(db)

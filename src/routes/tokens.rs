@@ -149,7 +149,15 @@ async fn create(
         .iter()
         .find(|(value, _, _)| *value == expiry)
         .map(|e| e.2);
-    let error = if name.is_empty() || name.chars().count() > 100 {
+    let now = time::OffsetDateTime::now_utc();
+    let live = tokens::list(&state.db, user.id)
+        .await?
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now))
+        .count();
+    let error = if live >= tokens::MAX_LIVE {
+        Some("You have 50 working tokens, the most an account may have: revoke one first.")
+    } else if name.is_empty() || name.chars().count() > 100 {
         Some("Give the token a name of up to 100 characters, to recognise it later.")
     } else if scopes.is_empty() {
         Some("Choose at least one scope.")
