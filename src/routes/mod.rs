@@ -16,6 +16,7 @@ pub mod progress;
 pub mod public;
 pub mod search;
 pub mod teams;
+pub mod tokens;
 pub mod transfer;
 
 // What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.

@@ -152,9 +152,8 @@ async fn set_state(
         .skill_at(&skill_id, place_of(&form.at))
         .ok_or(AppError::NotFound)?;
     let to: SkillState = form.state.parse().map_err(|_| AppError::BadRequest)?;
-    // Ticking a skill starts its roadmap, so nothing a learner does is lost.
-    progress::enroll(&state.db, user.id, &roadmap.id).await?;
-    let change = progress::set_state(&state.db, user.id, &skill.id, to, form.version).await?;
+    let change =
+        crate::actions::change_state(&state, user.id, &roadmap.id, &skill.id, to, form.version).await?;
 
     let conflict = match change {
         Change::Stale { current } => Some(format!(
