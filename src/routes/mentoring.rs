@@ -1003,6 +1003,9 @@ struct ReviewForm {
     /// mentee's skill page), or anything else for the mentee's stage page.
     #[serde(default)]
     back: String,
+    /// Where an included skill's request form was shown ("roadmap/stage"), to return there.
+    #[serde(default)]
+    at: String,
 }
 
 /// Requests per page of the review queue.
@@ -1209,7 +1212,10 @@ async fn request_review(
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let (roadmap, stage, skill) = catalog
+        .skill_at(&skill_id, crate::content::catalog::place_of(&form.at))
+        .or_else(|| catalog.skill(&skill_id))
+        .ok_or(AppError::NotFound)?;
     let listed_in = catalog.roadmaps_of(&skill.id);
     let message: String = form.message.trim().chars().take(MAX_REVIEW_TEXT).collect();
     let refusal = if mentorships::has_mentor_for(&state.db, user.id, &listed_in).await? {
