@@ -108,7 +108,8 @@ async fn set_cadence(
     Ok(Redirect::to(&checkin_back(&user, &link, "cadence")).into_response())
 }
 
-/// Either side records that a check-in happened now.
+/// Either side records that a check-in happened now; the other is told, so their
+/// "next check-in" moves without surprise.
 async fn record_checkin(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -118,6 +119,16 @@ async fn record_checkin(
         .await?
         .ok_or(AppError::NotFound)?;
     mentorships::record_checkin(&state.db, id, user.id).await?;
+    let other = mentorships::other_side(&state.db, id, user.id).await?;
+    tell(
+        &state,
+        other,
+        &user,
+        "checkin",
+        format!("{} recorded a check-in", user.display_name),
+        checkin_back_for_other(&user, &link),
+    )
+    .await;
     Ok(Redirect::to(&checkin_back(&user, &link, "checkin")).into_response())
 }
 
