@@ -267,6 +267,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::teams::router())
         .merge(routes::tokens::router())
         .merge(routes::email::router())
+        .merge(routes::webhooks::router())
         .merge(routes::health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
@@ -667,6 +668,7 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         pool.clone(),
         crate::jobs::Context::new(&state.settings, every),
         mailer,
+        crate::webhooks::Sender::new(config.webhook_allow_http_loopback)?,
     ));
     if config.watch_content {
         let watched = state.clone();

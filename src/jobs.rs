@@ -383,8 +383,9 @@ pub async fn email_digest(tx: &mut PgConnection, context: &Context) -> anyhow::R
     Ok(messages.len() as u64)
 }
 
-/// The server's job loop: every `context.every`, run the due sweeps and send the due email.
-pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>) {
+/// The server's job loop: every `context.every`, run the due sweeps and send the due email
+/// and webhook deliveries.
+pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>, webhooks: crate::webhooks::Sender) {
     let mut interval = tokio::time::interval(context.every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -408,6 +409,13 @@ pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>) {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "could not send email"),
             }
+        }
+        match crate::webhooks::deliver_due(&pool, &webhooks, 200).await {
+            Ok(report) if report.delivered + report.failed > 0 => {
+                tracing::info!(delivered = report.delivered, failed = report.failed, "webhooks sent");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not send webhooks"),
         }
     }
 }
