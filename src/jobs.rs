@@ -412,7 +412,11 @@ pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>, webhook
         }
         match crate::webhooks::deliver_due(&pool, &webhooks, 200).await {
             Ok(report) if report.delivered + report.failed > 0 => {
-                tracing::info!(delivered = report.delivered, failed = report.failed, "webhooks sent");
+                tracing::info!(
+                    delivered = report.delivered,
+                    failed = report.failed,
+                    "webhooks sent"
+                );
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not send webhooks"),

@@ -31,7 +31,8 @@ pub const BODY_EXCERPT: usize = 2048;
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, the `Pathway-Signature` header.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -104,7 +105,9 @@ pub fn url_problem(url: &str, allow_loopback: bool) -> Option<String> {
     match parsed.scheme() {
         "https" => {}
         "http" if allow_loopback && loopback => {}
-        "http" => return Some("The URL must start with https:// (deliveries carry learners’ progress).".into()),
+        "http" => {
+            return Some("The URL must start with https:// (deliveries carry learners’ progress).".into());
+        }
         _ => return Some("The URL must start with https://.".into()),
     }
     if let Some(ip) = literal
@@ -159,7 +162,10 @@ impl Sender {
             .user_agent("Pathway-Webhook")
             .dns_resolver(Arc::new(Guard { allow_loopback }))
             .build()?;
-        Ok(Self { client, allow_loopback })
+        Ok(Self {
+            client,
+            allow_loopback,
+        })
     }
 
     /// Posts one delivery and says what came back.
@@ -228,7 +234,9 @@ fn describe(error: &reqwest::Error) -> String {
 
 /// After `attempts` tries (this one included) failed: seconds to the next, or None to give up.
 pub fn retry_in(attempts: i32) -> Option<i64> {
-    usize::try_from(attempts - 1).ok().and_then(|i| BACKOFF_SECS.get(i).copied())
+    usize::try_from(attempts - 1)
+        .ok()
+        .and_then(|i| BACKOFF_SECS.get(i).copied())
 }
 
 /// What [`deliver_due`] did.
@@ -253,7 +261,11 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender, limit: usize) -> anyhow
             report.failed += 1;
             tracing::warn!(delivery = due.id, error = ?outcome.error, "a webhook delivery failed; it is tried again later");
         }
-        let retry = if outcome.succeeded() { None } else { retry_in(due.attempts + 1) };
+        let retry = if outcome.succeeded() {
+            None
+        } else {
+            retry_in(due.attempts + 1)
+        };
         db::record_attempt(&mut *tx, due.id, &outcome, retry).await?;
         tx.commit().await?;
     }

@@ -102,7 +102,11 @@ async fn world_with(allow_loopback: bool) -> World {
     };
     let app = TestApp::with_settings(dir.path(), settings).await;
     let admin = app.sign_up_admin("root").await;
-    World { app, admin, _dir: dir }
+    World {
+        app,
+        admin,
+        _dir: dir,
+    }
 }
 
 async fn world() -> World {
@@ -132,7 +136,9 @@ async fn register(app: &TestApp, base: &str, cookie: &str, url: &str, events: &[
 }
 
 async fn deliver(app: &TestApp) -> pathway::webhooks::Report {
-    deliver_due(&app.db.pool, &Sender::new(true).unwrap(), 50).await.unwrap()
+    deliver_due(&app.db.pool, &Sender::new(true).unwrap(), 50)
+        .await
+        .unwrap()
 }
 
 async fn tick(app: &TestApp, cookie: &str, skill: &str) {
@@ -154,7 +160,14 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 async fn a_skill_done_delivers_skill_and_stage_events_signed() {
     let w = world().await;
     let (receiver, url) = Receiver::start().await;
-    let (_, secret) = register(&w.app, "/admin/webhooks", &w.admin, &url, &["skill.done", "stage.done"]).await;
+    let (_, secret) = register(
+        &w.app,
+        "/admin/webhooks",
+        &w.admin,
+        &url,
+        &["skill.done", "stage.done"],
+    )
+    .await;
     let ada = w.app.sign_up("ada").await;
 
     tick(&w.app, &ada, "http-methods").await;
@@ -170,7 +183,11 @@ async fn a_skill_done_delivers_skill_and_stage_events_signed() {
         assert_eq!(g.header("user-agent"), "Pathway-Webhook");
         assert_eq!(g.header("pathway-delivery"), g.json()["delivery"].to_string());
     }
-    let skill = got.iter().find(|g| g.header("pathway-event") == "skill.done").unwrap().json();
+    let skill = got
+        .iter()
+        .find(|g| g.header("pathway-event") == "skill.done")
+        .unwrap()
+        .json();
     assert_eq!(skill["event"], "skill.done");
     assert_eq!(skill["learner"]["username"], "ada");
     assert_eq!(skill["learner"]["display_name"], "ada name");
@@ -181,7 +198,11 @@ async fn a_skill_done_delivers_skill_and_stage_events_signed() {
     assert_eq!(skill["skill"]["title"], "Methods");
     assert!(skill["occurred_at"].is_string());
     // The optional skill is not needed: the stage is done with its only required one.
-    let stage = got.iter().find(|g| g.header("pathway-event") == "stage.done").unwrap().json();
+    let stage = got
+        .iter()
+        .find(|g| g.header("pathway-event") == "stage.done")
+        .unwrap()
+        .json();
     assert_eq!(stage["stage"]["id"], "http");
     assert_eq!(stage["stage"]["title"], "HTTP");
     assert_eq!(stage["skill"]["id"], "http-methods");
@@ -198,9 +219,13 @@ async fn with_mentor(w: &World) -> (String, String) {
     let lea = w.app.sign_up("lea").await;
     let max = w.app.sign_up("max").await;
     tick(&w.app, &lea, "http-methods").await;
-    w.app.post_form("/mentors/invite", &[("username", "max")], Some(&lea)).await;
+    w.app
+        .post_form("/mentors/invite", &[("username", "max")], Some(&lea))
+        .await;
     let id = count(&w.app, "select max(id) from mentorships").await;
-    w.app.post_form(&format!("/mentoring/{id}/accept"), &[], Some(&max)).await;
+    w.app
+        .post_form(&format!("/mentoring/{id}/accept"), &[], Some(&max))
+        .await;
     (lea, max)
 }
 
@@ -219,13 +244,21 @@ async fn review_requests_and_answers_are_delivered() {
     .await;
     let (status, _, _) = w
         .app
-        .post_form("/skills/http-methods/review", &[("message", "Please check")], Some(&lea))
+        .post_form(
+            "/skills/http-methods/review",
+            &[("message", "Please check")],
+            Some(&lea),
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let id = count(&w.app, "select max(id) from review_requests").await;
     let (status, _, _) = w
         .app
-        .post_form(&format!("/reviews/{id}/verify"), &[("message", "Nice work")], Some(&max))
+        .post_form(
+            &format!("/reviews/{id}/verify"),
+            &[("message", "Nice work")],
+            Some(&max),
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(deliver(&w.app).await.delivered, 2);
@@ -302,7 +335,10 @@ async fn a_failed_delivery_is_retried_with_backoff_and_both_answers_are_logged()
     .await
     .unwrap();
     assert_eq!((status.as_str(), attempts), ("pending", 1));
-    assert!((50.0..=61.0).contains(&wait), "the first retry waits a minute: {wait}");
+    assert!(
+        (50.0..=61.0).contains(&wait),
+        "the first retry waits a minute: {wait}"
+    );
     // Not due yet: nothing goes out.
     assert_eq!(deliver(&w.app).await, pathway::webhooks::Report::default());
     assert_eq!(receiver.got().len(), 1);
@@ -314,7 +350,10 @@ async fn a_failed_delivery_is_retried_with_backoff_and_both_answers_are_logged()
     assert_eq!(deliver(&w.app).await.delivered, 1);
     let got = receiver.got();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].header("pathway-delivery"), got[1].header("pathway-delivery"));
+    assert_eq!(
+        got[0].header("pathway-delivery"),
+        got[1].header("pathway-delivery")
+    );
     let answers: Vec<(Option<i32>, Option<String>)> =
         sqlx::query_as("select response_status, response_body from webhook_attempts order by id")
             .fetch_all(&w.app.db.pool)
@@ -392,7 +431,11 @@ async fn nothing_is_queued_without_an_endpoint_a_disabled_one_or_a_rolled_back_c
     tick(&w.app, &ada, "dns-records").await;
     let (status, _, _) = w
         .app
-        .post_form(&format!("/admin/webhooks/{id}/active"), &[("active", "no")], Some(&w.admin))
+        .post_form(
+            &format!("/admin/webhooks/{id}/active"),
+            &[("active", "no")],
+            Some(&w.admin),
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     sqlx::query(
@@ -448,7 +491,11 @@ async fn endpoints_must_be_https_unless_loopback_is_allowed() {
     assert!(!page.contains(r#"name="skill_done" value="on" checked"#));
     let (status, _, page) = w
         .app
-        .post_form("/admin/webhooks", &[("url", "https://hooks.example.org/x")], Some(&w.admin))
+        .post_form(
+            "/admin/webhooks",
+            &[("url", "https://hooks.example.org/x")],
+            Some(&w.admin),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Choose at least one event"));
@@ -459,7 +506,12 @@ async fn endpoints_must_be_https_unless_loopback_is_allowed() {
 async fn deliveries_to_internal_addresses_are_refused_when_sent() {
     let w = world().await;
     let (receiver, url) = Receiver::start().await;
-    let port = url.rsplit(':').next().unwrap().trim_end_matches("/hook").to_string();
+    let port = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/hook")
+        .to_string();
     // A name that resolves to loopback, over https; and plain http (both saved before the rules).
     for target in [format!("https://localhost:{port}/hook"), url.clone()] {
         sqlx::query(
@@ -503,7 +555,11 @@ async fn a_test_delivery_and_a_redelivery() {
     let delivery = count(&w.app, "select max(id) from webhook_deliveries").await;
     let (status, headers, _) = w
         .app
-        .post_form(&format!("/admin/webhooks/deliveries/{delivery}/redeliver"), &[], Some(&w.admin))
+        .post_form(
+            &format!("/admin/webhooks/deliveries/{delivery}/redeliver"),
+            &[],
+            Some(&w.admin),
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], format!("/admin/webhooks/{id}").as_str());
@@ -520,10 +576,11 @@ async fn a_test_delivery_and_a_redelivery() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(count(&w.app, "select count(*) from webhook_deliveries").await, 0);
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log where action like 'webhook%' order by id")
-        .fetch_all(&w.app.db.pool)
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("select action from audit_log where action like 'webhook%' order by id")
+            .fetch_all(&w.app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(actions, ["webhook_created", "webhook_deleted"]);
 }
 
@@ -550,7 +607,11 @@ async fn only_admins_and_team_leads_reach_webhooks() {
 
     for cookie in [&ada, &lena, &bob] {
         for path in ["/admin/webhooks".to_string(), format!("/admin/webhooks/{site}")] {
-            assert_eq!(w.app.get_as(&path, cookie).await.0, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                w.app.get_as(&path, cookie).await.0,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
         }
         let (status, _, _) = w
             .app
@@ -559,7 +620,10 @@ async fn only_admins_and_team_leads_reach_webhooks() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     for cookie in [&ada, &bob] {
-        assert_eq!(w.app.get_as("/teams/alpha/webhooks", cookie).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            w.app.get_as("/teams/alpha/webhooks", cookie).await.0,
+            StatusCode::NOT_FOUND
+        );
         let (status, _, _) = w
             .app
             .post_form(&format!("/teams/alpha/webhooks/{team}/delete"), &[], Some(cookie))
@@ -567,9 +631,21 @@ async fn only_admins_and_team_leads_reach_webhooks() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     // Bob leads beta: alpha's endpoint is not found through his team either.
-    assert_eq!(w.app.get_as(&format!("/teams/beta/webhooks/{team}"), &bob).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.app
+            .get_as(&format!("/teams/beta/webhooks/{team}"), &bob)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     // The lead reaches only the team's endpoints, not the site's.
-    assert_eq!(w.app.get_as(&format!("/teams/alpha/webhooks/{site}"), &lena).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.app
+            .get_as(&format!("/teams/alpha/webhooks/{site}"), &lena)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let (status, headers, _) = w.app.get("/admin/webhooks").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(headers["location"].to_str().unwrap().starts_with("/signin"));
@@ -583,7 +659,9 @@ async fn a_cross_site_post_is_refused() {
         .header("content-type", "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "cross-site")
         .header("cookie", &w.admin)
-        .body(axum::body::Body::from("url=https%3A%2F%2Fevil.example%2F&skill_done=on"))
+        .body(axum::body::Body::from(
+            "url=https%3A%2F%2Fevil.example%2F&skill_done=on",
+        ))
         .unwrap();
     let (status, _, _) = w.app.request(request).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

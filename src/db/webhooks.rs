@@ -73,7 +73,12 @@ pub async fn delete(db: impl PgExecutor<'_>, team_id: Option<i64>, id: i64) -> s
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn set_active(db: impl PgExecutor<'_>, team_id: Option<i64>, id: i64, active: bool) -> sqlx::Result<bool> {
+pub async fn set_active(
+    db: impl PgExecutor<'_>,
+    team_id: Option<i64>,
+    id: i64,
+    active: bool,
+) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         "update webhook_endpoints set active = $3 where id = $1 and team_id is not distinct from $2",
         id,
@@ -119,7 +124,11 @@ pub struct Delivery {
 }
 
 /// The latest deliveries to an endpoint.
-pub async fn deliveries(db: impl PgExecutor<'_>, endpoint_id: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
+pub async fn deliveries(
+    db: impl PgExecutor<'_>,
+    endpoint_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Delivery>> {
     sqlx::query_as!(
         Delivery,
         r#"select d.id, d.event, d.status, d.attempts, d.next_attempt_at, d.last_status, d.last_error,

@@ -39,7 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/webhooks/{id}/delete", post(team_delete))
         .route("/teams/{team}/webhooks/{id}/active", post(team_active))
         .route("/teams/{team}/webhooks/{id}/ping", post(team_ping))
-        .route("/teams/{team}/webhooks/deliveries/{id}/redeliver", post(team_redeliver))
+        .route(
+            "/teams/{team}/webhooks/deliveries/{id}/redeliver",
+            post(team_redeliver),
+        )
 }
 
 /// Whose endpoints a page shows: the site's, or a team's.
@@ -81,7 +84,11 @@ impl Owner {
 
 /// Site-wide endpoints are for admins; anyone else is told there is no such page.
 fn site(user: &User) -> Result<Owner, AppError> {
-    if user.is_admin { Ok(Owner::Site) } else { Err(AppError::NotFound) }
+    if user.is_admin {
+        Ok(Owner::Site)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 /// A team's endpoints are for its leads (and admins); anyone else gets a 404.
@@ -182,13 +189,22 @@ async fn show_list(state: &AppState, user: &User, owner: Owner) -> Result<Respon
     Ok(render(&page)?.into_response())
 }
 
-async fn create(state: &AppState, user: &User, owner: Owner, form: EndpointForm) -> Result<Response, AppError> {
+async fn create(
+    state: &AppState,
+    user: &User,
+    owner: Owner,
+    form: EndpointForm,
+) -> Result<Response, AppError> {
     let url = form.url.trim().to_string();
     let events = form.events();
     let existing = webhooks::list(&state.db, owner.team_id()).await?.len();
     let problem = if existing >= MAX_ENDPOINTS {
-        Some(format!("At most {MAX_ENDPOINTS} endpoints: delete one you no longer use first."))
-    } else if let Some(problem) = crate::webhooks::url_problem(&url, state.settings.webhook_allow_http_loopback) {
+        Some(format!(
+            "At most {MAX_ENDPOINTS} endpoints: delete one you no longer use first."
+        ))
+    } else if let Some(problem) =
+        crate::webhooks::url_problem(&url, state.settings.webhook_allow_http_loopback)
+    {
         Some(problem)
     } else if events.is_empty() {
         Some("Choose at least one event to send.".into())
@@ -301,7 +317,13 @@ struct ActiveForm {
     active: String,
 }
 
-async fn set_active(state: &AppState, user: &User, owner: Owner, id: i64, form: ActiveForm) -> Result<Response, AppError> {
+async fn set_active(
+    state: &AppState,
+    user: &User,
+    owner: Owner,
+    id: i64,
+    form: ActiveForm,
+) -> Result<Response, AppError> {
     let active = form.active == "yes";
     let mut tx = state.db.begin().await?;
     let endpoint = webhooks::get(&mut *tx, owner.team_id(), id)
@@ -311,7 +333,11 @@ async fn set_active(state: &AppState, user: &User, owner: Owner, id: i64, form: 
     admin::record(
         &mut *tx,
         Some(user.id),
-        if active { "webhook_enabled" } else { "webhook_disabled" },
+        if active {
+            "webhook_enabled"
+        } else {
+            "webhook_disabled"
+        },
         &owner.target(&endpoint.url),
         serde_json::json!({ "endpoint": id }),
     )
