@@ -668,7 +668,12 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         pool.clone(),
         crate::jobs::Context::new(&state.settings, every),
         mailer,
+    ));
+    // Webhook deliveries (migration 0042): their own loop, so slow receivers never hold up the sweeps.
+    tokio::spawn(crate::webhooks::run(
+        pool.clone(),
         crate::webhooks::Sender::new(config.webhook_allow_http_loopback)?,
+        every,
     ));
     if config.watch_content {
         let watched = state.clone();

@@ -383,9 +383,8 @@ pub async fn email_digest(tx: &mut PgConnection, context: &Context) -> anyhow::R
     Ok(messages.len() as u64)
 }
 
-/// The server's job loop: every `context.every`, run the due sweeps and send the due email
-/// and webhook deliveries.
-pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>, webhooks: crate::webhooks::Sender) {
+/// The server's job loop: every `context.every`, run the due sweeps and send the due email.
+pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>) {
     let mut interval = tokio::time::interval(context.every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -409,17 +408,6 @@ pub async fn run(pool: PgPool, context: Context, mailer: Option<Mailer>, webhook
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "could not send email"),
             }
-        }
-        match crate::webhooks::deliver_due(&pool, &webhooks, 200).await {
-            Ok(report) if report.delivered + report.failed > 0 => {
-                tracing::info!(
-                    delivered = report.delivered,
-                    failed = report.failed,
-                    "webhooks sent"
-                );
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "could not send webhooks"),
         }
     }
 }

@@ -156,6 +156,8 @@ pub struct Sender {
 impl Sender {
     pub fn new(allow_loopback: bool) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            // A proxy would resolve the host itself, past the address check.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
@@ -272,10 +274,51 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender, limit: usize) -> anyhow
     Ok(report)
 }
 
-/// The label of an event name, for the pages.
-pub fn label(event: &str) -> &str {
-    EVENTS
-        .iter()
-        .find(|(name, _)| *name == event)
-        .map_or(event, |(_, label)| label)
+/// Deliveries sent at once: each holds a connection while its receiver answers.
+const SENDERS: usize = 4;
+/// Delivered and failed deliveries are kept this many days in the logs.
+const KEEP_DAYS: i32 = 30;
+
+/// The server's delivery loop: every `every`, [`deliver_due`] on a few tasks at once (they
+/// skip each other's rows); about hourly, drop finished deliveries older than [`KEEP_DAYS`].
+pub async fn run(pool: PgPool, sender: Sender, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prune_every = (3600 / every.as_secs().max(1)).max(1);
+    let mut ticks: u64 = 0;
+    loop {
+        interval.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..SENDERS {
+            let (pool, sender) = (pool.clone(), sender.clone());
+            senders.spawn(async move { deliver_due(&pool, &sender, 50).await });
+        }
+        let mut total = Report::default();
+        while let Some(done) = senders.join_next().await {
+            match done {
+                Ok(Ok(report)) => {
+                    total.delivered += report.delivered;
+                    total.failed += report.failed;
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "could not send webhooks"),
+                Err(error) => tracing::warn!(%error, "a webhook sender stopped"),
+            }
+        }
+        if total.delivered + total.failed > 0 {
+            tracing::info!(
+                delivered = total.delivered,
+                failed = total.failed,
+                "webhooks sent"
+            );
+        }
+        if ticks.is_multiple_of(prune_every)
+            && let Err(error) = db::prune(&pool, KEEP_DAYS).await
+        {
+            tracing::warn!(%error, "could not prune old webhook deliveries");
+        }
+        ticks += 1;
+    }
 }

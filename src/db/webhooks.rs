@@ -259,3 +259,14 @@ pub async fn record_attempt(
     .await?;
     Ok(())
 }
+
+/// Drops delivered and failed deliveries older than `days` (their tries go with them).
+pub async fn prune(db: impl PgExecutor<'_>, days: i32) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "delete from webhook_deliveries where status <> 'pending' and created_at < now() - make_interval(days => $1)",
+        days
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
