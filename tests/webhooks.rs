@@ -667,3 +667,56 @@ async fn a_cross_site_post_is_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(count(&w.app, "select count(*) from webhook_endpoints").await, 0);
 }
+
+#[tokio::test]
+async fn marking_a_whole_stage_done_sends_one_stage_event() {
+    let w = world().await;
+    let (receiver, url) = Receiver::start().await;
+    register(
+        &w.app,
+        "/admin/webhooks",
+        &w.admin,
+        &url,
+        &["skill.done", "stage.done"],
+    )
+    .await;
+    let ada = w.app.sign_up("ada").await;
+    w.app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    let (status, _, _) = w
+        .app
+        .post_form("/progress/web/http/complete", &[], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    deliver(&w.app).await;
+    let mut events: Vec<String> = receiver.got().iter().map(|g| g.header("pathway-event")).collect();
+    events.sort();
+    // The stage's required skill (completing leaves optional ones), and the stage once.
+    assert_eq!(events, ["skill.done", "stage.done"]);
+}
+
+#[tokio::test]
+async fn two_senders_never_send_one_delivery_twice() {
+    let w = world().await;
+    let (receiver, url) = Receiver::start().await;
+    let (id, _) = register(&w.app, "/admin/webhooks", &w.admin, &url, &["skill.done"]).await;
+    for _ in 0..8 {
+        w.app
+            .post_form(&format!("/admin/webhooks/{id}/ping"), &[], Some(&w.admin))
+            .await;
+    }
+    let (one, two) = (Sender::new(true).unwrap(), Sender::new(true).unwrap());
+    let (a, b) = tokio::join!(
+        deliver_due(&w.app.db.pool, &one, 50),
+        deliver_due(&w.app.db.pool, &two, 50)
+    );
+    assert_eq!(a.unwrap().delivered + b.unwrap().delivered, 8);
+    let mut ids: Vec<String> = receiver
+        .got()
+        .iter()
+        .map(|g| g.header("pathway-delivery"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(receiver.got().len(), 8);
+}
