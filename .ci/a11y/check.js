@@ -100,7 +100,7 @@ let checks = 0;
   // The demo accounts (seeded by .ci/a11y/run) show the mentor pages with real content.
   async function demoAccounts() {
     for (const [who, paths] of [
-      ['mentor', ['/mentoring', '/mentoring/reviews', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/mentees/ada/backend/how-the-web-works/client-server', '/notifications', '/teams', '/teams/backend-cohort', '/teams/backend-cohort/roadmaps/backend']],
+      ['mentor', ['/mentoring', '/mentoring/reviews', '/mentoring/matrix/backend', '/mentees/ada', '/mentees/ada/backend/how-the-web-works', '/mentees/ada/backend/how-the-web-works/client-server', '/notifications', '/teams', '/teams/backend-cohort', '/teams/backend-cohort/roadmaps/backend', '/teams/backend-cohort/webhooks']],
       ['ada', ['/mentors', '/roadmaps/backend', '/roadmaps/backend/programming-fundamentals', '/roadmaps/backend/how-the-web-works', '/roadmaps/backend/how-the-web-works/client-server', '/history', '/dashboard']],
     ]) {
       const page = await visitor();
@@ -114,8 +114,13 @@ let checks = 0;
   async function admin() {
     const page = await visitor();
     await page.signIn('root', 'violet tractor harbour lantern');
-    for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit', '/admin/email']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
+    for (const p of ['/admin', '/admin/invites', '/admin/mentorships', '/admin/content', '/admin/content/plan', '/admin/audit', '/admin/email', '/admin/webhooks']) await page.audit(p, `admin${p.replace(/[\/]/g, '_')}`);
     await page.auditMenu('admin');
+    // A webhook endpoint: the form, then its page with the secret and the delivery log.
+    await page.goto(base + '/admin/webhooks');
+    await page.fill('#webhook-url', 'https://hooks.example.com/pathway');
+    await page.click('button[type=submit]:has-text("Add endpoint")');
+    await page.audit(null, 'admin-webhook-endpoint');
     await page.goto(base + '/admin?q=ada');
     await page.click('button:has-text("Password-reset link")');
     await page.audit(null, 'admin-reset-link');
