@@ -175,6 +175,11 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_QUIET_DAYS", default_value_t = 7, global = true)]
     pub quiet_days: i64,
 
+    /// Admins must use two-factor sign-in: one who has not set it up is sent to do so
+    /// before anything else.
+    #[arg(long, env = "PATHWAY_REQUIRE_ADMIN_TWO_FACTOR", global = true)]
+    pub require_admin_two_factor: bool,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -260,6 +265,8 @@ pub struct Settings {
     pub email: bool,
     /// Days of quiet before a learner's reminder; 0: no reminders.
     pub quiet_days: i64,
+    /// Admins must set up two-factor sign-in before anything else.
+    pub require_admin_two_factor: bool,
 }
 
 impl Default for Settings {
@@ -278,6 +285,7 @@ impl Default for Settings {
             time_zone: crate::time_zones::DEFAULT.to_string(),
             email: false,
             quiet_days: 7,
+            require_admin_two_factor: false,
         }
     }
 }
@@ -307,6 +315,7 @@ impl Config {
             time_zone: self.time_zone.clone(),
             email: self.smtp_host.is_some(),
             quiet_days: self.quiet_days.max(0),
+            require_admin_two_factor: self.require_admin_two_factor,
         }
     }
 

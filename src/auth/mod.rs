@@ -3,6 +3,7 @@
 pub mod names;
 pub mod password;
 pub mod token;
+pub mod totp;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;

@@ -21,6 +21,7 @@ pub mod team_plans;
 pub mod teams;
 pub mod throttle;
 pub mod transfer;
+pub mod two_factor;
 pub mod users;
 
 use std::str::FromStr;

@@ -358,14 +358,32 @@ async fn signin(
             "This account is disabled. Contact an administrator.".into(),
         );
     }
-    auth::sign_in(&session, &user).await?;
+    // With two-factor sign-in on, the password only opens the code page.
+    if crate::db::two_factor::is_enabled(&state.db, user.id).await? {
+        return crate::routes::two_factor::ask_for_code(&session, &user, &next).await;
+    }
+    finish_sign_in(&state, &session, &headers, &user, &next).await
+}
+
+/// Signs `user` in (their password, and any second factor, checked), trusts this
+/// browser for the sign-in throttle, and goes on to `next` or the dashboard.
+pub(crate) async fn finish_sign_in(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    user: &User,
+    next: &str,
+) -> Result<Response, AppError> {
+    auth::sign_in(session, user).await?;
     // Keep the browser's device token when it is this account's; otherwise issue one.
-    let token = match device_cookie(&headers) {
-        Some(token) if trusted_device.is_some() => token,
+    let token = match device_cookie(headers) {
+        Some(token) if throttle::device_owner(&state.db, &token::hash(&token)).await? == Some(user.id) => {
+            token
+        }
         _ => token::generate(),
     };
     throttle::trust_device(&state.db, &token::hash(&token), user.id).await?;
-    let mut response = Redirect::to(&after_sign_in(&next)).into_response();
+    let mut response = Redirect::to(&after_sign_in(next)).into_response();
     let cookie = tower_sessions::cookie::Cookie::build((DEVICE_COOKIE, token))
         .path("/")
         .http_only(true)
@@ -431,6 +449,8 @@ struct AccountPage {
     email_choices: Vec<(&'static str, &'static str, String)>,
     /// (mode, label) the choices offer.
     email_modes: &'static [(&'static str, &'static str)],
+    /// Whether two-factor sign-in is on (routes::two_factor manages it).
+    two_factor: bool,
 }
 
 impl AccountPage {
@@ -456,6 +476,7 @@ impl AccountPage {
             })
             .collect();
         Ok(Self {
+            two_factor: crate::db::two_factor::is_enabled(&state.db, user.id).await?,
             email: user.email.clone().unwrap_or_default(),
             email_error: None,
             email_on: state.settings.email,

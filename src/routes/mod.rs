@@ -17,6 +17,7 @@ pub mod public;
 pub mod search;
 pub mod teams;
 pub mod transfer;
+pub mod two_factor;
 
 // What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.
 pub use crate::pages::{Layout, format_date, format_datetime, format_day, render};
