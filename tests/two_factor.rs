@@ -119,7 +119,7 @@ async fn enrolment_shows_a_qr_code_and_confirms_with_a_code() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("That code is not right"));
-    assert_eq!(audited(&app, "two-factor.enable").await, 0);
+    assert_eq!(audited(&app, "two_factor.enable").await, 0);
 
     let (status, _, page) = app
         .post_form(
@@ -131,7 +131,7 @@ async fn enrolment_shows_a_qr_code_and_confirms_with_a_code() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Save your recovery codes"));
     assert_eq!(page.matches("<li><code>").count(), 10);
-    assert_eq!(audited(&app, "two-factor.enable").await, 1);
+    assert_eq!(audited(&app, "two_factor.enable").await, 1);
     let stored: Vec<String> = sqlx::query_scalar("select code_hash from recovery_codes")
         .fetch_all(&app.db.pool)
         .await
@@ -275,7 +275,7 @@ async fn a_recovery_code_signs_in_once() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/dashboard");
     assert!(signed_in(&app, &session_cookie(&headers).unwrap()).await);
-    assert_eq!(audited(&app, "two-factor.recovery-code").await, 1);
+    assert_eq!(audited(&app, "two_factor.recovery_code").await, 1);
 
     let half = password_step(&app, "ada", None).await;
     let (status, _, page) = app
@@ -315,7 +315,7 @@ async fn recovery_codes_can_be_replaced_with_a_code() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Your old recovery codes no longer work"));
     assert_eq!(page.matches("<li><code>").count(), 10);
-    assert_eq!(audited(&app, "two-factor.recovery-codes").await, 1);
+    assert_eq!(audited(&app, "two_factor.new_recovery_codes").await, 1);
     let half = password_step(&app, "ada", None).await;
     let (status, _, _) = app
         .post_form(
@@ -347,7 +347,7 @@ async fn turning_it_off_needs_a_fresh_code() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/account/two-factor?done=disabled");
-    assert_eq!(audited(&app, "two-factor.disable").await, 1);
+    assert_eq!(audited(&app, "two_factor.disable").await, 1);
     let count: i64 = sqlx::query_scalar("select count(*) from recovery_codes")
         .fetch_one(&app.db.pool)
         .await
@@ -440,7 +440,7 @@ async fn an_admin_turns_it_off_for_someone_locked_out() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/admin?done=two-factor-off");
-    assert_eq!(audited(&app, "two-factor.admin-disable").await, 1);
+    assert_eq!(audited(&app, "two_factor.admin_disable").await, 1);
     app.sign_in("ada", STRONG_PASSWORD, None).await;
     let (_, _, page) = app.get_as("/admin", &root).await;
     assert!(!page.contains(&format!(r#"action="/admin/users/{id}/two-factor""#)));

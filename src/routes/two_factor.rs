@@ -111,7 +111,7 @@ async fn check_recovery(state: &AppState, user: &User, code: &str) -> Result<Che
     crate::db::admin::record(
         &state.db,
         Some(user_id),
-        "two-factor.recovery-code",
+        "two_factor.recovery_code",
         &user.username,
         json!({ "codes_left": left }),
     )
@@ -321,7 +321,7 @@ async fn confirm_setup(
     crate::db::admin::record(
         &mut *tx,
         Some(user.id),
-        "two-factor.enable",
+        "two_factor.enable",
         &user.username,
         json!({}),
     )
@@ -351,7 +351,7 @@ async fn regenerate_codes(
     crate::db::admin::record(
         &mut *tx,
         Some(user.id),
-        "two-factor.recovery-codes",
+        "two_factor.new_recovery_codes",
         &user.username,
         json!({}),
     )
@@ -391,7 +391,7 @@ async fn disable(
     crate::db::admin::record(
         &mut *tx,
         Some(user.id),
-        "two-factor.disable",
+        "two_factor.disable",
         &user.username,
         json!({}),
     )
@@ -412,7 +412,7 @@ async fn admin_disable(
         crate::db::admin::record(
             &mut *tx,
             Some(admin.id),
-            "two-factor.admin-disable",
+            "two_factor.admin_disable",
             &user.username,
             json!({}),
         )
