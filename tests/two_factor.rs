@@ -441,6 +441,17 @@ async fn an_admin_turns_it_off_for_someone_locked_out() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/admin?done=two-factor-off");
     assert_eq!(audited(&app, "two_factor.admin_disable").await, 1);
+    let told: Vec<String> = sqlx::query_scalar(
+        "select n.summary from notifications n where n.recipient_id = $1 and n.kind = 'two_factor_off'",
+    )
+    .bind(id)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        told,
+        ["root name (admin) turned off two-factor authentication on your account"]
+    );
     app.sign_in("ada", STRONG_PASSWORD, None).await;
     let (_, _, page) = app.get_as("/admin", &root).await;
     assert!(!page.contains(&format!(r#"action="/admin/users/{id}/two-factor""#)));

@@ -408,7 +408,8 @@ async fn admin_disable(
 ) -> Result<Response, AppError> {
     let user = users::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin().await?;
-    if db::disable(&mut tx, user.id).await? {
+    let was_on = db::disable(&mut tx, user.id).await?;
+    if was_on {
         crate::db::admin::record(
             &mut *tx,
             Some(admin.id),
@@ -419,6 +420,22 @@ async fn admin_disable(
         .await?;
     }
     tx.commit().await?;
+    if was_on {
+        // They should hear of it: if they did not ask, someone talked an admin into it.
+        let notice = crate::notify::Notice {
+            recipients: vec![user.id],
+            actor_id: Some(admin.id),
+            kind: "two_factor_off",
+            summary: format!(
+                "{} (admin) turned off two-factor authentication on your account",
+                admin.display_name
+            ),
+            target_url: "/account/two-factor".into(),
+        };
+        if let Err(error) = crate::notify::send(state.notifier.as_ref(), notice).await {
+            tracing::error!(%error, "could not deliver a notification");
+        }
+    }
     Ok(Redirect::to("/admin?done=two-factor-off").into_response())
 }
 
