@@ -2,6 +2,7 @@
 
 pub mod names;
 pub mod password;
+pub mod signing_in;
 pub mod token;
 pub mod totp;
 

@@ -13,19 +13,15 @@ use tower_sessions::Session;
 
 use super::{Layout, render};
 use crate::app::AppState;
-use crate::auth::{Admin, CurrentUser, MaybeUser, SignedIn, session_error, totp};
+use crate::auth::{Admin, CurrentUser, MaybeUser, SignedIn, session_error, signing_in, totp};
 use crate::db::throttle;
 use crate::db::two_factor as db;
 use crate::db::users::{self, User};
 use crate::error::AppError;
 use crate::routes::form::Form;
 
-/// The session key of a sign-in waiting for its code.
-const PENDING_KEY: &str = "two_factor_pending";
 /// The session key of a secret shown for enrolment but not yet confirmed.
 const SETUP_KEY: &str = "two_factor_setup";
-/// How long the code page waits after the password.
-const PENDING_SECS: i64 = 5 * 60;
 /// Codes (app or recovery) one account may try within [`CODE_WINDOW_SECS`].
 const CODES_PER_ACCOUNT: i64 = 10;
 const CODE_WINDOW_SECS: f64 = 15.0 * 60.0;
@@ -134,7 +130,7 @@ async fn check_any(state: &AppState, user: &User, code: &str) -> Result<Checked,
     }
 }
 
-/// Shown once: the recovery codes are not kept, only their hashes.
+/// A page with a secret or recovery codes on it: no cache or history may keep it.
 fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
@@ -441,62 +437,6 @@ async fn admin_disable(
 
 // ---------- the code step of signing in ----------
 
-/// A sign-in whose password was right, waiting for its second factor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    user_id: i64,
-    /// `users.session_epoch` then: a password change meanwhile voids it.
-    epoch: i32,
-    /// Unix seconds.
-    expires_at: i64,
-    /// Where to go afterwards (already checked to be a local path, or empty).
-    next: String,
-}
-
-/// Called once the password is right for an account with two-factor sign-in on:
-/// remembers the half-done sign-in in the session and shows the code page.
-pub async fn ask_for_code(session: &Session, user: &User, next: &str) -> Result<Response, AppError> {
-    // Whatever this session was signed in as before, it is not any more.
-    session
-        .remove_value(crate::auth::SESSION_KEY)
-        .await
-        .map_err(session_error)?;
-    session.cycle_id().await.map_err(session_error)?;
-    let pending = Pending {
-        user_id: user.id,
-        epoch: user.session_epoch,
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + PENDING_SECS,
-        next: crate::auth::return_path(next).unwrap_or_default(),
-    };
-    session
-        .insert(PENDING_KEY, pending)
-        .await
-        .map_err(session_error)?;
-    Ok(Redirect::to("/signin/two-factor").into_response())
-}
-
-/// The waiting sign-in and its user, if it has not expired and still holds.
-async fn pending(state: &AppState, session: &Session) -> Result<Option<(Pending, User)>, AppError> {
-    let Some(pending) = session.get::<Pending>(PENDING_KEY).await.map_err(session_error)? else {
-        return Ok(None);
-    };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let user = if pending.expires_at > now {
-        users::by_id(&state.db, pending.user_id)
-            .await?
-            .filter(|u| u.session_epoch == pending.epoch && !u.disabled)
-    } else {
-        None
-    };
-    match user {
-        Some(user) => Ok(Some((pending, user))),
-        None => {
-            session.remove_value(PENDING_KEY).await.map_err(session_error)?;
-            Ok(None)
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "account/two_factor_signin.html")]
 struct CodeStepPage {
@@ -546,7 +486,7 @@ async fn code_page(
     MaybeUser(user): MaybeUser,
     session: Session,
 ) -> Result<Response, AppError> {
-    match pending(&state, &session).await? {
+    match signing_in::pending(&state, &session).await? {
         Some(_) => code_step(&state, false, None),
         None => start_again(&state, user, true),
     }
@@ -557,7 +497,7 @@ async fn recovery_page(
     MaybeUser(user): MaybeUser,
     session: Session,
 ) -> Result<Response, AppError> {
-    match pending(&state, &session).await? {
+    match signing_in::pending(&state, &session).await? {
         Some(_) => code_step(&state, true, None),
         None => start_again(&state, user, true),
     }
@@ -570,11 +510,11 @@ async fn check_code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
-    let Some((pending, user)) = pending(&state, &session).await? else {
+    let Some((pending, user)) = signing_in::pending(&state, &session).await? else {
         return start_again(&state, signed_in, false);
     };
     match check_app_code(&state, user.id, &form.code).await? {
-        Checked::Accepted => finish(&state, &session, &headers, &pending, &user).await,
+        Checked::Accepted => signing_in::finish_pending(&state, &session, &headers, &pending, &user).await,
         Checked::Wrong(message) => code_step(&state, false, Some(message)),
     }
 }
@@ -592,24 +532,13 @@ async fn check_recovery_code(
     headers: HeaderMap,
     Form(form): Form<RecoveryForm>,
 ) -> Result<Response, AppError> {
-    let Some((pending, user)) = pending(&state, &session).await? else {
+    let Some((pending, user)) = signing_in::pending(&state, &session).await? else {
         return start_again(&state, signed_in, false);
     };
     match check_recovery(&state, &user, &form.recovery_code).await? {
-        Checked::Accepted => finish(&state, &session, &headers, &pending, &user).await,
+        Checked::Accepted => signing_in::finish_pending(&state, &session, &headers, &pending, &user).await,
         Checked::Wrong(message) => code_step(&state, true, Some(message)),
     }
-}
-
-async fn finish(
-    state: &AppState,
-    session: &Session,
-    headers: &HeaderMap,
-    pending: &Pending,
-    user: &User,
-) -> Result<Response, AppError> {
-    session.remove_value(PENDING_KEY).await.map_err(session_error)?;
-    crate::routes::account::finish_sign_in(state, session, headers, user, &pending.next).await
 }
 
 // ---------- admins must enrol ----------
