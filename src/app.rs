@@ -51,6 +51,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The zone visitors and accounts without one see dates in (`--time-zone`), resolved once.
     pub default_zone: crate::time_zones::Zone,
+    /// Per-token request buckets for the JSON API (src/api/limits.rs).
+    pub api_limiter: Arc<crate::api::RateLimiter>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             }),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             default_zone: crate::time_zones::Zone::named(&settings_zone),
+            api_limiter: Arc::new(crate::api::RateLimiter::default()),
         }
     }
 
@@ -262,6 +265,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::admin_content::router())
         .merge(routes::admin_users::router())
         .merge(routes::teams::router())
+        .merge(routes::tokens::router())
         .merge(routes::email::router())
         .merge(routes::two_factor::router())
         .merge(routes::health::router())
@@ -299,6 +303,8 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
     let app = Router::new()
         .nest_service("/static", static_files)
         .merge(content_assets)
+        // Bearer tokens only: outside the session, user and CSRF layers of the pages.
+        .nest("/api/v1", crate::api::router(state.clone()))
         .merge(pages)
         // A response with a policy of its own (a content asset's) keeps it.
         .layer(SetResponseHeaderLayer::if_not_present(

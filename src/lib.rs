@@ -1,5 +1,7 @@
 //! Pathway: a self-hosted, server-rendered learning-path tracker.
 
+pub mod actions;
+pub mod api;
 pub mod app;
 pub mod assets;
 pub mod auth;

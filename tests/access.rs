@@ -74,6 +74,11 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("POST", "/account/public-profile",               [S, R, R, R, R, R, R, R, R, R, R, R]),
     ("POST", "/account/email",                        [S, R, R, R, R, R, R, R, R, R, R, R]),
     ("POST", "/account/email-preferences",            [S, R, R, R, R, R, R, R, R, R, R, R]),
+    // Personal access tokens: the form without a name or scope is refused; {id} is ada's token.
+    ("GET",  "/account/tokens",                       [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/tokens",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/tokens/{id}/revoke",           [S, R, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/docs/api",                             [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     // Two-factor sign-in: nobody here has it on; an empty code is refused. The code step
     // without a password first: a page saying to sign in again, or on to the dashboard.
     ("GET",  "/account/two-factor",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
@@ -356,6 +361,16 @@ async fn world() -> World {
     .await
     .unwrap();
     ids.insert("team_invite", last_id(&app, "team_invites").await);
+    // Ada's personal access token (the API itself is covered by tests/api.rs).
+    let token: i64 = sqlx::query_scalar(
+        "insert into api_tokens (user_id, name, prefix, token_hash, scopes)
+         values ($1, 'script', 'pw_0', 'not-a-hash', '{read:progress}') returning id",
+    )
+    .bind(ada_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    ids.insert("token", token);
     World {
         app,
         cookies,
@@ -409,6 +424,7 @@ async fn each_route_answers_each_actor_as_intended_and_never_leaks() {
                 "admin" => w.ids["ada"],
                 "teams" if route.contains("/invites/") => w.ids["team_invite"],
                 "teams" => w.ids["ada"],
+                "account" => w.ids["token"],
                 _ => 0,
             };
             let path = route

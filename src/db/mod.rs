@@ -20,6 +20,7 @@ pub mod steps;
 pub mod team_plans;
 pub mod teams;
 pub mod throttle;
+pub mod tokens;
 pub mod transfer;
 pub mod two_factor;
 pub mod users;

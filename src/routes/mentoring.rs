@@ -12,6 +12,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{Layout, format_date, format_datetime, render};
+use crate::actions::{MAX_REVIEW_TEXT, reviewable};
 use crate::app::AppState;
 use crate::auth::{SignedIn, token};
 use crate::content::catalog::{Roadmap, Stage};
@@ -1201,9 +1202,6 @@ fn state_label(state: &str) -> &'static str {
         .map_or("Unknown", |s| s.label())
 }
 
-/// Longest message or comment on a review.
-const MAX_REVIEW_TEXT: usize = 2_000;
-
 async fn request_review(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -1248,27 +1246,6 @@ async fn request_review(
             .await
         }
     }
-}
-
-/// The request, if the signed-in mentor may answer it (active link covering its roadmap).
-async fn reviewable(
-    state: &AppState,
-    mentor: &User,
-    id: i64,
-) -> Result<(Review, String, String, String), AppError> {
-    let review = reviews::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
-    let catalog = state.catalog.load();
-    let scope = mentorships::active_scope(&state.db, mentor.id, review.mentee_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    // A shared skill is answered where the link covers it.
-    let (roadmap, stage, _) = catalog
-        .skill_where(&review.skill_id, |r| scope.covers(r))
-        .ok_or(AppError::NotFound)?;
-    let mentee = users::by_id(&state.db, review.mentee_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok((review, mentee.username, roadmap.id.clone(), stage.id.clone()))
 }
 
 async fn verify(
@@ -1321,29 +1298,10 @@ async fn answer_review(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    match reviews::answer(&state.db, mentor.id, id, verify, &comment).await? {
-        Ok(review) => {
-            let title = state
-                .catalog
-                .load()
-                .skill(&review.skill_id)
-                .map(|(_, _, k)| k.title.clone())
-                .unwrap_or_default();
-            let summary = if verify {
-                format!("{} verified “{title}”", mentor.display_name)
-            } else {
-                format!("{} requested changes on “{title}”", mentor.display_name)
-            };
-            let target = format!("/roadmaps/{roadmap_id}/{stage_id}/{}", review.skill_id);
-            tell(
-                state,
-                vec![review.mentee_id],
-                mentor,
-                "review_answered",
-                summary,
-                target,
-            )
-            .await;
+    match crate::actions::record_verdict(state, mentor, id, verify, &comment, (&roadmap_id, &stage_id))
+        .await?
+    {
+        Ok(_) => {
             let done = if verify { "verified" } else { "changes" };
             let target = if from_queue {
                 format!("/mentoring/reviews?done={done}")

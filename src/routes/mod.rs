@@ -16,6 +16,7 @@ pub mod progress;
 pub mod public;
 pub mod search;
 pub mod teams;
+pub mod tokens;
 pub mod transfer;
 pub mod two_factor;
 
