@@ -268,6 +268,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::email::router())
         .merge(routes::webhooks::router())
+        .merge(routes::two_factor::router())
         .merge(routes::health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
@@ -280,6 +281,11 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .layer(CsrfLayer::new().with_insecure_bypass(|method, uri| {
             method == axum::http::Method::POST && uri.path().starts_with("/unsubscribe/")
         }))
+        // After the user is loaded: admins may have to set up two-factor sign-in first.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::two_factor::require_for_admins,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_error_pages,

@@ -181,6 +181,11 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_WEBHOOK_ALLOW_INSECURE_LOOPBACK", global = true)]
     pub webhook_allow_http_loopback: bool,
 
+    /// Admins must use two-factor sign-in: one who has not set it up is sent to do so
+    /// before anything else.
+    #[arg(long, env = "PATHWAY_REQUIRE_ADMIN_TWO_FACTOR", global = true)]
+    pub require_admin_two_factor: bool,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -268,6 +273,8 @@ pub struct Settings {
     pub quiet_days: i64,
     /// `--webhook-allow-http-loopback`: http:// to loopback endpoints is accepted.
     pub webhook_allow_http_loopback: bool,
+    /// Admins must set up two-factor sign-in before anything else.
+    pub require_admin_two_factor: bool,
 }
 
 impl Default for Settings {
@@ -287,6 +294,7 @@ impl Default for Settings {
             email: false,
             quiet_days: 7,
             webhook_allow_http_loopback: false,
+            require_admin_two_factor: false,
         }
     }
 }
@@ -317,6 +325,7 @@ impl Config {
             email: self.smtp_host.is_some(),
             quiet_days: self.quiet_days.max(0),
             webhook_allow_http_loopback: self.webhook_allow_http_loopback,
+            require_admin_two_factor: self.require_admin_two_factor,
         }
     }
 

@@ -79,6 +79,17 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("POST", "/account/tokens",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/tokens/{id}/revoke",           [S, R, N, N, N, N, N, N, N, N, N, N]),
     ("GET",  "/docs/api",                             [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    // Two-factor sign-in: nobody here has it on; an empty code is refused. The code step
+    // without a password first: a page saying to sign in again, or on to the dashboard.
+    ("GET",  "/account/two-factor",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("GET",  "/account/two-factor/setup",             [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/two-factor/setup",             [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/two-factor/recovery-codes",    [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("POST", "/account/two-factor/disable",           [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
+    ("GET",  "/signin/two-factor",                    [Ok, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/signin/two-factor",                    [S, R, R, R, R, R, R, R, R, R, R, R]),
+    ("GET",  "/signin/recovery-code",                 [Ok, R, R, R, R, R, R, R, R, R, R, R]),
+    ("POST", "/signin/recovery-code",                 [S, R, R, R, R, R, R, R, R, R, R, R]),
     // An unsubscribe link that does not exist: the same 404 for everyone, signed in or not.
     ("GET",  "/unsubscribe/{token}",                  [N, N, N, N, N, N, N, N, N, N, N, N]),
     ("POST", "/unsubscribe/{token}",                  [N, N, N, N, N, N, N, N, N, N, N, N]),
@@ -167,6 +178,7 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     // The step key here is not a step of the skill.
     ("POST", "/skills/{skill}/steps/{step}",          [S, N, N, N, N, N, N, N, N, N, N, N]),
     ("POST", "/admin/users/{id}/reset",               [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/users/{id}/two-factor",          [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/invites",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("POST", "/admin/invites",                        [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/mentorships",                    [S, F, F, F, F, F, F, F, F, F, F, F]),

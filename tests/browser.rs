@@ -1986,3 +1986,131 @@ async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
     assert!(row.contains("1 verified"), "{row}");
     tokio::join!(lead.close(), learner.close(), mentor.close());
 }
+
+/// The code an authenticator app shows for `secret` (base32, as the page prints it),
+/// `steps` time steps from now: computed here with totp-rs, not by Pathway.
+fn authenticator_code(secret: &str, steps: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string()).to_bytes().unwrap();
+    let app = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    app.generate(now.saturating_add_signed(steps * 30))
+}
+
+/// Fills the field labelled `label` with `value`.
+async fn fill_labelled(c: &Client, label: &str, value: &str) {
+    match c.find(Locator::XPath(&labelled(label))).await {
+        Ok(input) => input.send_keys(value).await.unwrap(),
+        Err(e) => panic!("no field labelled {label:?} at {}: {e}", url(c).await),
+    }
+}
+
+async fn sign_in_with_password(c: &Client, server: &Server, name: &str) {
+    c.goto(&server.url("/signin")).await.unwrap();
+    fill_labelled(c, "Username", name).await;
+    fill_labelled(c, "Password", PASSWORD).await;
+    click_xpath(
+        c,
+        "the Sign in button",
+        "//form[@action='/signin']//button[normalize-space()='Sign in']",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_learner_sets_up_two_factor_sign_in_and_signs_in_with_a_code_and_a_recovery_code() {
+    require_browser();
+    let server = Server::start().await;
+    let browser = Browser::start(true).await;
+    let c = browser.client();
+    let name = username("totp");
+    sign_up(c, &server, &name).await;
+
+    // From the account page to the set-up page: a QR code, and the secret as text.
+    c.goto(&server.url("/account")).await.unwrap();
+    click_xpath(
+        c,
+        "the set-up link",
+        "//a[normalize-space()='Set up two-factor authentication']",
+    )
+    .await;
+    wait_for_url(c, "the set-up page", |u| u.ends_with("/account/two-factor/setup")).await;
+    let qr = c.find(Locator::Css("figure.qr svg")).await.expect("a QR code");
+    assert_eq!(
+        accessible_name(c, &qr).await,
+        "QR code to scan with your authenticator app"
+    );
+    assert!(qr.attr("style").await.unwrap().is_none());
+    let secret = text_of(c, "#totp_secret").await.expect("the secret as text");
+    let secret = secret.trim().to_string();
+
+    fill_labelled(c, "Code from your app", &authenticator_code(&secret, 0)).await;
+    click_xpath(
+        c,
+        "the confirm button",
+        "//button[normalize-space()='Turn on two-factor authentication']",
+    )
+    .await;
+    wait_for_text(c, "h1", "Two-factor authentication is on").await;
+    let mut codes = Vec::new();
+    for code in c.find_all(Locator::Css("ul.recovery-codes code")).await.unwrap() {
+        codes.push(code.text().await.unwrap());
+    }
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    click_xpath(
+        c,
+        "the saved link",
+        "//a[normalize-space()='I have saved my recovery codes']",
+    )
+    .await;
+    wait_for_url(c, "the two-factor page", |u| u.ends_with("/account/two-factor")).await;
+    wait_for_text(c, "main", "10 unused recovery codes").await;
+
+    // Signing in again: the password, then the next code from the app.
+    click_xpath(c, "the Sign out button", "//form[@action='/signout']//button").await;
+    wait_for_url(c, "the page after signing out", |u| !u.contains("/account")).await;
+    sign_in_with_password(c, &server, &name).await;
+    wait_for_url(c, "the code page", |u| u.ends_with("/signin/two-factor")).await;
+    c.goto(&server.url("/account")).await.unwrap();
+    wait_for_url(c, "the sign-in page: the password alone is not enough", |u| {
+        u.contains("/signin")
+    })
+    .await;
+    c.goto(&server.url("/signin/two-factor")).await.unwrap();
+    fill_labelled(
+        c,
+        "Enter the 6-digit code from your authenticator app",
+        &authenticator_code(&secret, 1),
+    )
+    .await;
+    click_xpath(c, "the Verify button", "//button[normalize-space()='Verify']").await;
+    wait_for_url(c, "the dashboard after the code", |u| u.ends_with("/dashboard")).await;
+
+    // And with a recovery code instead, which then counts as used.
+    click_xpath(c, "the Sign out button", "//form[@action='/signout']//button").await;
+    wait_for_url(c, "the page after signing out", |u| !u.contains("/dashboard")).await;
+    sign_in_with_password(c, &server, &name).await;
+    wait_for_url(c, "the code page", |u| u.ends_with("/signin/two-factor")).await;
+    click_xpath(
+        c,
+        "the recovery link",
+        "//a[normalize-space()='Use a recovery code instead']",
+    )
+    .await;
+    wait_for_url(c, "the recovery-code page", |u| {
+        u.ends_with("/signin/recovery-code")
+    })
+    .await;
+    fill_labelled(c, "Recovery code", &codes[0]).await;
+    click_xpath(c, "the Sign in button", "//button[normalize-space()='Sign in']").await;
+    wait_for_url(c, "the dashboard after the recovery code", |u| {
+        u.ends_with("/dashboard")
+    })
+    .await;
+    c.goto(&server.url("/account/two-factor")).await.unwrap();
+    wait_for_text(c, "main", "9 unused recovery codes").await;
+
+    browser.close().await;
+}

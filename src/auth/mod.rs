@@ -2,7 +2,9 @@
 
 pub mod names;
 pub mod password;
+pub mod signing_in;
 pub mod token;
+pub mod totp;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;

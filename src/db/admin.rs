@@ -143,6 +143,8 @@ pub struct UserRow {
     pub is_admin: bool,
     pub disabled: bool,
     pub created_at: OffsetDateTime,
+    /// Has two-factor sign-in on.
+    pub two_factor: bool,
 }
 
 /// One page of users matching `search` (username, display name or email), and the total.
@@ -150,7 +152,8 @@ pub async fn users(db: &PgPool, search: &str, limit: i64, offset: i64) -> sqlx::
     let pattern = super::contains_pattern(search);
     let rows = sqlx::query_as!(
         UserRow,
-        r#"select id, username, display_name, email, is_admin, disabled_at is not null as "disabled!", created_at
+        r#"select id, username, display_name, email, is_admin, disabled_at is not null as "disabled!", created_at,
+                  exists (select 1 from two_factor t where t.user_id = users.id) as "two_factor!"
            from users
            where username ilike $1 or display_name ilike $1 or coalesce(email, '') ilike $1
            order by username limit $2 offset $3"#,

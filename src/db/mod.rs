@@ -22,6 +22,7 @@ pub mod teams;
 pub mod throttle;
 pub mod tokens;
 pub mod transfer;
+pub mod two_factor;
 pub mod users;
 pub mod webhooks;
 

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::{Layout, render};
 use crate::app::AppState;
 use crate::auth::names::{display_name_problem, username_problem};
+use crate::auth::signing_in::{self, after_sign_in, device_cookie};
 use crate::auth::{self, MaybeUser, SESSION_KEY, SessionAuth, SignedIn, password, session_error, token};
 use crate::client_addr::ClientAddr;
 use crate::config::Registration;
@@ -24,14 +25,6 @@ use crate::time_zones;
 
 /// Sign-ups allowed from one address per hour.
 const SIGN_UPS_PER_ADDRESS: i64 = 10;
-
-/// The cookie that marks a browser as one that signed in to an account
-/// before; a lock-out triggered by someone else never applies to it.
-const DEVICE_COOKIE: &str = "pathway_device";
-const DEVICE_COOKIE_DAYS: i64 = 180;
-
-/// Where people land after signing in or up.
-const HOME_AFTER_SIGN_IN: &str = "/dashboard";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,11 +98,6 @@ struct SignUpPage {
 struct InviteQuery {
     invite: Option<String>,
     next: Option<String>,
-}
-
-/// Where to go after signing in or up: the page that asked for it, else the dashboard.
-fn after_sign_in(next: &str) -> String {
-    auth::return_path(next).unwrap_or_else(|| HOME_AFTER_SIGN_IN.to_string())
 }
 
 async fn signup_page(
@@ -358,38 +346,11 @@ async fn signin(
             "This account is disabled. Contact an administrator.".into(),
         );
     }
-    auth::sign_in(&session, &user).await?;
-    // Keep the browser's device token when it is this account's; otherwise issue one.
-    let token = match device_cookie(&headers) {
-        Some(token) if trusted_device.is_some() => token,
-        _ => token::generate(),
-    };
-    throttle::trust_device(&state.db, &token::hash(&token), user.id).await?;
-    let mut response = Redirect::to(&after_sign_in(&next)).into_response();
-    let cookie = tower_sessions::cookie::Cookie::build((DEVICE_COOKIE, token))
-        .path("/")
-        .http_only(true)
-        .same_site(tower_sessions::cookie::SameSite::Lax)
-        .secure(state.settings.secure_cookies)
-        .max_age(time::Duration::days(DEVICE_COOKIE_DAYS))
-        .build();
-    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    // With two-factor sign-in on, the password only opens the code page.
+    if crate::db::two_factor::is_enabled(&state.db, user.id).await? {
+        return signing_in::ask_for_code(&session, &user, &next).await;
     }
-    Ok(response)
-}
-
-/// The device token the browser sent, if any.
-fn device_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(tower_sessions::cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == DEVICE_COOKIE)
-        .map(|cookie| cookie.value().to_string())
-        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+    signing_in::finish(&state, &session, &headers, &user, &next).await
 }
 
 async fn signout(session: Session) -> Result<Redirect, AppError> {
@@ -431,6 +392,8 @@ struct AccountPage {
     email_choices: Vec<(&'static str, &'static str, String)>,
     /// (mode, label) the choices offer.
     email_modes: &'static [(&'static str, &'static str)],
+    /// Whether two-factor sign-in is on.
+    two_factor: bool,
 }
 
 impl AccountPage {
@@ -456,6 +419,7 @@ impl AccountPage {
             })
             .collect();
         Ok(Self {
+            two_factor: crate::db::two_factor::is_enabled(&state.db, user.id).await?,
             email: user.email.clone().unwrap_or_default(),
             email_error: None,
             email_on: state.settings.email,

@@ -182,6 +182,9 @@ async fn users_page(
     let overview = admin::overview(&state.db).await?;
     let notice = match query.done.as_deref() {
         Some("saved") => Some("Saved."),
+        Some("two-factor-off") => {
+            Some("Two-factor authentication is off for that user: their password alone signs them in.")
+        }
         Some("last-admin") => Some(
             "Refused: that would leave Pathway without an active admin. Make someone else an admin first.",
         ),
@@ -273,6 +276,11 @@ const AUDIT_ACTIONS: &[&str] = &[
     "user.enable",
     "user.reset_link",
     "user.password_reset",
+    "two_factor.enable",
+    "two_factor.disable",
+    "two_factor.new_recovery_codes",
+    "two_factor.recovery_code",
+    "two_factor.admin_disable",
     "invite.create",
     "mentorship.link",
     "mentorship.end",

@@ -218,6 +218,10 @@ async fn reset_password(
     let user = users::by_id(&state.db, user_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // A reset link replaces the password only: two-factor sign-in still asks for its code.
+    if crate::db::two_factor::is_enabled(&state.db, user.id).await? {
+        return crate::auth::signing_in::ask_for_code(&session, &user, "/account?done=password").await;
+    }
     auth::sign_in(&session, &user).await?;
     Ok(Redirect::to("/account?done=password").into_response())
 }

@@ -18,6 +18,7 @@ pub mod search;
 pub mod teams;
 pub mod tokens;
 pub mod transfer;
+pub mod two_factor;
 pub mod webhooks;
 
 // What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.
