@@ -141,6 +141,10 @@ async fn signup_page(
 }
 
 async fn registration_allowed(state: &AppState, invite: &str) -> Result<bool, AppError> {
+    // Under require_sso, accounts come only through single sign-on.
+    if state.sso.require_sso {
+        return Ok(false);
+    }
     Ok(match state.settings.registration {
         Registration::Open => true,
         Registration::InviteOnly => {
@@ -263,6 +267,9 @@ struct SignInPage {
     error: Option<String>,
     /// A local path to return to, or empty.
     next: String,
+    /// Single sign-on: (provider id, name) buttons, and whether the password form shows.
+    sso: Vec<(String, String)>,
+    password_form: bool,
 }
 
 async fn signin_page(
@@ -283,6 +290,8 @@ async fn signin_page(
         username: String::new(),
         error: None,
         next,
+        sso: state.sso.buttons(),
+        password_form: !state.sso.require_sso,
     })?
     .into_response())
 }
@@ -302,9 +311,19 @@ async fn signin(
             username: username.clone(),
             error: Some(message),
             next: next.clone(),
+            sso: state.sso.buttons(),
+            password_form: !state.sso.require_sso,
         };
         Ok((status, render(&page)?).into_response())
     };
+
+    // Single sign-on only (--oidc-config require_sso), but for the break-glass admin.
+    if !state.sso.password_allowed(&username) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is off here: use single sign-on.".into(),
+        );
+    }
 
     // A device cookie counts only for the account it was issued to.
     let device = device_cookie(&headers).map(|token| token::hash(&token));
