@@ -78,6 +78,14 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("GET",  "/account/tokens",                       [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     ("POST", "/account/tokens",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/tokens/{id}/revoke",           [S, R, N, N, N, N, N, N, N, N, N, N]),
+    // Single sign-on: no provider is configured here, and no sign-in is waiting to be linked;
+    // {id} is not an identity of anyone's.
+    ("GET",  "/auth/oidc/{provider}",                 [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/auth/oidc/{provider}/callback",        [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/auth/oidc/link",                       [S, S, S, S, S, S, S, S, S, S, S, S]),
+    ("POST", "/auth/oidc/link",                       [Status(400); 12]),
+    ("GET",  "/account/identities",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/identities/{id}/unlink",       [S, N, N, N, N, N, N, N, N, N, N, N]),
     ("GET",  "/docs/api",                             [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     // An unsubscribe link that does not exist: the same 404 for everyone, signed in or not.
     ("GET",  "/unsubscribe/{token}",                  [N, N, N, N, N, N, N, N, N, N, N, N]),

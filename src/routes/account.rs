@@ -122,7 +122,8 @@ async fn signup_page(
         .as_deref()
         .and_then(auth::return_path)
         .unwrap_or_default();
-    if user.is_some() {
+    // Under require_sso, accounts come only through single sign-on.
+    if user.is_some() || state.sso.require_sso {
         return Ok(Redirect::to(&after_sign_in(&next)).into_response());
     }
     let invite = query.invite.unwrap_or_default();
@@ -141,10 +142,6 @@ async fn signup_page(
 }
 
 async fn registration_allowed(state: &AppState, invite: &str) -> Result<bool, AppError> {
-    // Under require_sso, accounts come only through single sign-on.
-    if state.sso.require_sso {
-        return Ok(false);
-    }
     Ok(match state.settings.registration {
         Registration::Open => true,
         Registration::InviteOnly => {
@@ -163,6 +160,9 @@ async fn signup(
     client: ClientAddr,
     Form(mut form): Form<SignUpForm>,
 ) -> Result<Response, AppError> {
+    if state.sso.require_sso {
+        return Ok(Redirect::to("/signin").into_response());
+    }
     form.username = form.username.trim().to_lowercase();
     form.display_name = form.display_name.trim().to_string();
     form.email = form.email.trim().to_string();
