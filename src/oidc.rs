@@ -6,11 +6,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
-use openidconnect::{ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl};
+use openidconnect::{
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl,
+};
 use serde::Deserialize;
 
 /// A client made from a provider's discovery document.
-pub type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+pub type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// Discovery (and with it the signing keys) is repeated this often, so rotated keys are picked up.
 const REDISCOVER_AFTER: Duration = Duration::from_secs(3600);
@@ -89,10 +98,14 @@ struct Discovered {
 impl Sso {
     /// Reads the config file; secrets named by `client_secret_env` come from the environment.
     pub fn load(path: &Path, public_url: &str) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the OpenID Connect config {} (--oidc-config)", path.display()))?;
-        let config: FileConfig =
-            toml::from_str(&text).with_context(|| format!("{} is not a valid OpenID Connect config", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the OpenID Connect config {} (--oidc-config)",
+                path.display()
+            )
+        })?;
+        let config: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid OpenID Connect config", path.display()))?;
         Self::from_config(config, public_url)
     }
 
@@ -101,8 +114,14 @@ impl Sso {
         for p in config.providers {
             let id_ok = !p.id.is_empty()
                 && p.id.len() <= 64
-                && p.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            anyhow::ensure!(id_ok, "provider id '{}': use lowercase letters, digits and -", p.id);
+                && p.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            anyhow::ensure!(
+                id_ok,
+                "provider id '{}': use lowercase letters, digits and -",
+                p.id
+            );
             anyhow::ensure!(
                 providers.iter().all(|other| other.id != p.id),
                 "provider id '{}' appears twice",
@@ -111,7 +130,10 @@ impl Sso {
             let secret = match (&p.client_secret, &p.client_secret_env) {
                 (Some(secret), _) => Some(secret.clone()),
                 (None, Some(var)) => Some(std::env::var(var).with_context(|| {
-                    format!("provider '{}': the environment variable {var} (client_secret_env) is not set", p.id)
+                    format!(
+                        "provider '{}': the environment variable {var} (client_secret_env) is not set",
+                        p.id
+                    )
                 })?),
                 (None, None) => None,
             };
@@ -127,17 +149,25 @@ impl Sso {
                     .with_context(|| format!("provider '{}': issuer is not a URL", p.id))?,
                 client_id: ClientId::new(p.client_id),
                 client_secret: secret.map(ClientSecret::new),
-                redirect: RedirectUrl::new(redirect).context("the public URL does not make a redirect URI")?,
+                redirect: RedirectUrl::new(redirect)
+                    .context("the public URL does not make a redirect URI")?,
                 http,
                 discovered: tokio::sync::Mutex::default(),
-                allowed_domains: p.allowed_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
+                allowed_domains: p
+                    .allowed_domains
+                    .iter()
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .collect(),
                 scopes: p.scopes,
                 name: p.name,
                 id: p.id,
             });
         }
         if config.require_sso {
-            anyhow::ensure!(!providers.is_empty(), "require_sso needs at least one [[provider]]");
+            anyhow::ensure!(
+                !providers.is_empty(),
+                "require_sso needs at least one [[provider]]"
+            );
         }
         Ok(Self {
             providers,
@@ -157,7 +187,10 @@ impl Sso {
 
     /// (id, name) of each provider, for the sign-in page's buttons.
     pub fn buttons(&self) -> Vec<(String, String)> {
-        self.providers.iter().map(|p| (p.id.clone(), p.name.clone())).collect()
+        self.providers
+            .iter()
+            .map(|p| (p.id.clone(), p.name.clone()))
+            .collect()
     }
 
     /// Discovers every provider once, in the background; one that is down is retried on first use.
@@ -197,8 +230,12 @@ impl Provider {
         }
         match CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http).await {
             Ok(metadata) => {
-                let client = Client::from_provider_metadata(metadata, self.client_id.clone(), self.client_secret.clone())
-                    .set_redirect_uri(self.redirect.clone());
+                let client = Client::from_provider_metadata(
+                    metadata,
+                    self.client_id.clone(),
+                    self.client_secret.clone(),
+                )
+                .set_redirect_uri(self.redirect.clone());
                 let client = Arc::new(client);
                 discovered.client = Some((client.clone(), Instant::now()));
                 discovered.failed_at = None;
@@ -211,7 +248,10 @@ impl Provider {
                     tracing::warn!(provider = %self.id, "OpenID Connect re-discovery failed, keeping the previous keys: {error}");
                     return Ok(client.clone());
                 }
-                Err(anyhow::anyhow!("discovery of {} failed: {error}", self.issuer.as_str()))
+                Err(anyhow::anyhow!(
+                    "discovery of {} failed: {error}",
+                    self.issuer.as_str()
+                ))
             }
         }
     }
@@ -221,7 +261,10 @@ impl Provider {
         if self.allowed_domains.is_empty() {
             return true;
         }
-        let Some(domain) = email.and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()) else {
+        let Some(domain) = email
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase())
+        else {
             return false;
         };
         self.allowed_domains.contains(&domain)

@@ -82,7 +82,7 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     // {id} is not an identity of anyone's.
     ("GET",  "/auth/oidc/{provider}",                 [N, N, N, N, N, N, N, N, N, N, N, N]),
     ("GET",  "/auth/oidc/{provider}/callback",        [N, N, N, N, N, N, N, N, N, N, N, N]),
-    ("GET",  "/auth/oidc/link",                       [S, S, S, S, S, S, S, S, S, S, S, S]),
+    ("GET",  "/auth/oidc/link",                       [Status(400); 12]),
     ("POST", "/auth/oidc/link",                       [Status(400); 12]),
     ("GET",  "/account/identities",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     ("POST", "/account/identities/{id}/unlink",       [S, N, N, N, N, N, N, N, N, N, N, N]),

@@ -14,7 +14,12 @@ pub struct Identity {
 }
 
 /// The user a provider's subject signs in as, marking the identity used.
-pub async fn sign_in(db: impl PgExecutor<'_>, provider: &str, subject: &str, email: Option<&str>) -> sqlx::Result<Option<i64>> {
+pub async fn sign_in(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    subject: &str,
+    email: Option<&str>,
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar!(
         "update user_identities set last_used_at = now(), email = coalesce($3, email)
          where provider = $1 and subject = $2 returning user_id",
@@ -91,7 +96,10 @@ pub async fn username_taken(db: impl PgExecutor<'_>, username: &str) -> sqlx::Re
 
 /// The user's password hash, locking their row until the transaction ends.
 pub async fn lock_password_hash(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<String> {
-    sqlx::query_scalar!("select password_hash from users where id = $1 for update", user_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        "select password_hash from users where id = $1 for update",
+        user_id
+    )
+    .fetch_one(db)
+    .await
 }

@@ -101,13 +101,20 @@ async fn start(
             return problem(
                 &state,
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("{} is not answering right now. Try again in a minute.", provider.name),
+                format!(
+                    "{} is not answering right now. Try again in a minute.",
+                    provider.name
+                ),
             );
         }
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .set_pkce_challenge(challenge);
     for scope in &provider.scopes {
         request = request.add_scope(Scope::new(scope.clone()));
@@ -118,10 +125,17 @@ async fn start(
         state: csrf.secret().clone(),
         nonce: nonce.secret().clone(),
         verifier: verifier.secret().clone(),
-        next: query.next.as_deref().and_then(auth::return_path).unwrap_or_default(),
+        next: query
+            .next
+            .as_deref()
+            .and_then(auth::return_path)
+            .unwrap_or_default(),
         started: now(),
     };
-    session.insert(PENDING_KEY, pending).await.map_err(session_error)?;
+    session
+        .insert(PENDING_KEY, pending)
+        .await
+        .map_err(session_error)?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
@@ -177,7 +191,11 @@ async fn callback(
         );
     }
     let Some(code) = query.code else {
-        return problem(&state, StatusCode::BAD_REQUEST, "The provider's answer had no code. Start again.");
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "The provider's answer had no code. Start again.",
+        );
     };
     let verified = match verify(provider, &pending, code).await {
         Ok(verified) => verified,
@@ -186,7 +204,10 @@ async fn callback(
             return problem(
                 &state,
                 StatusCode::UNAUTHORIZED,
-                format!("Pathway could not confirm your sign-in with {}. Start again.", provider.name),
+                format!(
+                    "Pathway could not confirm your sign-in with {}. Start again.",
+                    provider.name
+                ),
             );
         }
     };
@@ -198,10 +219,23 @@ async fn callback(
         );
     }
 
-    if let Some(user_id) =
-        identities::sign_in(&state.db, &provider.id, &verified.subject, verified.email.as_deref()).await?
+    if let Some(user_id) = identities::sign_in(
+        &state.db,
+        &provider.id,
+        &verified.subject,
+        verified.email.as_deref(),
+    )
+    .await?
     {
-        return finish(&state, &session, &provider.id, user_id, "sso.sign_in", &pending.next).await;
+        return finish(
+            &state,
+            &session,
+            &provider.id,
+            user_id,
+            "sso.sign_in",
+            &pending.next,
+        )
+        .await;
     }
     // A verified address that one account has: its owner must confirm with their password.
     if let Some(email) = &verified.email {
@@ -227,12 +261,24 @@ async fn callback(
         }
     }
     let user_id = create_user(&state, &provider.id, &verified).await?;
-    finish(&state, &session, &provider.id, user_id, "sso.sign_up", &pending.next).await
+    finish(
+        &state,
+        &session,
+        &provider.id,
+        user_id,
+        "sso.sign_up",
+        &pending.next,
+    )
+    .await
 }
 
 /// Exchanges the code (with the PKCE verifier) and checks the ID token: signature, issuer,
 /// audience, expiry and nonce.
-async fn verify(provider: &crate::oidc::Provider, pending: &Pending, code: String) -> anyhow::Result<Verified> {
+async fn verify(
+    provider: &crate::oidc::Provider,
+    pending: &Pending,
+    code: String,
+) -> anyhow::Result<Verified> {
     let client = provider.client().await?;
     let response = client
         .exchange_code(AuthorizationCode::new(code))?
@@ -240,7 +286,9 @@ async fn verify(provider: &crate::oidc::Provider, pending: &Pending, code: Strin
         .request_async(provider.http())
         .await
         .map_err(|error| anyhow::anyhow!("token request: {error:?}"))?;
-    let id_token = response.id_token().ok_or_else(|| anyhow::anyhow!("no ID token in the answer"))?;
+    let id_token = response
+        .id_token()
+        .ok_or_else(|| anyhow::anyhow!("no ID token in the answer"))?;
     let claims = id_token.claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone()))?;
     let email = claims
         .email()
@@ -250,7 +298,10 @@ async fn verify(provider: &crate::oidc::Provider, pending: &Pending, code: Strin
         subject: claims.subject().as_str().to_string(),
         email,
         preferred_username: claims.preferred_username().map(|u| u.as_str().to_string()),
-        name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()),
+        name: claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string()),
     })
 }
 
@@ -263,9 +314,15 @@ async fn finish(
     action: &str,
     next: &str,
 ) -> Result<Response, AppError> {
-    let user = users::by_id(&state.db, user_id).await?.ok_or(AppError::NotFound)?;
+    let user = users::by_id(&state.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if user.disabled {
-        return problem(state, StatusCode::FORBIDDEN, "This account is disabled. Contact an administrator.");
+        return problem(
+            state,
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Contact an administrator.",
+        );
     }
     admin::record(
         &state.db,
@@ -285,12 +342,23 @@ fn username_base(verified: &Verified) -> String {
     let source = verified
         .preferred_username
         .clone()
-        .or_else(|| verified.email.as_ref().and_then(|e| e.split('@').next().map(str::to_string)))
+        .or_else(|| {
+            verified
+                .email
+                .as_ref()
+                .and_then(|e| e.split('@').next().map(str::to_string))
+        })
         .unwrap_or_default();
     let mut name: String = source
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     name = name.trim_start_matches(['-', '_']).chars().take(24).collect();
     if name.len() < 3 {
@@ -321,9 +389,23 @@ async fn create_user(state: &AppState, provider: &str, verified: &Verified) -> R
         .take(80)
         .collect();
     let mut tx = state.db.begin().await?;
-    let id = users::create(&mut *tx, &username, &display_name, verified.email.as_deref(), NO_PASSWORD).await?;
+    let id = users::create(
+        &mut *tx,
+        &username,
+        &display_name,
+        verified.email.as_deref(),
+        NO_PASSWORD,
+    )
+    .await?;
     users::set_time_zone(&mut tx, id, &state.settings.time_zone).await?;
-    identities::link(&mut *tx, provider, &verified.subject, id, verified.email.as_deref()).await?;
+    identities::link(
+        &mut *tx,
+        provider,
+        &verified.subject,
+        id,
+        verified.email.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -350,9 +432,15 @@ async fn link_page(
     MaybeUser(user): MaybeUser,
 ) -> Result<Response, AppError> {
     let Some(link) = pending_link(&session).await? else {
-        return Ok(Redirect::to("/signin").into_response());
+        return problem(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This link request expired. Sign in with your provider again.",
+        );
     };
-    let account = users::by_id(&state.db, link.user_id).await?.ok_or(AppError::NotFound)?;
+    let account = users::by_id(&state.db, link.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let page = LinkPage {
         layout: Layout::new(&state, user.as_ref(), "Link your account"),
         provider_name: provider_name(&state, &link.provider),
@@ -363,7 +451,10 @@ async fn link_page(
 }
 
 fn provider_name(state: &AppState, id: &str) -> String {
-    state.sso.provider(id).map_or_else(|| id.to_string(), |p| p.name.clone())
+    state
+        .sso
+        .provider(id)
+        .map_or_else(|| id.to_string(), |p| p.name.clone())
 }
 
 #[derive(Deserialize)]
@@ -385,7 +476,9 @@ async fn link(
             "This link request expired. Sign in with your provider again.",
         );
     };
-    let account = users::by_id(&state.db, link.user_id).await?.ok_or(AppError::NotFound)?;
+    let account = users::by_id(&state.db, link.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let refuse = |status: StatusCode, message: String| -> Result<Response, AppError> {
         let page = LinkPage {
             layout: Layout::new(&state, None, "Link your account"),
@@ -407,7 +500,10 @@ async fn link(
         Admission::Wait(seconds) => {
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many failed attempts. Try again in {}.", throttle::wait_text(seconds)),
+                format!(
+                    "Too many failed attempts. Try again in {}.",
+                    throttle::wait_text(seconds)
+                ),
             );
         }
     };
@@ -420,8 +516,20 @@ async fn link(
     }
     throttle::sign_in_succeeded(&state.db, attempt, counted).await?;
     session.remove_value(LINK_KEY).await.map_err(session_error)?;
-    if !identities::link(&state.db, &link.provider, &link.subject, account.id, Some(&link.email)).await? {
-        return problem(&state, StatusCode::CONFLICT, "This provider account is already linked.");
+    if !identities::link(
+        &state.db,
+        &link.provider,
+        &link.subject,
+        account.id,
+        Some(&link.email),
+    )
+    .await?
+    {
+        return problem(
+            &state,
+            StatusCode::CONFLICT,
+            "This provider account is already linked.",
+        );
     }
     admin::record(
         &state.db,
@@ -431,7 +539,15 @@ async fn link(
         serde_json::json!({ "provider": link.provider }),
     )
     .await?;
-    finish(&state, &session, &link.provider, account.id, "sso.sign_in", &link.next).await
+    finish(
+        &state,
+        &session,
+        &link.provider,
+        account.id,
+        "sso.sign_in",
+        &link.next,
+    )
+    .await
 }
 
 // ---------- the account's identities ----------
@@ -446,7 +562,10 @@ struct IdentitiesPage {
     error: Option<String>,
 }
 
-async fn identities_page(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
+async fn identities_page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Response, AppError> {
     Ok(render(&identities_view(&state, &user, None).await?)?.into_response())
 }
 
