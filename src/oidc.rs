@@ -5,14 +5,39 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+};
 use openidconnect::{
-    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl,
+    ClientId, ClientSecret, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdTokenFields, IssuerUrl, RedirectUrl, StandardErrorResponse, StandardTokenResponse,
 };
 use serde::Deserialize;
 
 /// A client made from a provider's discovery document.
-pub type Client = CoreClient<
+pub type Client = openidconnect::Client<
+    Extra,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    StandardTokenResponse<
+        IdTokenFields<
+            Extra,
+            EmptyExtraTokenFields,
+            CoreGenderClaim,
+            CoreJweContentEncryptionAlgorithm,
+            CoreJwsSigningAlgorithm,
+        >,
+        CoreTokenType,
+    >,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -20,6 +45,29 @@ pub type Client = CoreClient<
     EndpointMaybeSet,
     EndpointMaybeSet,
 >;
+
+/// The ID token's claims beyond the standard ones, kept for the `groups_claim`.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+pub struct Extra {
+    #[serde(flatten)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl openidconnect::AdditionalClaims for Extra {}
+
+impl Extra {
+    /// The names in claim `name` (a list of strings, or one string).
+    pub fn groups(&self, name: &str) -> Vec<String> {
+        match self.claims.get(name) {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// Discovery (and with it the signing keys) is repeated this often, so rotated keys are picked up.
 const REDISCOVER_AFTER: Duration = Duration::from_secs(3600);
@@ -62,6 +110,12 @@ pub struct ProviderConfig {
     /// When set, only verified addresses in these domains may sign in.
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// Members of this group (in `groups_claim`) are admins, others not, set at each sign-in.
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    /// The ID-token claim listing the user's groups; `groups` by default.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -81,6 +135,8 @@ pub struct Provider {
     pub name: String,
     pub scopes: Vec<String>,
     pub allowed_domains: Vec<String>,
+    pub admin_group: Option<String>,
+    pub groups_claim: String,
     issuer: IssuerUrl,
     client_id: ClientId,
     client_secret: Option<ClientSecret>,
@@ -158,6 +214,8 @@ impl Sso {
                     .iter()
                     .map(|d| d.trim().to_ascii_lowercase())
                     .collect(),
+                admin_group: p.admin_group,
+                groups_claim: p.groups_claim.unwrap_or_else(|| "groups".into()),
                 scopes: p.scopes,
                 name: p.name,
                 id: p.id,

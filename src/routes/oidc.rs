@@ -58,6 +58,7 @@ struct PendingLink {
     user_id: i64,
     next: String,
     started: i64,
+    groups: Vec<String>,
 }
 
 fn now() -> i64 {
@@ -158,6 +159,8 @@ struct Verified {
     email: Option<String>,
     preferred_username: Option<String>,
     name: Option<String>,
+    /// The provider's `groups_claim`, for its `admin_group`.
+    groups: Vec<String>,
 }
 
 async fn callback(
@@ -234,6 +237,7 @@ async fn callback(
             user_id,
             "sso.sign_in",
             &pending.next,
+            &verified.groups,
         )
         .await;
     }
@@ -248,6 +252,7 @@ async fn callback(
                 user_id,
                 next: pending.next.clone(),
                 started: now(),
+                groups: verified.groups.clone(),
             };
             session.insert(LINK_KEY, link).await.map_err(session_error)?;
             return Ok(Redirect::to("/auth/oidc/link").into_response());
@@ -268,6 +273,7 @@ async fn callback(
         user_id,
         "sso.sign_up",
         &pending.next,
+        &verified.groups,
     )
     .await
 }
@@ -302,6 +308,7 @@ async fn verify(
             .name()
             .and_then(|n| n.get(None))
             .map(|n| n.as_str().to_string()),
+        groups: claims.additional_claims().groups(&provider.groups_claim),
     })
 }
 
@@ -313,6 +320,7 @@ async fn finish(
     user_id: i64,
     action: &str,
     next: &str,
+    groups: &[String],
 ) -> Result<Response, AppError> {
     let user = users::by_id(&state.db, user_id)
         .await?
@@ -324,6 +332,7 @@ async fn finish(
             "This account is disabled. Contact an administrator.",
         );
     }
+    sync_admin(state, provider, &user, groups).await?;
     admin::record(
         &state.db,
         Some(user.id),
@@ -335,6 +344,30 @@ async fn finish(
     auth::sign_in(session, &user).await?;
     let to = auth::return_path(next).unwrap_or_else(|| "/dashboard".to_string());
     Ok(Redirect::to(&to).into_response())
+}
+
+/// With an `admin_group`, the provider decides who is an admin: membership grants it, its
+/// absence revokes it (never from the break-glass admin, nor from the last admin).
+async fn sync_admin(
+    state: &AppState,
+    provider: &str,
+    user: &users::User,
+    groups: &[String],
+) -> Result<(), AppError> {
+    let Some(group) = state.sso.provider(provider).and_then(|p| p.admin_group.clone()) else {
+        return Ok(());
+    };
+    let member = groups.contains(&group);
+    let break_glass = state.sso.break_glass_admin.as_deref() == Some(user.username.as_str());
+    if user.is_admin == member || (break_glass && !member) {
+        return Ok(());
+    }
+    if let Some(Err(admin::LastAdmin)) =
+        admin::set_flags(&state.db, user.id, user.id, Some(member), None).await?
+    {
+        tracing::warn!(user = %user.username, "not revoking the last admin from the group claim");
+    }
+    Ok(())
 }
 
 /// A username from the provider's preferred name or email: allowed characters only, made unique.
@@ -546,6 +579,7 @@ async fn link(
         account.id,
         "sso.sign_in",
         &link.next,
+        &link.groups,
     )
     .await
 }
