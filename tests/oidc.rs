@@ -3,219 +3,15 @@
 //! an expired ID token, a wrong audience, linking by verified email, require-SSO and unlinking.
 
 mod common;
+mod oidc_provider;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use base64::Engine;
+use axum::http::{StatusCode, header};
 use common::{STRONG_PASSWORD, TestApp};
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreIdTokenFields, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreResponseType, CoreRsaPrivateSigningKey, CoreSubjectIdentifierType, CoreTokenResponse, CoreTokenType,
-};
-use openidconnect::{
-    AccessToken, Audience, AuthUrl, EmptyAdditionalClaims, EmptyAdditionalProviderMetadata, EmptyExtraTokenFields,
-    EndUserEmail, EndUserUsername, IssuerUrl, JsonWebKeyId, JsonWebKeySetUrl, Nonce, PrivateSigningKey, ResponseTypes,
-    StandardClaims, SubjectIdentifier, TokenUrl,
-};
+use oidc_provider::{CLIENT_ID, CLIENT_SECRET, Provider, account};
 use pathway::app::{Limits, router_with, serve_with_limits};
 use pathway::config::Settings;
 use pathway::oidc::{FileConfig, ProviderConfig, Sso};
-use sha2::Digest;
 use tokio::net::TcpListener;
-
-const CLIENT_ID: &str = "pathway";
-const CLIENT_SECRET: &str = "test-secret";
-const KEY: &str = include_str!("fixtures/oidc_test_key.pem");
-
-/// Who the provider signs in, and how it misbehaves.
-#[derive(Clone)]
-struct Account {
-    subject: String,
-    email: Option<String>,
-    email_verified: bool,
-    preferred_username: Option<String>,
-}
-
-#[derive(Default)]
-struct Knobs {
-    /// The ID token expired an hour ago.
-    expired: bool,
-    /// The ID token names this audience instead of the client.
-    audience: Option<String>,
-}
-
-struct Grant {
-    account: Account,
-    nonce: Option<String>,
-    challenge: String,
-    redirect_uri: String,
-}
-
-struct ProviderState {
-    issuer: String,
-    redirect_uri: String,
-    account: Mutex<Account>,
-    knobs: Mutex<Knobs>,
-    codes: Mutex<HashMap<String, Grant>>,
-    key: CoreRsaPrivateSigningKey,
-}
-
-type Shared = Arc<ProviderState>;
-
-struct Provider {
-    issuer: String,
-    state: Shared,
-}
-
-impl Provider {
-    async fn start(redirect_uri: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(ProviderState {
-            issuer: issuer.clone(),
-            redirect_uri,
-            account: Mutex::new(account("sub-1", "grace@example.com", true, "grace")),
-            knobs: Mutex::default(),
-            codes: Mutex::default(),
-            key: CoreRsaPrivateSigningKey::from_pem(KEY, Some(JsonWebKeyId::new("k1".into()))).unwrap(),
-        });
-        let app = axum::Router::new()
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/jwks", get(jwks))
-            .route("/authorize", get(authorize))
-            .route("/token", post(token))
-            .with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { issuer, state }
-    }
-
-    fn sign_in_as(&self, account: Account) {
-        *self.state.account.lock().unwrap() = account;
-    }
-}
-
-fn account(subject: &str, email: &str, verified: bool, username: &str) -> Account {
-    Account {
-        subject: subject.into(),
-        email: Some(email.into()),
-        email_verified: verified,
-        preferred_username: Some(username.into()),
-    }
-}
-
-async fn discovery(State(state): State<Shared>) -> Response {
-    let metadata = CoreProviderMetadata::new(
-        IssuerUrl::new(state.issuer.clone()).unwrap(),
-        AuthUrl::new(format!("{}/authorize", state.issuer)).unwrap(),
-        JsonWebKeySetUrl::new(format!("{}/jwks", state.issuer)).unwrap(),
-        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
-        vec![CoreSubjectIdentifierType::Public],
-        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
-        EmptyAdditionalProviderMetadata {},
-    )
-    .set_token_endpoint(Some(TokenUrl::new(format!("{}/token", state.issuer)).unwrap()));
-    axum::Json(metadata).into_response()
-}
-
-async fn jwks(State(state): State<Shared>) -> Response {
-    axum::Json(CoreJsonWebKeySet::new(vec![state.key.as_verification_key()])).into_response()
-}
-
-/// Signs the configured account straight in (no login form) and sends the browser back.
-async fn authorize(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let redirect_uri = query.get("redirect_uri").cloned().unwrap_or_default();
-    if query.get("client_id").map(String::as_str) != Some(CLIENT_ID) || redirect_uri != state.redirect_uri {
-        return (StatusCode::BAD_REQUEST, "unknown client or redirect_uri").into_response();
-    }
-    if query.get("code_challenge_method").map(String::as_str) != Some("S256") {
-        return (StatusCode::BAD_REQUEST, "PKCE S256 required").into_response();
-    }
-    let code = format!("code-{}", pathway::auth::token::generate());
-    state.codes.lock().unwrap().insert(
-        code.clone(),
-        Grant {
-            account: state.account.lock().unwrap().clone(),
-            nonce: query.get("nonce").cloned(),
-            challenge: query.get("code_challenge").cloned().unwrap_or_default(),
-            redirect_uri: redirect_uri.clone(),
-        },
-    );
-    let back = format!(
-        "{redirect_uri}?code={code}&state={}",
-        url::form_urlencoded::byte_serialize(query.get("state").map_or("", String::as_str).as_bytes()).collect::<String>()
-    );
-    Redirect::to(&back).into_response()
-}
-
-fn invalid_grant(why: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(serde_json::json!({ "error": "invalid_grant", "error_description": why })),
-    )
-        .into_response()
-}
-
-async fn token(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({ "error": "invalid_client" }))).into_response();
-    }
-    // A code works once: taken out of the map whatever follows.
-    let Some(grant) = form.get("code").and_then(|code| state.codes.lock().unwrap().remove(code)) else {
-        return invalid_grant("unknown or used code");
-    };
-    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
-        return invalid_grant("redirect_uri differs");
-    }
-    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-    let challenge =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    if challenge != grant.challenge {
-        return invalid_grant("PKCE verifier does not match");
-    }
-    let knobs = state.knobs.lock().unwrap();
-    let now = chrono::Utc::now();
-    let (issued, expires) = if knobs.expired {
-        (now - chrono::Duration::hours(2), now - chrono::Duration::hours(1))
-    } else {
-        (now, now + chrono::Duration::minutes(5))
-    };
-    let audience = knobs.audience.clone().unwrap_or_else(|| CLIENT_ID.to_string());
-    let mut standard = StandardClaims::new(SubjectIdentifier::new(grant.account.subject.clone()));
-    if let Some(email) = &grant.account.email {
-        standard = standard
-            .set_email(Some(EndUserEmail::new(email.clone())))
-            .set_email_verified(Some(grant.account.email_verified));
-    }
-    if let Some(name) = &grant.account.preferred_username {
-        standard = standard.set_preferred_username(Some(EndUserUsername::new(name.clone())));
-    }
-    let claims = CoreIdTokenClaims::new(
-        IssuerUrl::new(state.issuer.clone()).unwrap(),
-        vec![Audience::new(audience)],
-        expires,
-        issued,
-        standard,
-        EmptyAdditionalClaims {},
-    )
-    .set_nonce(grant.nonce.map(Nonce::new));
-    let id_token =
-        CoreIdToken::new(claims, &state.key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap();
-    let response = CoreTokenResponse::new(
-        AccessToken::new("access".into()),
-        CoreTokenType::Bearer,
-        CoreIdTokenFields::new(Some(id_token), EmptyExtraTokenFields {}),
-    );
-    axum::Json(response).into_response()
-}
 
 /// Pathway on a real socket whose public URL is its own address, signing in through `provider`.
 struct Site {
@@ -251,12 +47,22 @@ impl Site {
                 client_secret_env: None,
                 scopes: vec!["email".into(), "profile".into()],
                 allowed_domains,
+                admin_group: Some("pathway-admins".into()),
+                groups_claim: None,
             }],
         };
-        app.state = app.state.clone().with_sso(Sso::from_config(config, &base).unwrap());
+        app.state = app
+            .state
+            .clone()
+            .with_sso(Sso::from_config(config, &base).unwrap());
         let limits = Limits::default();
         let router = router_with(app.state.clone(), limits);
-        tokio::spawn(serve_with_limits(listener, router, std::future::pending(), limits));
+        tokio::spawn(serve_with_limits(
+            listener,
+            router,
+            std::future::pending(),
+            limits,
+        ));
         Self { app, base, provider }
     }
 
@@ -291,15 +97,28 @@ async fn step(browser: &reqwest::Client, url: &str) -> (u16, String, String) {
 /// Follows the flow from the sign-in button to the provider and back: the callback URL, and
 /// then the callback's answer.
 async fn to_callback(site: &Site, browser: &reqwest::Client) -> String {
-    let (status, to_provider, _) = step(browser, &format!("{}/auth/oidc/test?next=/history", site.base)).await;
+    let (status, to_provider, _) =
+        step(browser, &format!("{}/auth/oidc/test?next=/history", site.base)).await;
     assert_eq!(status, 303, "the start redirects to the provider");
-    assert!(to_provider.starts_with(&format!("{}/authorize?", site.provider.issuer)), "{to_provider}");
-    for part in ["code_challenge=", "code_challenge_method=S256", "state=", "nonce=", "scope=openid"] {
+    assert!(
+        to_provider.starts_with(&format!("{}/authorize?", site.provider.issuer)),
+        "{to_provider}"
+    );
+    for part in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
         assert!(to_provider.contains(part), "{part} missing from {to_provider}");
     }
     let (status, callback, body) = step(browser, &to_provider).await;
     assert_eq!(status, 303, "the provider answers: {body}");
-    assert!(callback.starts_with(&format!("{}/auth/oidc/test/callback?", site.base)), "{callback}");
+    assert!(
+        callback.starts_with(&format!("{}/auth/oidc/test/callback?", site.base)),
+        "{callback}"
+    );
     callback
 }
 
@@ -336,7 +155,14 @@ async fn the_whole_redirect_flow_creates_an_account_then_signs_it_in() {
     assert_eq!(hash, pathway::auth::password::NO_PASSWORD);
     assert!(signed_in_as(&site, &browser).await.is_some());
     // No password signs in to an account made this way.
-    let (status, _, _) = site.app.post_form("/signin", &[("username", "grace"), ("password", "!no-password")], None).await;
+    let (status, _, _) = site
+        .app
+        .post_form(
+            "/signin",
+            &[("username", "grace"), ("password", "!no-password")],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A second browser signs in to the same account; nothing new is made.
@@ -345,21 +171,24 @@ async fn the_whole_redirect_flow_creates_an_account_then_signs_it_in() {
     let (status, location, _) = step(&other, &callback).await;
     assert_eq!((status, location.as_str()), (303, "/history"));
     assert_eq!(site.users().await, before + 1);
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_log where action like 'sso.%' order by id")
-        .fetch_all(&site.app.db.pool)
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("select action from audit_log where action like 'sso.%' order by id")
+            .fetch_all(&site.app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(actions, ["sso.sign_up", "sso.sign_in"]);
 
     // Someone else whose preferred name is taken gets a name of their own.
-    site.provider.sign_in_as(account("sub-2", "other@example.com", true, "grace"));
+    site.provider
+        .sign_in_as(account("sub-2", "other@example.com", true, "grace"));
     let third = site.browser();
     let callback = to_callback(&site, &third).await;
     assert_eq!(step(&third, &callback).await.0, 303);
-    let names: Vec<String> = sqlx::query_scalar("select username from users where username like 'grace%' order by id")
-        .fetch_all(&site.app.db.pool)
-        .await
-        .unwrap();
+    let names: Vec<String> =
+        sqlx::query_scalar("select username from users where username like 'grace%' order by id")
+            .fetch_all(&site.app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(names, ["grace", "grace-2"]);
 }
 
@@ -367,13 +196,23 @@ async fn the_whole_redirect_flow_creates_an_account_then_signs_it_in() {
 async fn the_session_id_changes_at_sign_in() {
     let site = Site::start(false).await;
     let browser = site.browser();
-    let start = browser.get(format!("{}/auth/oidc/test", site.base)).send().await.unwrap();
-    let before = start.cookies().find(|c| c.name() == "pathway_session").map(|c| c.value().to_string());
+    let start = browser
+        .get(format!("{}/auth/oidc/test", site.base))
+        .send()
+        .await
+        .unwrap();
+    let before = start
+        .cookies()
+        .find(|c| c.name() == "pathway_session")
+        .map(|c| c.value().to_string());
     let to_provider = start.headers()[header::LOCATION].to_str().unwrap().to_string();
     let (_, callback, _) = step(&browser, &to_provider).await;
     let done = browser.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), 303);
-    let after = done.cookies().find(|c| c.name() == "pathway_session").map(|c| c.value().to_string());
+    let after = done
+        .cookies()
+        .find(|c| c.name() == "pathway_session")
+        .map(|c| c.value().to_string());
     assert!(before.is_some() && after.is_some());
     assert_ne!(before, after, "sign-in must rotate the session id");
 }
@@ -410,7 +249,10 @@ async fn a_replayed_code_is_refused() {
     let fresh = to_callback(&site, &attacker).await;
     let old_code = callback.split("code=").nth(1).unwrap().split('&').next().unwrap();
     let fresh_state = fresh.split("state=").nth(1).unwrap();
-    let replay = format!("{}/auth/oidc/test/callback?code={old_code}&state={fresh_state}", site.base);
+    let replay = format!(
+        "{}/auth/oidc/test/callback?code={old_code}&state={fresh_state}",
+        site.base
+    );
     let (status, _, body) = step(&attacker, &replay).await;
     assert_eq!(status, 401, "{body}");
     assert!(signed_in_as(&site, &attacker).await.is_none());
@@ -451,7 +293,8 @@ async fn a_verified_email_links_only_with_the_accounts_password() {
         .execute(&site.app.db.pool)
         .await
         .unwrap();
-    site.provider.sign_in_as(account("ada-sub", "ada@example.com", true, "ada.l"));
+    site.provider
+        .sign_in_as(account("ada-sub", "ada@example.com", true, "ada.l"));
     let before = site.users().await;
     let browser = site.browser();
     let callback = to_callback(&site, &browser).await;
@@ -460,7 +303,10 @@ async fn a_verified_email_links_only_with_the_accounts_password() {
     let (status, _, page) = step(&browser, &format!("{}/auth/oidc/link", site.base)).await;
     assert_eq!(status, 200);
     assert!(page.contains("An account with this email exists"), "{page}");
-    assert!(signed_in_as(&site, &browser).await.is_none(), "not signed in before the password");
+    assert!(
+        signed_in_as(&site, &browser).await.is_none(),
+        "not signed in before the password"
+    );
 
     let post = |password: &'static str| {
         browser
@@ -495,7 +341,10 @@ async fn a_verified_email_links_only_with_the_accounts_password() {
     // The account page lists the identity; unlinking works while ada has a password.
     let (status, _, page) = step(&again, &format!("{}/account/identities", site.base)).await;
     assert_eq!(status, 200);
-    assert!(page.contains("Test IdP") && page.contains("ada@example.com"), "{page}");
+    assert!(
+        page.contains("Test IdP") && page.contains("ada@example.com"),
+        "{page}"
+    );
     let id: i64 = sqlx::query_scalar("select id from user_identities where subject = 'ada-sub'")
         .fetch_one(&site.app.db.pool)
         .await
@@ -521,7 +370,8 @@ async fn an_unverified_email_never_links() {
         .execute(&site.app.db.pool)
         .await
         .unwrap();
-    site.provider.sign_in_as(account("mallory", "ada@example.com", false, "ada"));
+    site.provider
+        .sign_in_as(account("mallory", "ada@example.com", false, "ada"));
     let browser = site.browser();
     let callback = to_callback(&site, &browser).await;
     let (status, location, _) = step(&browser, &callback).await;
@@ -575,25 +425,56 @@ async fn a_disabled_account_cannot_sign_in_through_the_provider() {
 async fn require_sso_turns_passwords_off_but_for_the_break_glass_admin() {
     let site = Site::start(true).await;
     // Made before SSO was required (sign-up is off now): straight into the table.
-    let hash = pathway::auth::password::hash(STRONG_PASSWORD.into()).await.unwrap();
+    let hash = pathway::auth::password::hash(STRONG_PASSWORD.into())
+        .await
+        .unwrap();
     sqlx::query("insert into users (username, display_name, password_hash, is_admin) values ('root', 'Root', $1, true), ('ada', 'Ada', $1, false)")
         .bind(&hash)
         .execute(&site.app.db.pool)
         .await
         .unwrap();
-    let (status, _, _) = site.app.post_form("/signin", &[("username", "ada"), ("password", STRONG_PASSWORD)], None).await;
+    let (status, _, _) = site
+        .app
+        .post_form(
+            "/signin",
+            &[("username", "ada"), ("password", STRONG_PASSWORD)],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = site.app.post_form("/signin", &[("username", "root"), ("password", STRONG_PASSWORD)], None).await;
+    let (status, _, _) = site
+        .app
+        .post_form(
+            "/signin",
+            &[("username", "root"), ("password", STRONG_PASSWORD)],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, _, page) = site.app.get("/signin").await;
     assert!(page.contains("Sign in with Test IdP"));
-    assert!(page.contains("<details"), "the password form is tucked away for the break-glass admin");
+    assert!(
+        page.contains("<details"),
+        "the password form is tucked away for the break-glass admin"
+    );
     assert!(!page.contains("Create an account"));
     let (status, headers, _) = site.app.get("/signup").await;
-    assert_eq!((status, headers[header::LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/dashboard"), "no sign-up form");
+    assert_eq!(
+        (status, headers[header::LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/dashboard"),
+        "no sign-up form"
+    );
     let (status, _, _) = site
         .app
-        .post_form("/signup", &[("username", "newbie"), ("display_name", "N"), ("password", STRONG_PASSWORD)], None)
+        .post_form(
+            "/signup",
+            &[
+                ("username", "newbie"),
+                ("display_name", "N"),
+                ("password", STRONG_PASSWORD),
+            ],
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(site.app.get("/u/newbie").await.0 == StatusCode::NOT_FOUND);
@@ -615,7 +496,8 @@ async fn allowed_domains_keep_other_addresses_out() {
     let callback = to_callback(&site, &browser).await;
     let (status, _, _) = step(&browser, &callback).await;
     assert_eq!(status, 403, "grace@example.com is not in example.org");
-    site.provider.sign_in_as(account("sub-9", "kim@example.org", true, "kim"));
+    site.provider
+        .sign_in_as(account("sub-9", "kim@example.org", true, "kim"));
     let callback = to_callback(&site, &browser).await;
     assert_eq!(step(&browser, &callback).await.0, 303);
 }
@@ -639,10 +521,15 @@ async fn a_provider_that_is_down_leaves_password_sign_in_working() {
             client_secret_env: None,
             scopes: vec![],
             allowed_domains: vec![],
+            admin_group: None,
+            groups_claim: None,
         }],
     };
     let mut app = app;
-    app.state = app.state.clone().with_sso(Sso::from_config(config, "http://127.0.0.1:3000").unwrap());
+    app.state = app
+        .state
+        .clone()
+        .with_sso(Sso::from_config(config, "http://127.0.0.1:3000").unwrap());
     let (status, _, page) = app.get("/signin").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Sign in with Down IdP"));
@@ -650,4 +537,33 @@ async fn a_provider_that_is_down_leaves_password_sign_in_working() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     app.sign_up("ada").await;
     app.sign_in("ada", STRONG_PASSWORD, None).await;
+}
+
+#[tokio::test]
+async fn the_admin_group_claim_grants_and_revokes_admin() {
+    let site = Site::start(false).await;
+    // Someone must stay admin for a revocation to be allowed.
+    site.app.sign_up_admin("root").await;
+    let mut grace = account("sub-1", "grace@example.com", true, "grace");
+    grace.groups = Some(vec!["staff".into(), "pathway-admins".into()]);
+    site.provider.sign_in_as(grace.clone());
+    let browser = site.browser();
+    let callback = to_callback(&site, &browser).await;
+    assert_eq!(step(&browser, &callback).await.0, 303);
+    let is_admin = || async {
+        sqlx::query_scalar::<_, bool>("select is_admin from users where username = 'grace'")
+            .fetch_one(&site.app.db.pool)
+            .await
+            .unwrap()
+    };
+    assert!(is_admin().await);
+    assert_eq!(step(&browser, &format!("{}/admin", site.base)).await.0, 200);
+
+    grace.groups = Some(vec!["staff".into()]);
+    site.provider.sign_in_as(grace);
+    let again = site.browser();
+    let callback = to_callback(&site, &again).await;
+    assert_eq!(step(&again, &callback).await.0, 303);
+    assert!(!is_admin().await);
+    assert_eq!(step(&again, &format!("{}/admin", site.base)).await.0, 403);
 }
