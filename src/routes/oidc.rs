@@ -26,8 +26,6 @@ use crate::routes::form::Form;
 const PENDING_SECONDS: i64 = 600;
 const PENDING_KEY: &str = "oidc_pending";
 const LINK_KEY: &str = "oidc_link";
-/// Marks an account made through single sign-on: no password matches it (auth::password::verify).
-pub const NO_PASSWORD: &str = password::NO_PASSWORD;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -427,7 +425,7 @@ async fn create_user(state: &AppState, provider: &str, verified: &Verified) -> R
         &username,
         &display_name,
         verified.email.as_deref(),
-        NO_PASSWORD,
+        password::NO_PASSWORD,
     )
     .await?;
     users::set_time_zone(&mut tx, id, &state.settings.time_zone).await?;
@@ -620,7 +618,7 @@ async fn identities_view(
             )
         })
         .collect();
-    let has_password = users::password_hash(&state.db, user.id).await? != NO_PASSWORD;
+    let has_password = users::password_hash(&state.db, user.id).await? != password::NO_PASSWORD;
     Ok(IdentitiesPage {
         layout: Layout::new(state, Some(user), "Single sign-on"),
         identities,
@@ -638,7 +636,7 @@ async fn unlink(
     // Locks the user's row, so two unlinks at once cannot both pass the count.
     let hash = identities::lock_password_hash(&mut *tx, user.id).await?;
     let remaining = identities::of_user(&mut *tx, user.id).await?.len();
-    let usable_password = hash != NO_PASSWORD && state.sso.password_allowed(&user.username);
+    let usable_password = hash != password::NO_PASSWORD && state.sso.password_allowed(&user.username);
     if remaining <= 1 && !usable_password {
         drop(tx);
         let page = identities_view(
