@@ -277,6 +277,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::oidc::router())
         .merge(routes::email::router())
+        .merge(routes::webhooks::router())
         .merge(routes::health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
@@ -681,6 +682,12 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
         pool.clone(),
         crate::jobs::Context::new(&state.settings, every),
         mailer,
+    ));
+    // Webhook deliveries (migration 0042): their own loop, so slow receivers never hold up the sweeps.
+    tokio::spawn(crate::webhooks::run(
+        pool.clone(),
+        crate::webhooks::Sender::new(config.webhook_allow_http_loopback)?,
+        every,
     ));
     if config.watch_content {
         let watched = state.clone();

@@ -180,6 +180,12 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_QUIET_DAYS", default_value_t = 7, global = true)]
     pub quiet_days: i64,
 
+    /// Let webhook endpoints use plain http:// to a loopback host (127.0.0.1, ::1,
+    /// localhost), and deliveries reach loopback addresses: for a receiver on the same
+    /// machine, and for tests. Off: HTTPS only, and no internal address.
+    #[arg(long, env = "PATHWAY_WEBHOOK_ALLOW_INSECURE_LOOPBACK", global = true)]
+    pub webhook_allow_http_loopback: bool,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -265,6 +271,8 @@ pub struct Settings {
     pub email: bool,
     /// Days of quiet before a learner's reminder; 0: no reminders.
     pub quiet_days: i64,
+    /// `--webhook-allow-http-loopback`: http:// to loopback endpoints is accepted.
+    pub webhook_allow_http_loopback: bool,
 }
 
 impl Default for Settings {
@@ -283,6 +291,7 @@ impl Default for Settings {
             time_zone: crate::time_zones::DEFAULT.to_string(),
             email: false,
             quiet_days: 7,
+            webhook_allow_http_loopback: false,
         }
     }
 }
@@ -312,6 +321,7 @@ impl Config {
             time_zone: self.time_zone.clone(),
             email: self.smtp_host.is_some(),
             quiet_days: self.quiet_days.max(0),
+            webhook_allow_http_loopback: self.webhook_allow_http_loopback,
         }
     }
 

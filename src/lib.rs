@@ -27,5 +27,6 @@ pub mod progress;
 pub mod routes;
 pub mod time_zones;
 pub mod transfer;
+pub mod webhooks;
 
 pub use app::{AppState, router, serve};

@@ -148,18 +148,6 @@ async fn outbox_count(app: &TestApp, username: &str) -> i64 {
     .unwrap()
 }
 
-async fn notices(app: &TestApp, username: &str, kind: &str) -> Vec<String> {
-    sqlx::query_scalar(
-        "select n.summary from notifications n join users u on u.id = n.recipient_id
-         where u.username = $1 and n.kind = $2 order by n.id",
-    )
-    .bind(username)
-    .bind(kind)
-    .fetch_all(&app.db.pool)
-    .await
-    .unwrap()
-}
-
 async fn second_pool(app: &TestApp) -> PgPool {
     PgPoolOptions::new()
         .max_connections(2)
@@ -289,7 +277,7 @@ async fn a_notice_goes_by_email_with_both_parts_and_a_working_one_click_unsubscr
     // The next invitation stays in the app.
     app.post_form("/mentors/invite", &[("username", "ada")], Some(&eve))
         .await;
-    assert_eq!(notices(&app, "ada", "mentor_invited").await.len(), 2);
+    assert_eq!(app.notices("ada", "mentor_invited").await.len(), 2);
     assert_eq!(outbox_count(&app, "ada").await, 1);
 
     // "Stop all email" from the page's second button, then turned back on from the account page.
@@ -615,7 +603,7 @@ async fn a_waiting_review_nudges_mentors_at_two_days_and_the_lead_at_five_exactl
     // A day: nothing yet.
     backdate_review(&app, 1).await;
     jobs::run_due(&app.db.pool, &context()).await.unwrap();
-    assert!(notices(&app, "max", "review_nudge").await.is_empty());
+    assert!(app.notices("max", "review_nudge").await.is_empty());
 
     // Three days, two servers at once: one of them nudges, once.
     backdate_review(&app, 3).await;
@@ -637,10 +625,10 @@ async fn a_waiting_review_nudges_mentors_at_two_days_and_the_lead_at_five_exactl
         ("eve", 0),
         ("ada", 0),
     ] {
-        assert_eq!(notices(&app, who, "review_nudge").await.len(), count, "{who}");
+        assert_eq!(app.notices(who, "review_nudge").await.len(), count, "{who}");
     }
     assert_eq!(
-        notices(&app, "max", "review_nudge").await,
+        app.notices("max", "review_nudge").await,
         ["ada name’s review request for “Methods” has waited 2 days for an answer"]
     );
     // Max has an address, and nudges go by email unless he chose otherwise.
@@ -649,8 +637,8 @@ async fn a_waiting_review_nudges_mentors_at_two_days_and_the_lead_at_five_exactl
     // A restart: the sweep runs again at once and sends nothing new.
     jobs::make_due(&app.db.pool).await.unwrap();
     jobs::run_due(&app.db.pool, &context()).await.unwrap();
-    assert_eq!(notices(&app, "max", "review_nudge").await.len(), 1);
-    assert_eq!(notices(&app, "tom", "review_nudge").await.len(), 1);
+    assert_eq!(app.notices("max", "review_nudge").await.len(), 1);
+    assert_eq!(app.notices("tom", "review_nudge").await.len(), 1);
 
     // Six days: the lead, once; the mentors are not told again.
     backdate_review(&app, 6).await;
@@ -659,7 +647,7 @@ async fn a_waiting_review_nudges_mentors_at_two_days_and_the_lead_at_five_exactl
         jobs::run_due(&other, &context()).await.unwrap();
     }
     for (who, count) in [("max", 1), ("tom", 1), ("lena", 1), ("fred", 0), ("bob", 0)] {
-        assert_eq!(notices(&app, who, "review_nudge").await.len(), count, "{who}");
+        assert_eq!(app.notices(who, "review_nudge").await.len(), count, "{who}");
     }
     let recorded: Vec<(String, Vec<i64>)> =
         sqlx::query_as("select step, recipients from job_sends where kind = 'review_nudge' order by step")
@@ -723,15 +711,15 @@ async fn a_quiet_learner_gets_one_reminder_per_quiet_spell_unless_switched_off()
     };
     quiet(3).await;
     jobs::run_due(&app.db.pool, &context()).await.unwrap();
-    assert!(notices(&app, "ada", "quiet_reminder").await.is_empty());
+    assert!(app.notices("ada", "quiet_reminder").await.is_empty());
 
     quiet(8).await;
     for _ in 0..3 {
         jobs::make_due(&app.db.pool).await.unwrap();
         jobs::run_due(&app.db.pool, &context()).await.unwrap();
     }
-    assert_eq!(notices(&app, "ada", "quiet_reminder").await.len(), 1);
-    assert!(notices(&app, "eve", "quiet_reminder").await.is_empty());
+    assert_eq!(app.notices("ada", "quiet_reminder").await.len(), 1);
+    assert!(app.notices("eve", "quiet_reminder").await.is_empty());
     mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
     let messages = sink.messages();
     assert_eq!(messages.len(), 1, "reminders go by email by default");
@@ -746,7 +734,7 @@ async fn a_quiet_learner_gets_one_reminder_per_quiet_spell_unless_switched_off()
     quiet(10).await;
     jobs::make_due(&app.db.pool).await.unwrap();
     jobs::run_due(&app.db.pool, &context()).await.unwrap();
-    assert_eq!(notices(&app, "ada", "quiet_reminder").await.len(), 2);
+    assert_eq!(app.notices("ada", "quiet_reminder").await.len(), 2);
 }
 
 #[tokio::test]
@@ -807,7 +795,7 @@ async fn a_person_added_to_a_team_is_told_and_emailed_if_they_chose_so() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert_eq!(
-        notices(&app, "ada", "team_added").await,
+        app.notices("ada", "team_added").await,
         ["lena name added you to the team “Alpha” as learner"]
     );
     mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();

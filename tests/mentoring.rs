@@ -582,6 +582,18 @@ async fn mentor_and_mentee_agree_a_check_in_cadence_and_record_check_ins() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/mentees/lea?done=checkin#checkins");
+    assert_eq!(
+        w.app.notices("lea", "checkin").await,
+        ["max name recorded a check-in"],
+        "the mentee is told, the mentor who recorded it is not"
+    );
+    assert!(
+        w.app
+            .notices("max", "checkin")
+            .await
+            .iter()
+            .all(|n| !n.contains("recorded"))
+    );
     sqlx::query("update mentorship_checkins set at = now() - interval '20 days'")
         .execute(&w.app.db.pool)
         .await

@@ -1080,3 +1080,34 @@ async fn the_roadmap_page_maps_the_path_with_states_and_one_continue() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn history_pages_hold_fifty_changes_each_newest_first() {
+    let l = learner().await;
+    l.start().await;
+    // 55 changes: methods in progress and done in turn, then dns records done last.
+    for i in 0..54 {
+        let to = if i % 2 == 0 { "in_progress" } else { "done" };
+        assert_eq!(l.set("http-methods", to).await.0, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(l.set("dns-records", "done").await.0, StatusCode::SEE_OTHER);
+    let rows = |page: &str| page.matches("<tr>").count() - 1; // less the header row
+    let (_, _, first) = l.app.get_as("/history", &l.cookie).await;
+    assert_eq!(rows(&first), 50, "{first}");
+    assert!(first.contains(r#"href="/history?page=2" rel="next">Older changes"#));
+    assert!(!first.contains("Newer changes"));
+    // Newest first: the last change heads the first page.
+    let newest = first.find("Records").unwrap();
+    assert!(newest < first.find("Methods").unwrap());
+    let (_, _, second) = l.app.get_as("/history?page=2", &l.cookie).await;
+    assert_eq!(rows(&second), 5, "{second}");
+    assert!(second.contains(r#"href="/history?page=1" rel="prev">Newer changes"#));
+    assert!(!second.contains("Older changes") && !second.contains("Records"));
+    // The oldest change, methods started, ends the last page.
+    assert!(
+        second.trim_end().contains("Not started → In progress"),
+        "{second}"
+    );
+    let (_, _, past) = l.app.get_as("/history?page=3", &l.cookie).await;
+    assert!(past.contains("No older changes."));
+}

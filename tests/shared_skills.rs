@@ -485,3 +485,88 @@ async fn the_export_carries_a_shared_skill_once() {
         .count();
     assert_eq!(listed, 1, "{json}");
 }
+
+#[tokio::test]
+async fn notes_evidence_and_review_requests_answer_on_the_including_stage() {
+    let (_dir, app) = shared_app().await;
+    let cookie = app.sign_up("lea").await;
+    app.post_form("/progress/ops/start", &[], Some(&cookie)).await;
+    // The included copy's page carries its place in every workspace form.
+    let (_, _, page) = app.get_as("/roadmaps/ops/tools/git-basics", &cookie).await;
+    assert!(
+        page.matches("name=\"at\" value=\"ops/tools\"").count() >= 3,
+        "{page}"
+    );
+    let here = "/roadmaps/ops/tools/git-basics";
+    let at = ("at", "ops/tools");
+
+    let (status, headers, _) = app
+        .post_form(
+            "/skills/git-basics/note",
+            &[("body", "Rebase with care."), at],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], here);
+    let (status, headers, _) = app
+        .post_form(
+            "/skills/git-basics/evidence",
+            &[("url", "https://example.com/my-repo"), ("title", ""), at],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], here);
+    // A bad link re-renders the included page, with the stage's breadcrumb.
+    let (status, _, page) = app
+        .post_form(
+            "/skills/git-basics/evidence",
+            &[("url", "not a link"), ("title", ""), at],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("href=\"/roadmaps/ops/tools\""), "{page}");
+    assert!(page.contains("value=\"not a link\""), "{page}");
+    let id: i64 = sqlx::query_scalar("select id from evidence where skill_id = 'git-basics'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, headers, _) = app
+        .post_form(&format!("/evidence/{id}/delete"), &[at], Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], here);
+
+    // Without a place the forms answer at the skill's home, as before.
+    let (_, headers, _) = app
+        .post_form("/skills/git-basics/note", &[("body", "Home.")], Some(&cookie))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/roadmaps/web/basics/git-basics");
+
+    // A review request from the included copy, with a mentor of the including roadmap.
+    let mentor = app.sign_up("maya").await;
+    let lea = app.user_id("lea").await;
+    let maya = app.user_id("maya").await;
+    let link = mentorships::invite_user(&app.db.pool, lea, maya, &Scope::Only(vec!["ops".into()]))
+        .await
+        .unwrap()
+        .unwrap();
+    mentorships::respond(&app.db.pool, maya, Some(link), None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(mentor);
+    app.post_form(
+        "/skills/git-basics/state",
+        &[("state", "done"), ("version", "0"), at],
+        Some(&cookie),
+    )
+    .await;
+    let (status, headers, body) = app
+        .post_form("/skills/git-basics/review", &[("message", ""), at], Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], here);
+}

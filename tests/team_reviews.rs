@@ -297,19 +297,6 @@ async fn a_learner_with_only_a_team_can_ask_for_reviews_and_its_mentors_hear_of_
     );
 }
 
-/// The summaries of `username`'s notifications of `kind`.
-async fn notices(app: &TestApp, username: &str, kind: &str) -> Vec<String> {
-    sqlx::query_scalar(
-        "select n.summary from notifications n join users u on u.id = n.recipient_id
-         where u.username = $1 and n.kind = $2 order by n.id",
-    )
-    .bind(username)
-    .bind(kind)
-    .fetch_all(&app.db.pool)
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
     use pathway::db::team_plans;
@@ -332,7 +319,7 @@ async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
     .unwrap();
     jobs::make_due(&c.app.db.pool).await.unwrap();
     jobs::run_due(&c.app.db.pool, &context).await.unwrap();
-    assert!(notices(&c.app, "lea", "stage_overdue").await.is_empty());
+    assert!(c.app.notices("lea", "stage_overdue").await.is_empty());
 
     // Two days ago: HTTP's only required skill is Methods, which Lea has done (Status
     // codes is optional), so she is not behind.
@@ -343,7 +330,7 @@ async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
     jobs::make_due(&c.app.db.pool).await.unwrap();
     jobs::run_due(&c.app.db.pool, &context).await.unwrap();
     assert!(
-        notices(&c.app, "lea", "stage_overdue").await.is_empty(),
+        c.app.notices("lea", "stage_overdue").await.is_empty(),
         "the stage is done"
     );
 
@@ -356,16 +343,16 @@ async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
         jobs::make_due(&c.app.db.pool).await.unwrap();
         jobs::run_due(&c.app.db.pool, &context).await.unwrap();
     }
-    let lea = notices(&c.app, "lea", "stage_overdue").await;
+    let lea = c.app.notices("lea", "stage_overdue").await;
     assert_eq!(lea.len(), 1, "{lea:?}");
     assert!(lea[0].starts_with("“DNS” was due on"), "{lea:?}");
-    let ann = notices(&c.app, "ann", "stage_overdue").await;
+    let ann = c.app.notices("ann", "stage_overdue").await;
     assert_eq!(ann.len(), 1, "{ann:?}");
     assert!(
         ann[0].starts_with("lea name is behind: “DNS” was due on"),
         "{ann:?}"
     );
-    assert!(notices(&c.app, "tom", "stage_overdue").await.is_empty());
+    assert!(c.app.notices("tom", "stage_overdue").await.is_empty());
 
     // Lea's own later date replaces the team's; once it passes she hears again, once.
     let lea_id = c.app.user_id("lea").await;
@@ -381,7 +368,7 @@ async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
     .unwrap();
     jobs::make_due(&c.app.db.pool).await.unwrap();
     jobs::run_due(&c.app.db.pool, &context).await.unwrap();
-    assert_eq!(notices(&c.app, "lea", "stage_overdue").await.len(), 2);
+    assert_eq!(c.app.notices("lea", "stage_overdue").await.len(), 2);
     // Done now: nothing more, whatever the date.
     let (status, _, _) = c
         .app
@@ -397,5 +384,5 @@ async fn a_stage_past_its_date_tells_the_learner_and_the_lead_once_per_date() {
         .unwrap();
     jobs::make_due(&c.app.db.pool).await.unwrap();
     jobs::run_due(&c.app.db.pool, &context).await.unwrap();
-    assert_eq!(notices(&c.app, "lea", "stage_overdue").await.len(), 2);
+    assert_eq!(c.app.notices("lea", "stage_overdue").await.len(), 2);
 }

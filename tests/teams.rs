@@ -683,3 +683,73 @@ async fn a_renamed_skill_keeps_its_team_rule() {
         .unwrap();
     assert_eq!(rules, [("dns-record-types".to_string(), "hidden".to_string())]);
 }
+
+#[tokio::test]
+async fn mark_stage_done_follows_the_team_version_of_the_stage() {
+    let (app, _dir) = app().await;
+    let (_, lena) = team(&app).await;
+    let ada = app.sign_up("ada").await;
+    let bo = app.sign_up("bob").await;
+    app.post_form(
+        "/teams/cohort-1/members",
+        &[("member_username", "ada"), ("role", "learner")],
+        Some(&lena),
+    )
+    .await;
+    app.post_form("/teams/cohort-1/roadmaps", &[("roadmap", "web")], Some(&lena))
+        .await;
+    // The team requires the optional status codes and hides the required methods.
+    let (status, _) = save_stage(
+        &app,
+        &lena,
+        "http",
+        &[
+            ("due", ""),
+            ("rule_status-codes", "required"),
+            ("rule_http-methods", "hidden"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Ada's confirmation lists the team's required skill, not the hidden one.
+    let (status, _, page) = app.get_as("/progress/web/http/complete", &ada).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Status codes") && !page.contains("Methods"),
+        "{page}"
+    );
+    let (status, _, _) = app
+        .post_form("/progress/web/http/complete", &[], Some(&ada))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let states = |user: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "select p.skill_id, p.state from skill_progress p join users u on u.id = p.user_id
+                 where u.username = $1 and p.state <> 'not_started' order by 1",
+            )
+            .bind(user)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        states("ada").await,
+        [("status-codes".to_string(), "done".to_string())]
+    );
+
+    // Bob, in no team, marks the content's required skills only.
+    let (_, _, page) = app.get_as("/progress/web/http/complete", &bo).await;
+    assert!(
+        page.contains("Methods") && !page.contains("Status codes"),
+        "{page}"
+    );
+    app.post_form("/progress/web/http/complete", &[], Some(&bo)).await;
+    assert_eq!(
+        states("bob").await,
+        [("http-methods".to_string(), "done".to_string())]
+    );
+}

@@ -68,7 +68,7 @@ let checks = 0;
   // Signed out, then a new learner who signs up and makes some progress.
   async function newcomer() {
     const page = await visitor();
-    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/roadmaps/career/junior/pull-requests', 'skill-shared']]) await page.audit(p, n);
+    for (const [p, n] of [['/', 'home'], ['/about', 'about'], ['/roadmaps/backend', 'roadmap'], ['/roadmaps/backend/how-the-web-works', 'stage'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill'], ['/signup', 'signup'], ['/signin', 'signin'], ['/search?q=http', 'search'], ['/roadmaps/career/junior/pull-requests', 'skill-shared'], ['/docs/api', 'api-docs']]) await page.audit(p, n);
     // Error pages, signed out: 404, and 405 (GET on a POST-only route).
     await page.audit('/nope', 'notfound', 404);
     await page.audit('/signout', 'method-not-allowed', 405);
@@ -86,7 +86,7 @@ let checks = 0;
     await page.audit('/roadmaps/backend/portfolio-projects', 'stage-steps');
     await page.audit('/dashboard', 'dashboard');
     await page.auditMenu('dashboard');
-    for (const [p, n] of [ ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in']]) await page.audit(p, n);
+    for (const [p, n] of [ ['/account', 'account'], ['/history', 'history'], ['/roadmaps/backend', 'roadmap-in'], ['/roadmaps/backend/how-the-web-works', 'stage-in'], ['/roadmaps/backend/how-the-web-works/tcp-ip', 'skill-in'], ['/progress/backend/how-the-web-works/complete', 'complete'], ['/progress/backend/reset', 'reset'], ['/account/import', 'import'], ['/search?q=http', 'search-in'], ['/account/tokens', 'tokens'], ['/docs/api', 'api-docs-in']]) await page.audit(p, n);
     // An email's unsubscribe page (the token .ci/a11y/run stored), before and after.
     await page.audit('/unsubscribe/a11y-unsubscribe-token', 'unsubscribe');
     await page.click('button[type=submit]:has-text("Stop these emails")');

@@ -24,6 +24,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod transfer;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 

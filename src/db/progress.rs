@@ -533,26 +533,63 @@ pub struct Event {
     pub message: Option<String>,
 }
 
-/// The user's events, newest first, skipping the newest `offset`; one query.
+/// A row of [`recent_events`], before its states are parsed.
+struct EventRow {
+    id: i64,
+    action_id: i64,
+    skill_id: String,
+    title: String,
+    roadmap_id: String,
+    stage_id: String,
+    kind: String,
+    from_state: String,
+    to_state: String,
+    at: OffsetDateTime,
+    actor: Option<String>,
+    actor_id: Option<i64>,
+    message: Option<String>,
+    undone: bool,
+}
+
+/// The user's events, newest first, skipping the newest `offset`; one query. The first page
+/// has its own statement text without `offset`: with an offset parameter PostgreSQL judged
+/// the generic plan dearer and planned the statement again on every page view.
 pub async fn recent_events(
     db: impl PgExecutor<'_>,
     user_id: i64,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<Event>> {
-    let rows = sqlx::query!(
-        r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
-                  e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
-                  exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id) as "undone!"
-           from progress_events e join skills s on s.id = e.skill_id
-           left join users a on a.id = e.actor_id
-           where e.user_id = $1 order by e.at desc, e.id desc limit $2 offset $3"#,
-        user_id,
-        limit,
-        offset
-    )
-    .fetch_all(db)
-    .await?;
+    let rows = if offset == 0 {
+        sqlx::query_as!(
+            EventRow,
+            r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
+                      e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
+                      exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id) as "undone!"
+               from progress_events e join skills s on s.id = e.skill_id
+               left join users a on a.id = e.actor_id
+               where e.user_id = $1 order by e.at desc, e.id desc limit $2"#,
+            user_id,
+            limit
+        )
+        .fetch_all(db)
+        .await?
+    } else {
+        sqlx::query_as!(
+            EventRow,
+            r#"select e.id, e.action_id, e.skill_id, s.title, s.roadmap_id, s.stage_id, e.kind, e.from_state,
+                      e.to_state, e.at, a.display_name as "actor?", e.actor_id, e.message,
+                      exists (select 1 from progress_events u where u.user_id = e.user_id and u.undoes = e.action_id) as "undone!"
+               from progress_events e join skills s on s.id = e.skill_id
+               left join users a on a.id = e.actor_id
+               where e.user_id = $1 order by e.at desc, e.id desc limit $2 offset $3"#,
+            user_id,
+            limit,
+            offset
+        )
+        .fetch_all(db)
+        .await?
+    };
     Ok(rows
         .into_iter()
         .map(|r| Event {

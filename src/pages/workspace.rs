@@ -19,6 +19,8 @@ pub struct EvidenceLink {
 /// The note and evidence block of one skill, as the page and the fragment show it.
 pub struct Workspace {
     pub skill_id: String,
+    /// "roadmap/stage" where the skill is an include (its forms come back there), else empty.
+    pub at: String,
     pub skill_title: String,
     pub note_md: String,
     pub note_html: String,
@@ -36,6 +38,7 @@ impl Workspace {
     pub fn new(skill: &Skill, note: Option<&Note>, evidence: &[&Evidence]) -> Self {
         Self {
             skill_id: skill.id.clone(),
+            at: skill.at.clone(),
             skill_title: skill.title.clone(),
             note_md: note.map(|n| n.body_md.clone()).unwrap_or_default(),
             note_html: note

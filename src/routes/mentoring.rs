@@ -108,7 +108,8 @@ async fn set_cadence(
     Ok(Redirect::to(&checkin_back(&user, &link, "cadence")).into_response())
 }
 
-/// Either side records that a check-in happened now.
+/// Either side records that a check-in happened now; the other is told, so their
+/// "next check-in" moves without surprise.
 async fn record_checkin(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -118,6 +119,16 @@ async fn record_checkin(
         .await?
         .ok_or(AppError::NotFound)?;
     mentorships::record_checkin(&state.db, id, user.id).await?;
+    let other = mentorships::other_side(&state.db, id, user.id).await?;
+    tell(
+        &state,
+        other,
+        &user,
+        "checkin",
+        format!("{} recorded a check-in", user.display_name),
+        checkin_back_for_other(&user, &link),
+    )
+    .await;
     Ok(Redirect::to(&checkin_back(&user, &link, "checkin")).into_response())
 }
 
@@ -1003,6 +1014,9 @@ struct ReviewForm {
     /// mentee's skill page), or anything else for the mentee's stage page.
     #[serde(default)]
     back: String,
+    /// Where an included skill's request form was shown ("roadmap/stage"), to return there.
+    #[serde(default)]
+    at: String,
 }
 
 /// Requests per page of the review queue.
@@ -1209,7 +1223,10 @@ async fn request_review(
     crate::routes::form::Form(form): crate::routes::form::Form<ReviewForm>,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (roadmap, stage, skill) = catalog.skill(&skill_id).ok_or(AppError::NotFound)?;
+    let (roadmap, stage, skill) = catalog
+        .skill_at(&skill_id, crate::content::catalog::place_of(&form.at))
+        .or_else(|| catalog.skill(&skill_id))
+        .ok_or(AppError::NotFound)?;
     let listed_in = catalog.roadmaps_of(&skill.id);
     let message: String = form.message.trim().chars().take(MAX_REVIEW_TEXT).collect();
     let refusal = if mentorships::has_mentor_for(&state.db, user.id, &listed_in).await? {

@@ -19,6 +19,7 @@ pub mod search;
 pub mod teams;
 pub mod tokens;
 pub mod transfer;
+pub mod webhooks;
 
 // What every page is made of lives in `crate::pages`; route modules keep reaching it as `super::…`.
 pub use crate::pages::{Layout, format_date, format_datetime, format_day, render};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::render;
 use crate::app::AppState;
 use crate::auth::SignedIn;
-use crate::content::catalog::Skill;
+use crate::content::catalog::{Skill, place_of};
 use crate::db::notes;
 use crate::error::AppError;
 use crate::notes::{MAX_NOTE_CHARS, MAX_TITLE_CHARS, evidence_url_problem};
@@ -37,12 +37,17 @@ async fn respond(
     state: &AppState,
     user: &crate::db::users::User,
     skill: &Skill,
+    at: &str,
     headers: &HeaderMap,
     edit: impl FnOnce(&mut Workspace) + Send + 'static,
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let (roadmap, stage, _) = catalog.skill(&skill.id).ok_or(AppError::NotFound)?;
+    // An included skill's forms send its place, so the answer is the page they were on.
+    let (roadmap, stage, skill) = catalog
+        .skill_at(&skill.id, place_of(at))
+        .or_else(|| catalog.skill(&skill.id))
+        .ok_or(AppError::NotFound)?;
     if headers.get("x-pathway-fragment").is_some_and(|v| v == "1") {
         let mut all = workspaces(state, user.id, std::slice::from_ref(skill)).await?;
         let mut w = all.remove(&skill.id).ok_or(AppError::NotFound)?;
@@ -70,6 +75,9 @@ async fn respond(
 
 #[derive(Deserialize)]
 struct NoteForm {
+    /// Where an included skill's form was shown ("roadmap/stage").
+    #[serde(default)]
+    at: String,
     #[serde(default)]
     body: String,
     /// A checkbox: present when ticked.
@@ -92,6 +100,7 @@ async fn save_note(
             &state,
             &user,
             skill,
+            &form.at,
             &headers,
             move |w| {
                 w.note_md = body;
@@ -109,6 +118,7 @@ async fn save_note(
         &state,
         &user,
         skill,
+        &form.at,
         &headers,
         |w| w.saved = Some("Note saved."),
         StatusCode::OK,
@@ -118,6 +128,8 @@ async fn save_note(
 
 #[derive(Deserialize)]
 struct EvidenceForm {
+    #[serde(default)]
+    at: String,
     #[serde(default)]
     url: String,
     #[serde(default)]
@@ -161,6 +173,7 @@ async fn add_evidence(
             &state,
             &user,
             skill,
+            &form.at,
             &headers,
             move |w| {
                 w.evidence_url = url;
@@ -175,6 +188,7 @@ async fn add_evidence(
         &state,
         &user,
         skill,
+        &form.at,
         &headers,
         |w| w.saved = Some("Link added."),
         StatusCode::OK,
@@ -182,11 +196,18 @@ async fn add_evidence(
     .await
 }
 
+#[derive(Deserialize)]
+struct PlaceForm {
+    #[serde(default)]
+    at: String,
+}
+
 async fn delete_evidence(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
     headers: HeaderMap,
+    Form(form): Form<PlaceForm>,
 ) -> Result<Response, AppError> {
     // Someone else's link is "not found": its existence is not revealed.
     let skill_id = notes::delete_evidence(&state.db, user.id, id)
@@ -199,6 +220,7 @@ async fn delete_evidence(
                 &state,
                 &user,
                 skill,
+                &form.at,
                 &headers,
                 |w| w.saved = Some("Link removed."),
                 StatusCode::OK,

@@ -15,10 +15,12 @@ use crate::charts::{self, WeeklyChart, YearHeatmap};
 use crate::content::catalog::{Roadmap, Skill, Stage, place_of};
 use crate::db::progress::{self, Change, Undo};
 
+use crate::db::team_plans::{self, LearnerPlan};
+use crate::db::users::User;
 use crate::error::AppError;
 use crate::pages::skill::{SkillProgress, back_to, render_skill_with, skill_ids};
 use crate::pages::stage::{StagePanel, render_stage};
-use crate::progress::{SkillState, Tally};
+use crate::progress::{Rule, SkillState, Tally};
 use crate::routes::form::Form;
 
 /// Sent by static/progress.js: answer with the skill's fragment, not a redirect.
@@ -319,11 +321,31 @@ struct ConfirmCompletePage<'a> {
 }
 
 /// Required skills of `stage` that are not done yet, with their state.
-fn not_done<'a>(stage: &'a Stage, map: &progress::ProgressMap) -> Vec<(&'a Skill, SkillState)> {
-    stage
-        .skills
-        .iter()
-        .filter(|s| !s.optional)
+/// The skills "Mark stage done" marks: the required ones, as the learner's teams tailor them
+/// (a team can require an optional skill or hide a required one).
+fn counted<'a>(stage: &'a Stage, plan: &LearnerPlan) -> impl Iterator<Item = &'a Skill> {
+    stage.skills.iter().filter(move |s| match plan.rule_of(&s.id) {
+        Some(Rule::Required) => true,
+        Some(Rule::Hidden) => false,
+        None => !s.optional,
+    })
+}
+
+/// The learner's team plan on `roadmap`; only team members have one to read.
+async fn plan_of(state: &AppState, user: &User, roadmap: &Roadmap) -> Result<LearnerPlan, AppError> {
+    Ok(if user.in_team {
+        team_plans::learner_plan(&state.db, user.id, &roadmap.id).await?
+    } else {
+        LearnerPlan::default()
+    })
+}
+
+fn not_done<'a>(
+    stage: &'a Stage,
+    plan: &LearnerPlan,
+    map: &progress::ProgressMap,
+) -> Vec<(&'a Skill, SkillState)> {
+    counted(stage, plan)
         .map(|s| (s, map.state(&s.id)))
         // A skip is the learner's explicit choice: "Mark stage done" keeps it.
         .filter(|(_, state)| !matches!(state, SkillState::Done | SkillState::Skipped))
@@ -339,11 +361,12 @@ async fn confirm_complete(
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
     let map = progress::for_skills(&state.db, user.id, &skill_ids(&stage.skills)).await?;
+    let plan = plan_of(&state, &user, roadmap).await?;
     Ok(render(&ConfirmCompletePage {
         layout: Layout::new(&state, Some(&user), format!("Mark “{}” done", stage.title)),
         roadmap,
         stage,
-        to_change: not_done(stage, &map),
+        to_change: not_done(stage, &plan, &map),
     })?
     .into_response())
 }
@@ -357,12 +380,8 @@ async fn complete(
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
     let (_, stage) = roadmap.stage(&stage_id).ok_or(AppError::NotFound)?;
     progress::enroll(&state.db, user.id, &roadmap.id).await?;
-    let required: Vec<String> = stage
-        .skills
-        .iter()
-        .filter(|s| !s.optional)
-        .map(|s| s.id.clone())
-        .collect();
+    let plan = plan_of(&state, &user, roadmap).await?;
+    let required: Vec<String> = counted(stage, &plan).map(|s| s.id.clone()).collect();
     let action = progress::mark_done(&state.db, user.id, &required).await?;
     let query = action.map(|a| format!("?changed={a}")).unwrap_or_default();
     Ok(Redirect::to(&format!("{}{query}", stage_url(roadmap, stage))))

@@ -233,6 +233,19 @@ impl TestApp {
         cookie
     }
 
+    /// The summaries of `username`'s notifications of `kind`, oldest first.
+    pub async fn notices(&self, username: &str, kind: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "select n.summary from notifications n join users u on u.id = n.recipient_id
+             where u.username = $1 and n.kind = $2 order by n.id",
+        )
+        .bind(username)
+        .bind(kind)
+        .fetch_all(&self.db.pool)
+        .await
+        .unwrap()
+    }
+
     /// The id of the user called `username`.
     pub async fn user_id(&self, username: &str) -> i64 {
         sqlx::query_scalar("select id from users where username = $1")
