@@ -53,6 +53,8 @@ pub struct AppState {
     pub default_zone: crate::time_zones::Zone,
     /// Per-token request buckets for the JSON API (src/api/limits.rs).
     pub api_limiter: Arc<crate::api::RateLimiter>,
+    /// Single sign-on providers (`--oidc-config`); none by default.
+    pub sso: Arc<crate::oidc::Sso>,
 }
 
 impl AppState {
@@ -71,7 +73,14 @@ impl AppState {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             default_zone: crate::time_zones::Zone::named(&settings_zone),
             api_limiter: Arc::new(crate::api::RateLimiter::default()),
+            sso: Arc::new(crate::oidc::Sso::default()),
         }
+    }
+
+    /// The same state, signing in through these providers.
+    pub fn with_sso(mut self, sso: crate::oidc::Sso) -> Self {
+        self.sso = Arc::new(sso);
+        self
     }
 
     /// Brings the live content up to the database's and swaps it in.
@@ -266,6 +275,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .merge(routes::admin_users::router())
         .merge(routes::teams::router())
         .merge(routes::tokens::router())
+        .merge(routes::oidc::router())
         .merge(routes::email::router())
         .merge(routes::webhooks::router())
         .merge(routes::two_factor::router())
@@ -651,7 +661,11 @@ async fn serve_with(config: &Config, pool: &PgPool) -> anyhow::Result<()> {
             "no roadmaps are loaded yet; fix the content errors above (the watcher or Reload picks up the fix)"
         );
     }
-    let state = AppState::new(pool.clone(), catalog, &config.static_dir, config.settings());
+    let mut state = AppState::new(pool.clone(), catalog, &config.static_dir, config.settings());
+    if let Some(path) = &config.oidc_config {
+        state = state.with_sso(crate::oidc::Sso::load(path, &config.public_url())?);
+        state.sso.discover_in_background();
+    }
     if let Err(error) = state.tell_admins(&outcome).await {
         tracing::warn!("could not tell the admins about the content load: {error:#}");
     }

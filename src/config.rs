@@ -88,6 +88,11 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_SECURE_COOKIES", global = true)]
     pub secure_cookies: Option<bool>,
 
+    /// Single sign-on: a TOML file naming OpenID Connect providers, and whether password
+    /// sign-in is off (see docs/operations.md). No single sign-on when unset.
+    #[arg(long, env = "PATHWAY_OIDC_CONFIG", global = true)]
+    pub oidc_config: Option<PathBuf>,
+
     /// Minutes of inactivity after which a session expires.
     #[arg(
         long,

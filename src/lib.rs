@@ -21,6 +21,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod notes;
 pub mod notify;
+pub mod oidc;
 pub mod pages;
 pub mod progress;
 pub mod routes;

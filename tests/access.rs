@@ -78,6 +78,14 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("GET",  "/account/tokens",                       [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     ("POST", "/account/tokens",                       [S, Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422), Status(422)]),
     ("POST", "/account/tokens/{id}/revoke",           [S, R, N, N, N, N, N, N, N, N, N, N]),
+    // Single sign-on: no provider is configured here, and no sign-in is waiting to be linked;
+    // {id} is not an identity of anyone's.
+    ("GET",  "/auth/oidc/{provider}",                 [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/auth/oidc/{provider}/callback",        [N, N, N, N, N, N, N, N, N, N, N, N]),
+    ("GET",  "/auth/oidc/link",                       [Status(400); 12]),
+    ("POST", "/auth/oidc/link",                       [Status(400); 12]),
+    ("GET",  "/account/identities",                   [S, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
+    ("POST", "/account/identities/{id}/unlink",       [S, N, N, N, N, N, N, N, N, N, N, N]),
     ("GET",  "/docs/api",                             [Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok, Ok]),
     // Two-factor sign-in: nobody here has it on; an empty code is refused. The code step
     // without a password first: a page saying to sign in again, or on to the dashboard.

@@ -21,6 +21,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
+mod oidc_provider;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const PASSWORD: &str = "violet tractor harbour lantern";
@@ -2111,6 +2113,51 @@ async fn a_learner_sets_up_two_factor_sign_in_and_signs_in_with_a_code_and_a_rec
     .await;
     c.goto(&server.url("/account/two-factor")).await.unwrap();
     wait_for_text(c, "main", "9 unused recovery codes").await;
+
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn signing_in_through_an_openid_provider_without_javascript() {
+    require_browser();
+    // The provider runs in this test; the server learns of it from its config file.
+    let provider = oidc_provider::Provider::start(String::new()).await;
+    let dir = open_tempdir();
+    let config = dir.path().join("oidc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[provider]]\nid = \"test\"\nname = \"Test IdP\"\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n",
+            provider.issuer,
+            oidc_provider::CLIENT_ID,
+            oidc_provider::CLIENT_SECRET
+        ),
+    )
+    .unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let server = Server::start_with(
+        &manifest.join("content"),
+        &[("PATHWAY_OIDC_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
+    *provider.state.redirect_uri.lock().unwrap() = server.url("/auth/oidc/test/callback");
+    let browser = Browser::start(false).await;
+    let c = browser.client();
+
+    c.goto(&server.url("/signin")).await.unwrap();
+    click_xpath(
+        c,
+        "the provider's button",
+        "//a[normalize-space()='Sign in with Test IdP']",
+    )
+    .await;
+    wait_for_url(c, "the dashboard after signing in through the provider", |u| {
+        u.ends_with("/dashboard")
+    })
+    .await;
+    c.goto(&server.url("/account/identities")).await.unwrap();
+    wait_for_text(c, "main", "Test IdP").await;
+    wait_for_text(c, "main", "grace@example.com").await;
 
     browser.close().await;
 }

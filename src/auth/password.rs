@@ -22,8 +22,16 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
     .await?
 }
 
+/// Stored instead of a hash for accounts made through single sign-on: no password matches it.
+pub const NO_PASSWORD: &str = "!no-password";
+
 /// Checks `password` against a stored hash, in a blocking thread.
 pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
+    if stored == NO_PASSWORD {
+        // As slow as a real check, so the answer does not tell such accounts apart.
+        let _ = Box::pin(verify(password, decoy_hash())).await;
+        return Ok(false);
+    }
     tokio::task::spawn_blocking(move || {
         let parsed =
             PasswordHash::new(&stored).map_err(|error| anyhow::anyhow!("bad stored hash: {error}"))?;

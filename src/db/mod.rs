@@ -5,6 +5,7 @@ pub mod assets;
 pub mod comments;
 pub mod content;
 pub mod email;
+pub mod identities;
 pub mod learner_view;
 pub mod mentorships;
 pub mod notes;

@@ -110,7 +110,8 @@ async fn signup_page(
         .as_deref()
         .and_then(auth::return_path)
         .unwrap_or_default();
-    if user.is_some() {
+    // Under require_sso, accounts come only through single sign-on.
+    if user.is_some() || state.sso.require_sso {
         return Ok(Redirect::to(&after_sign_in(&next)).into_response());
     }
     let invite = query.invite.unwrap_or_default();
@@ -147,6 +148,9 @@ async fn signup(
     client: ClientAddr,
     Form(mut form): Form<SignUpForm>,
 ) -> Result<Response, AppError> {
+    if state.sso.require_sso {
+        return Ok(Redirect::to("/signin").into_response());
+    }
     form.username = form.username.trim().to_lowercase();
     form.display_name = form.display_name.trim().to_string();
     form.email = form.email.trim().to_string();
@@ -251,6 +255,9 @@ struct SignInPage {
     error: Option<String>,
     /// A local path to return to, or empty.
     next: String,
+    /// Single sign-on: (provider id, name) buttons, and whether the password form shows.
+    sso: Vec<(String, String)>,
+    password_form: bool,
 }
 
 async fn signin_page(
@@ -271,6 +278,8 @@ async fn signin_page(
         username: String::new(),
         error: None,
         next,
+        sso: state.sso.buttons(),
+        password_form: !state.sso.require_sso,
     })?
     .into_response())
 }
@@ -290,9 +299,19 @@ async fn signin(
             username: username.clone(),
             error: Some(message),
             next: next.clone(),
+            sso: state.sso.buttons(),
+            password_form: !state.sso.require_sso,
         };
         Ok((status, render(&page)?).into_response())
     };
+
+    // Single sign-on only (--oidc-config require_sso), but for the break-glass admin.
+    if !state.sso.password_allowed(&username) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is off here: use single sign-on.".into(),
+        );
+    }
 
     // A device cookie counts only for the account it was issued to.
     let device = device_cookie(&headers).map(|token| token::hash(&token));

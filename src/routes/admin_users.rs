@@ -153,6 +153,9 @@ async fn reset_page(
     let holder = resets::holder(&state.db, &token::hash(&secret))
         .await?
         .ok_or(AppError::NotFound)?;
+    if !state.sso.password_allowed(&holder.username) {
+        return Err(AppError::Forbidden);
+    }
     let page = ResetPage {
         layout: Layout::new(&state, None, "Choose a new password"),
         token: secret,
@@ -197,6 +200,10 @@ async fn reset_password(
     let holder = resets::holder(&state.db, &token_hash)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Passwords are off under require_sso, but for the break-glass admin.
+    if !state.sso.password_allowed(&holder.username) {
+        return Err(AppError::Forbidden);
+    }
     let email = holder.email.clone().unwrap_or_default();
     if let Some(problem) =
         password::weakness(&form.password, &[&holder.username, &holder.display_name, &email])

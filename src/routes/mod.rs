@@ -12,6 +12,7 @@ pub mod health;
 pub mod mentoring;
 pub mod notes;
 pub mod notifications;
+pub mod oidc;
 pub mod progress;
 pub mod public;
 pub mod search;
