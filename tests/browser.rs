@@ -1860,6 +1860,8 @@ async fn a_lead_builds_a_team_and_sees_a_newcomers_progress() {
         "//button[normalize-space()='Make a join link']",
     )
     .await;
+    // The click only sends the form: wait for the answer before reading the link.
+    wait_for_text(c, "main", "Your new join link").await;
     let link = c
         .find(Locator::XPath(
             "//input[@id=//label[normalize-space()='Join link']/@for]",
