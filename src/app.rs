@@ -741,6 +741,9 @@ async fn housekeeping(pool: PgPool) {
     }
 }
 
+/// Folds between two vacuums of the delta tables.
+const VACUUM_EVERY_FOLDS: u64 = 5;
+
 /// Moves the learners' counter deltas into their totals every `period` (a second in the
 /// server), so the deltas a page adds stay a handful of rows (migration 0026). With
 /// several servers, one folds at a time and the others skip.
@@ -748,8 +751,17 @@ pub async fn fold_counters(pool: PgPool, period: std::time::Duration) {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut ticks: u64 = 0;
     loop {
         interval.tick().await;
+        ticks += 1;
+        // Every few folds, give the deleted deltas' space back (see vacuum_counter_changes).
+        if ticks.is_multiple_of(VACUUM_EVERY_FOLDS)
+            && let Err(error) = crate::db::progress::vacuum_counter_changes(&pool).await
+            && !failing
+        {
+            tracing::warn!(%error, "could not vacuum the progress counter deltas");
+        }
         match crate::db::progress::fold_counters(&pool).await {
             // Said once per outage, not every second.
             Err(error) if !failing => {

@@ -1111,3 +1111,40 @@ async fn history_pages_hold_fifty_changes_each_newest_first() {
     let (_, _, past) = l.app.get_as("/history?page=3", &l.cookie).await;
     assert!(past.contains("No older changes."));
 }
+
+#[tokio::test]
+async fn folded_counter_deltas_give_their_space_back() {
+    let l = learner().await;
+    let pool = &l.app.db.pool;
+    // A burst of deltas, as a stream of ticks leaves between two folds.
+    sqlx::query(
+        "insert into stage_tally_changes (user_id, roadmap_id, stage_id, done, optional_done, in_progress, skipped, verified)
+         select $1, 'web', 'http', 1, 0, 0, 0, 0 from generate_series(1, 20000)",
+    )
+    .bind(l.user_id)
+    .execute(pool)
+    .await
+    .unwrap();
+    let size = || async {
+        sqlx::query_scalar::<_, i64>("select pg_relation_size('stage_tally_changes')")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert!(pathway::db::progress::fold_counters(pool).await.unwrap());
+    assert!(
+        size().await > 100 * 8192,
+        "20,000 deleted rows still take their pages"
+    );
+    pathway::db::progress::vacuum_counter_changes(pool).await.unwrap();
+    assert_eq!(size().await, 0, "the vacuum hands the emptied pages back");
+    // The totals kept every delta.
+    let done: i32 = sqlx::query_scalar(
+        "select done from stage_tallies where user_id = $1 and roadmap_id = 'web' and stage_id = 'http'",
+    )
+    .bind(l.user_id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(done, 20000);
+}

@@ -786,6 +786,19 @@ pub async fn stage_counts(
     Ok(sums.into_iter().map(|(key, sum)| (key, sum.counts())).collect())
 }
 
+/// Vacuums the counter-delta tables, so that what folding deleted is given back and the
+/// tables stay a few pages long. Once analyzed empty, PostgreSQL reads them with sequential
+/// scans (inside per-stage and per-mentee loops): left to grow under a stream of ticks
+/// until autovacuum's next round, they made the dashboard three times slower.
+pub async fn vacuum_counter_changes(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::raw_sql(
+        "vacuum (skip_locked) stage_tally_changes, learner_week_changes, enrollment_activity_changes",
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Folds the pending counter deltas into the totals (migration 0026). Returns false
 /// when another server was folding or a recount was running: nothing is lost, the
 /// next fold takes them.
