@@ -55,12 +55,15 @@ pub struct AppState {
     pub api_limiter: Arc<crate::api::RateLimiter>,
     /// Single sign-on providers (`--oidc-config`); none by default.
     pub sso: Arc<crate::oidc::Sso>,
+    /// Learners' stage and dashboard rows, kept while unchanged (`--view-cache-mb`).
+    pub view_cache: Arc<crate::view_cache::ViewCache>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, catalog: Catalog, static_dir: &Path, settings: Settings) -> Self {
         let email = settings.email.then(|| settings.public_url.clone());
         let settings_zone = settings.time_zone.clone();
+        let view_cache = crate::view_cache::ViewCache::new(settings.view_cache_mb);
         Self {
             db: db.clone(),
             catalog: Arc::new(ArcSwap::from_pointee(catalog)),
@@ -74,6 +77,7 @@ impl AppState {
             default_zone: crate::time_zones::Zone::named(&settings_zone),
             api_limiter: Arc::new(crate::api::RateLimiter::default()),
             sso: Arc::new(crate::oidc::Sso::default()),
+            view_cache: Arc::new(view_cache),
         }
     }
 

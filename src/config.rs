@@ -191,6 +191,11 @@ pub struct Config {
     #[arg(long, env = "PATHWAY_REQUIRE_ADMIN_TWO_FACTOR", global = true)]
     pub require_admin_two_factor: bool,
 
+    /// Megabytes of learners' stage and dashboard rows kept in memory between requests
+    /// (each copy is used only while nothing it shows has changed). 0 keeps none.
+    #[arg(long, env = "PATHWAY_VIEW_CACHE_MB", default_value_t = 64, global = true)]
+    pub view_cache_mb: u64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. "info" or "pathway=debug").
     #[arg(long, env = "PATHWAY_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -280,6 +285,8 @@ pub struct Settings {
     pub webhook_allow_http_loopback: bool,
     /// Admins must set up two-factor sign-in before anything else.
     pub require_admin_two_factor: bool,
+    /// `--view-cache-mb`: memory for kept learner rows (src/view_cache.rs).
+    pub view_cache_mb: u64,
 }
 
 impl Default for Settings {
@@ -300,6 +307,7 @@ impl Default for Settings {
             quiet_days: 7,
             webhook_allow_http_loopback: false,
             require_admin_two_factor: false,
+            view_cache_mb: 64,
         }
     }
 }
@@ -331,6 +339,7 @@ impl Config {
             quiet_days: self.quiet_days.max(0),
             webhook_allow_http_loopback: self.webhook_allow_http_loopback,
             require_admin_two_factor: self.require_admin_two_factor,
+            view_cache_mb: self.view_cache_mb,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod progress;
 pub mod routes;
 pub mod time_zones;
 pub mod transfer;
+pub mod view_cache;
 pub mod webhooks;
 
 pub use app::{AppState, router, serve};

@@ -17,9 +17,20 @@ use super::notes::{Evidence, Note};
 use super::progress::{ProgressMap, ProgressRow, StageCounts};
 use super::reviews::Review;
 
+/// The two counters that say whether what a learner's pages read has changed
+/// (migration 0044): the learner's own version and the epoch every learner shares.
+/// Read in the same snapshot as the rows they stamp, and by the session statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
+pub struct ViewStamp {
+    pub version: i64,
+    pub epoch: i64,
+}
+
 /// One learner's rows for the skills of one stage.
 #[derive(Debug, Default)]
 pub struct StageRows {
+    /// The counters as they were in the snapshot these rows come from.
+    pub stamp: ViewStamp,
     pub enrolled: bool,
     pub progress: ProgressMap,
     pub notes: HashMap<String, Note>,
@@ -103,7 +114,9 @@ pub async fn stage(
                                        and m.left_at is null and m.role = 'learner'
                     join teams t on t.id = lt.team_id
                     where lt.user_id = $1 and lt.roadmap_id = $2) d)
-               as "team_due!: Json<Vec<(String, String, String, String)>>""#,
+               as "team_due!: Json<Vec<(String, String, String, String)>>",
+             coalesce((select sum(version) from view_versions where user_id = $1), 0)::bigint as "version!",
+             (select epoch from view_epoch) as "epoch!""#,
         user_id,
         roadmap_id,
         skill_ids
@@ -116,6 +129,10 @@ pub async fn stage(
         ticked.entry(skill_id).or_default().insert(key);
     }
     Ok(StageRows {
+        stamp: ViewStamp {
+            version: row.version,
+            epoch: row.epoch,
+        },
         enrolled: row.enrolled,
         progress: progress_map(row.progress.0),
         notes: row
@@ -221,6 +238,8 @@ pub struct Enrollment {
 /// content, never by how much history the learner has.
 #[derive(Debug, Default)]
 pub struct DashboardRows {
+    /// The counters as they were in the snapshot these rows come from.
+    pub stamp: ViewStamp,
     /// Roadmaps started, oldest first.
     pub enrollments: Vec<Enrollment>,
     /// Counts per (roadmap, stage) from `stage_tallies`.
@@ -332,7 +351,9 @@ pub async fn dashboard(
               join team_roadmaps tr on tr.team_id = m.team_id and tr.roadmap_id = s.roadmap_id
               left join skill_progress p on p.user_id = $1 and p.skill_id = r.skill_id
               where m.user_id = $1 and m.left_at is null and m.role = 'learner')
-               as "team_rules!: Json<Vec<RuleRow>>""#,
+               as "team_rules!: Json<Vec<RuleRow>>",
+             coalesce((select sum(version) from view_versions where user_id = $1), 0)::bigint as "version!",
+             (select epoch from view_epoch) as "epoch!""#,
         user_id,
         weeks_since,
         days_since
@@ -357,6 +378,10 @@ pub async fn dashboard(
         }
     }
     Ok(DashboardRows {
+        stamp: ViewStamp {
+            version: row.version,
+            epoch: row.epoch,
+        },
         enrollments: row
             .enrollments
             .0

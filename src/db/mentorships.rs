@@ -508,6 +508,23 @@ pub async fn record_visit(db: impl PgExecutor<'_>, mentor_id: i64, mentee_id: i6
 /// "New since your last visit" counts stop here; the page shows "99+".
 pub const NEW_SINCE_VISIT_CAP: i64 = 100;
 
+/// What a mentor's dashboard and matrix read of their mentees has changed when this moves:
+/// how many active mentees they have, and the sum of those mentees' view versions
+/// (migration 0044), which only grow. The set itself changes only with a link, which moves
+/// the mentor's own version.
+pub async fn mentees_stamp(db: impl PgExecutor<'_>, mentor_id: i64) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"select (select count(*) from mentorships m where m.mentor_id = $1 and m.status = 'active') as "mentees!",
+                  (select coalesce(sum(v.version), 0) from mentorships m
+                   join view_versions v on v.user_id = m.mentee_id
+                   where m.mentor_id = $1 and m.status = 'active')::bigint as "versions!""#,
+        mentor_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((row.mentees, row.versions))
+}
+
 /// One active mentee on a mentor's page, with what decides their place in the list.
 #[derive(Debug, Clone)]
 pub struct MenteeSummary {

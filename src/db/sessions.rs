@@ -103,7 +103,10 @@ impl SessionStore for Sessions {
                                                                 and t.role in ('mentor', 'lead'))) as "is_mentor?",
                       u.time_zone as "time_zone?",
                       exists (select 1 from team_members t where t.user_id = u.id and t.left_at is null)
-                          as "in_team?"
+                          as "in_team?",
+                      coalesce((select sum(v.version) from view_versions v where v.user_id = u.id), 0)::bigint
+                          as "view_version!",
+                      (select epoch from view_epoch) as "view_epoch!"
                from tower_sessions.session s left join users u on u.id = s.user_id
                where s.id = $1 and s.expiry_date > now()"#,
             session_id.to_string()
@@ -137,6 +140,10 @@ impl SessionStore for Sessions {
                     .time_zone
                     .unwrap_or_else(|| crate::time_zones::DEFAULT.to_string()),
                 in_team: row.in_team.unwrap_or(false),
+                view_stamp: Some(crate::db::learner_view::ViewStamp {
+                    version: row.view_version,
+                    epoch: row.view_epoch,
+                }),
             };
             let value =
                 serde_json::to_value(&user).map_err(|e| session_store::Error::Encode(e.to_string()))?;

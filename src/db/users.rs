@@ -23,6 +23,10 @@ pub struct User {
     /// In a team: the header shows Teams. Loaded, like `unread`, only with the signed-in user.
     #[serde(default)]
     pub in_team: bool,
+    /// What their stage page and dashboard show was last changed at this stamp (read with
+    /// the session; none when loaded otherwise): see `view_cache`.
+    #[serde(default)]
+    pub view_stamp: Option<super::learner_view::ViewStamp>,
 }
 
 fn default_time_zone() -> String {
@@ -36,9 +40,43 @@ impl User {
     }
 }
 
+/// [`User`] as the statements below read it: without a view stamp, which only the session has.
+struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    email: Option<String>,
+    is_admin: bool,
+    session_epoch: i32,
+    disabled: bool,
+    unread: i64,
+    is_mentor: bool,
+    time_zone: String,
+    in_team: bool,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            email: r.email,
+            is_admin: r.is_admin,
+            session_epoch: r.session_epoch,
+            disabled: r.disabled,
+            unread: r.unread,
+            is_mentor: r.is_mentor,
+            time_zone: r.time_zone,
+            in_team: r.in_team,
+            view_stamp: None,
+        }
+    }
+}
+
 pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
     sqlx::query_as!(
-        User,
+        UserRow,
         r#"select id, username, display_name, email, is_admin, session_epoch,
                   disabled_at is not null as "disabled!",
                   (select count(*) from notifications n where n.recipient_id = users.id and n.read_at is null)
@@ -55,6 +93,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<User
     )
     .fetch_optional(db)
     .await
+    .map(|row| row.map(User::from))
 }
 
 /// The user and their password hash, for signing in.
@@ -81,6 +120,7 @@ pub async fn credentials(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
                 is_mentor: false,
                 time_zone: r.time_zone,
                 in_team: false,
+                view_stamp: None,
             },
             r.password_hash,
         )
@@ -232,7 +272,7 @@ pub async fn has_public_profile(db: impl PgExecutor<'_>, id: i64) -> sqlx::Resul
 
 pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Result<Option<User>> {
     sqlx::query_as!(
-        User,
+        UserRow,
         r#"select id, username, display_name, email, is_admin, session_epoch,
                   disabled_at is not null as "disabled!", 0::bigint as "unread!",
                   false as "is_mentor!", time_zone, false as "in_team!"
@@ -241,4 +281,5 @@ pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> sqlx::Resul
     )
     .fetch_optional(db)
     .await
+    .map(|row| row.map(User::from))
 }

@@ -1,6 +1,7 @@
 //! One skill as a learner sees it (progress control, note and evidence block, thread), and the skill's own page.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use super::workspace::{self, Workspace};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::content::catalog::{Roadmap, Skill, Stage};
+use crate::db::learner_view::StageRows;
 use crate::db::progress::{self, ProgressMap};
 use crate::db::reviews::Review;
 use crate::db::users::User;
@@ -168,12 +170,12 @@ pub type WorkspaceEdit = (String, Box<dyn FnOnce(&mut Workspace) + Send>);
 /// One learner's views of some skills of a stage: progress, workspace, thread, sub-steps.
 pub(super) struct LoadedSkills<'a> {
     pub(super) enrolled: bool,
-    pub(super) map: ProgressMap,
     pub(super) views: Vec<SkillView<'a>>,
     /// A multi-skill action to offer Undo for (mark stage done).
     pub(super) undo_all: Option<(i64, usize)>,
-    /// The learner's teams' tailoring and dates for this roadmap.
-    pub(super) plan: crate::db::team_plans::LearnerPlan,
+    /// The learner's rows (empty when not enrolled), perhaps shared with later requests:
+    /// progress, and the teams' tailoring and dates for this roadmap.
+    pub(super) rows: Arc<StageRows>,
 }
 
 /// Loads what `user` sees of `skills`, and the progress of `also_progress_of` (one
@@ -189,34 +191,25 @@ pub(super) async fn load_skills<'a>(
     conflict: Option<(String, String)>,
     edit: Option<WorkspaceEdit>,
 ) -> Result<LoadedSkills<'a>, AppError> {
-    let mut enrolled = false;
-    let mut map = ProgressMap::default();
     let mut undo_skills = HashSet::new();
     let mut undo_action = None;
     let mut workspaces = HashMap::new();
-    let mut stage_reviews = Vec::new();
-    let mut has_mentor = false;
     let mut threads = HashMap::new();
-    let mut ticked = HashMap::new();
-    let mut plan = crate::db::team_plans::LearnerPlan::default();
+    let mut rows = Arc::new(StageRows::default());
     if let Some(user) = user {
         let mut ids = skill_ids(skills);
         ids.extend(also_progress_of.iter().cloned());
-        let rows = crate::db::learner_view::stage(&state.db, user.id, &roadmap.id, &ids).await?;
-        enrolled = rows.enrolled;
-        if enrolled {
-            map = rows.progress;
+        let read = state.view_cache.stage(&state.db, user, &roadmap.id, ids).await?;
+        // A learner who has not started the roadmap sees none of it.
+        if read.enrolled {
+            rows = read;
             workspaces = workspace::workspaces_from(skills, &rows.notes, &rows.evidence);
-            stage_reviews = rows.reviews;
-            has_mentor = rows.has_mentor;
-            ticked = rows.ticked;
-            plan = rows.plan;
             threads = thread::threads(
                 skills,
                 &user.username,
                 user.id,
                 &rows.comments,
-                &stage_reviews,
+                &rows.reviews,
                 &rows.evidence,
             );
             if let Some((skill_id, edit)) = edit
@@ -233,13 +226,15 @@ pub(super) async fn load_skills<'a>(
             }
         }
     }
+    let enrolled = rows.enrolled;
+    let (map, plan, has_mentor) = (&rows.progress, &rows.plan, rows.has_mentor);
     let single_undo = undo_skills.len() == 1;
     let views = skills
         .iter()
         .map(|skill| SkillView {
             skill,
             progress: enrolled.then(|| {
-                let mut view = SkillProgress::new(skill, &map).with_reviews(&stage_reviews, has_mentor);
+                let mut view = SkillProgress::new(skill, map).with_reviews(&rows.reviews, has_mentor);
                 if single_undo && undo_skills.contains(&skill.id) {
                     view.undo_action = undo_action;
                 }
@@ -254,7 +249,7 @@ pub(super) async fn load_skills<'a>(
             thread: threads
                 .remove(&skill.id)
                 .filter(|t: &Thread| has_mentor || !t.comments.is_empty()),
-            ticked: enrolled.then(|| ticked.remove(&skill.id).unwrap_or_default()),
+            ticked: enrolled.then(|| rows.ticked.get(&skill.id).cloned().unwrap_or_default()),
             team: plan
                 .hidden_by(&skill.id)
                 .map(|teams| (true, teams.join(", ")))
@@ -267,12 +262,11 @@ pub(super) async fn load_skills<'a>(
         .collect();
     Ok(LoadedSkills {
         enrolled,
-        map,
         views,
         undo_all: undo_action
             .filter(|_| !single_undo)
             .map(|a| (a, undo_skills.len())),
-        plan,
+        rows,
     })
 }
 
@@ -331,7 +325,7 @@ pub async fn render_skill_with(
             (
                 href,
                 k.title.clone(),
-                loaded.enrolled.then(|| loaded.map.state(&k.id)),
+                loaded.enrolled.then(|| loaded.rows.progress.state(&k.id)),
             )
         })
         .collect();

@@ -67,11 +67,11 @@ pub async fn render_stage_with(
     let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
     let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
-    let map = &loaded.map;
-    let panel = StagePanel::new(stage, map, &loaded.plan, loaded.enrolled, loaded.undo_all);
+    let map = &loaded.rows.progress;
+    let panel = StagePanel::new(stage, map, &loaded.rows.plan, loaded.enrolled, loaded.undo_all);
     let today = crate::time_zones::viewer().today();
-    let due = loaded.plan.due(&roadmap.id, &stage.id).map(|(day, team)| {
-        let unfinished = panel_unfinished(stage, map, &loaded.plan);
+    let due = loaded.rows.plan.due(&roadmap.id, &stage.id).map(|(day, team)| {
+        let unfinished = panel_unfinished(stage, map, &loaded.rows.plan);
         (
             super::format_day(day),
             unfinished && day < today,

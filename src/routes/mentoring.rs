@@ -546,26 +546,32 @@ async fn mentoring(
         .iter()
         .map(|m| link_row(&state, m, false))
         .collect();
-    let stalled_after = OffsetDateTime::now_utc() - time::Duration::days(state.settings.stalled_days);
-    let (summaries, total, reviews_waiting) = mentorships::mentee_overview(
-        &state.db,
-        user.id,
-        stalled_after,
-        MENTEES_PER_PAGE,
-        (page - 1) * MENTEES_PER_PAGE,
-    )
-    .await?;
+    // Whole minutes, so that views within a minute can share the kept rows.
+    let now = OffsetDateTime::now_utc();
+    let minute = now
+        - time::Duration::seconds(now.second().into())
+        - time::Duration::nanoseconds(now.nanosecond().into());
+    let stalled_after = minute - time::Duration::days(state.settings.stalled_days);
+    let rows = state
+        .view_cache
+        .mentor_dashboard(
+            &state.db,
+            &user,
+            stalled_after,
+            (MENTEES_PER_PAGE, (page - 1) * MENTEES_PER_PAGE),
+        )
+        .await?;
+    let (total, reviews_waiting) = (rows.total, rows.reviews_waiting);
     // A page past the end (a bookmark from when there were more mentees) shows the last one.
-    if summaries.is_empty() && page > 1 {
+    if rows.mentees.is_empty() && page > 1 {
         let total = mentorships::active_mentee_count(&state.db, user.id, None).await?;
         return Ok(Redirect::to(&format!("/mentoring?page={}", page_count(total))).into_response());
     }
-    let mentee_ids: Vec<i64> = summaries.iter().map(|m| m.mentee_id).collect();
-    let enrollments = progress::enrollments_of(&state.db, &mentee_ids).await?;
-    let counts = progress::stage_counts(&state.db, &mentee_ids, None).await?;
+    let (enrollments, counts) = (&rows.enrollments, &rows.counts);
     let catalog = state.catalog.load();
-    let mentees: Vec<MenteeRow> = summaries
-        .into_iter()
+    let mentees: Vec<MenteeRow> = rows
+        .mentees
+        .iter()
         .map(|m| {
             let roadmaps: Vec<&Roadmap> = enrollments
                 .iter()
@@ -576,7 +582,7 @@ async fn mentoring(
                 roadmaps: roadmaps
                     .iter()
                     .map(|r| {
-                        let tally = roadmap_tallies(r, m.mentee_id, &counts)
+                        let tally = roadmap_tallies(r, m.mentee_id, counts)
                             .into_iter()
                             .fold(Tally::default(), |sum, t| sum + t);
                         (r.id.clone(), r.title.clone(), tally)
@@ -587,8 +593,8 @@ async fn mentoring(
                 reviews_waiting: m.reviews_waiting as usize,
                 oldest_review: m.oldest_review.map(waited),
                 new_since_visit: m.new_since_visit,
-                username: m.username,
-                name: m.display_name,
+                username: m.username.clone(),
+                name: m.display_name.clone(),
                 link_id: m.link_id,
             }
         })
@@ -1427,28 +1433,29 @@ async fn matrix(
     let page = page_number(query.page.as_deref());
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(&roadmap_id).ok_or(AppError::NotFound)?;
-    let (mentees, total) = mentorships::mentees_on_roadmap(
-        &state.db,
-        user.id,
-        &roadmap.id,
-        MENTEES_PER_PAGE,
-        (page - 1) * MENTEES_PER_PAGE,
-    )
-    .await?;
-    if mentees.is_empty() && page > 1 {
+    let kept = state
+        .view_cache
+        .matrix(
+            &state.db,
+            &user,
+            &roadmap.id,
+            (MENTEES_PER_PAGE, (page - 1) * MENTEES_PER_PAGE),
+        )
+        .await?;
+    if kept.mentees.is_empty() && page > 1 {
         let total = mentorships::active_mentee_count(&state.db, user.id, Some(&roadmap.id)).await?;
         let last = format!("/mentoring/matrix/{}?page={}", roadmap.id, page_count(total));
         return Ok(Redirect::to(&last).into_response());
     }
-    let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
-    let counts = progress::stage_counts(&state.db, &ids, Some(&roadmap.id)).await?;
-    let rows = mentees
-        .into_iter()
+    let (total, counts) = (kept.total, &kept.counts);
+    let rows = kept
+        .mentees
+        .iter()
         .map(|(id, username, name)| {
             let cells = roadmap
                 .stages
                 .iter()
-                .zip(roadmap_tallies(roadmap, id, &counts))
+                .zip(roadmap_tallies(roadmap, *id, counts))
                 .map(|(stage, t)| MatrixCell {
                     href: format!("/mentees/{}/{}/{}", username, roadmap.id, stage.id),
                     percent: t.percent_label(),
@@ -1456,7 +1463,7 @@ async fn matrix(
                     text: format!("{}/{}", t.done, t.required - t.skipped),
                 })
                 .collect();
-            (name, username, cells)
+            (name.clone(), username.clone(), cells)
         })
         .collect();
     Ok(render(&MatrixPage {

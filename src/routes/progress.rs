@@ -237,7 +237,10 @@ async fn skill_fragment(
 ) -> Result<Response, AppError> {
     // The whole stage's rows, in the same one statement, for its panel.
     let ids = skill_ids(&stage.skills);
-    let rows = crate::db::learner_view::stage(&state.db, user_id, &roadmap.id, &ids).await?;
+    let rows = state
+        .view_cache
+        .fresh_stage(&state.db, user_id, &roadmap.id, ids)
+        .await?;
     let mut p = SkillProgress::new(skill, &rows.progress).with_reviews(&rows.reviews, rows.has_mentor);
     p.undo_action = undo_action;
     p.conflict = conflict;
@@ -471,13 +474,15 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
     let catalog = state.catalog.load();
     let today = charts::today();
     // One statement for the page; see db::learner_view.
-    let rows = crate::db::learner_view::dashboard(
-        &state.db,
-        user.id,
-        today - time::Duration::weeks(CHART_WEEKS as i64),
-        today - time::Duration::weeks(53),
-    )
-    .await?;
+    let rows = state
+        .view_cache
+        .dashboard(
+            &state.db,
+            &user,
+            today - time::Duration::weeks(CHART_WEEKS as i64),
+            today - time::Duration::weeks(53),
+        )
+        .await?;
     let map = &rows.next_stage_progress;
     let mut roadmaps = Vec::new();
     for enrollment in &rows.enrollments {

@@ -1,0 +1,329 @@
+//! Rows of the busiest signed-in pages, kept in memory while nothing they show has changed.
+//!
+//! A learner's stage page and dashboard: each kept copy carries the [`ViewStamp`] read in
+//! the same snapshot as its rows. The session statement reads the learner's current stamp
+//! on every request, and triggers move it in the same transaction as any change to what
+//! these pages show (migration 0044), so an equal stamp means the kept rows are what the
+//! statement would read again. That holds across instances too: the stamp lives in
+//! PostgreSQL, only the copies are local. A page with a kept copy costs the session
+//! statement alone.
+//!
+//! A mentor's dashboard and matrix: the stamp adds the number of active mentees and the sum
+//! of their versions ([`MentorStamp`]), read by one small statement before the rows, so a
+//! kept copy costs that statement and the session's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+use sqlx::PgPool;
+
+use crate::db::learner_view::{self, DashboardRows, StageRows, ViewStamp};
+use crate::db::mentorships::{self, MenteeSummary};
+use crate::db::progress::{self, StageCounts};
+use crate::db::users::User;
+
+/// A mentor's own stamp, their active mentees and the sum of those mentees' versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MentorStamp {
+    own: ViewStamp,
+    mentees: i64,
+    versions: i64,
+}
+
+/// Learners' counts per (learner, roadmap, stage).
+pub type Counts = HashMap<(i64, String, String), StageCounts>;
+
+/// What the mentor dashboard reads for one page of mentees.
+#[derive(Debug)]
+pub struct MentorDashboardRows {
+    pub mentees: Vec<MenteeSummary>,
+    /// Active mentees in all, and reviews waiting across all of them.
+    pub total: i64,
+    pub reviews_waiting: i64,
+    /// (mentee, roadmap, started) of the page's mentees.
+    pub enrollments: Vec<(i64, String, time::OffsetDateTime)>,
+    pub counts: Counts,
+}
+
+/// What the matrix reads for one roadmap and page of mentees.
+#[derive(Debug)]
+pub struct MatrixRows {
+    /// (id, username, display name), and how many in all.
+    pub mentees: Vec<(i64, String, String)>,
+    pub total: i64,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MentorDashboardKey {
+    mentor_id: i64,
+    page: i64,
+    stalled_after: time::OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MatrixKey {
+    mentor_id: i64,
+    roadmap_id: String,
+    page: i64,
+}
+
+/// A mentor's kept copy: its stamp, the rows, and their approximate size in bytes.
+type KeptForMentor<T> = (MentorStamp, Arc<T>, u64);
+
+impl<K, T> Weighter<K, KeptForMentor<T>> for Bytes {
+    fn weight(&self, _key: &K, kept: &KeptForMentor<T>) -> u64 {
+        kept.2
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct StageKey {
+    user_id: i64,
+    roadmap_id: String,
+    skill_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DashboardKey {
+    user_id: i64,
+    weeks_since: time::Date,
+    days_since: time::Date,
+}
+
+/// A kept copy: its stamp, the rows, and their approximate size in bytes.
+type Kept<T> = (ViewStamp, Arc<T>, u64);
+
+#[derive(Clone)]
+struct Bytes;
+
+impl<K, T> Weighter<K, Kept<T>> for Bytes {
+    fn weight(&self, _key: &K, kept: &Kept<T>) -> u64 {
+        kept.2
+    }
+}
+
+/// The kept rows of every learner, bounded in bytes (least useful dropped first).
+pub struct ViewCache {
+    stages: Option<Cache<StageKey, Kept<StageRows>, Bytes>>,
+    dashboards: Option<Cache<DashboardKey, Kept<DashboardRows>, Bytes>>,
+    mentor_dashboards: Option<Cache<MentorDashboardKey, KeptForMentor<MentorDashboardRows>, Bytes>>,
+    matrices: Option<Cache<MatrixKey, KeptForMentor<MatrixRows>, Bytes>>,
+}
+
+impl ViewCache {
+    /// Keeps up to about `megabytes` MB of rows; 0 keeps none (every page reads its rows).
+    pub fn new(megabytes: u64) -> Self {
+        if megabytes == 0 {
+            return Self {
+                stages: None,
+                dashboards: None,
+                mentor_dashboards: None,
+                matrices: None,
+            };
+        }
+        let bytes = megabytes * 1024 * 1024;
+        // Stage pages outnumber dashboards: a learner has one dashboard and many stages.
+        // Mentors are few, and their pages are each the size of a few learners'.
+        Self {
+            stages: Some(Cache::with_weighter(4096, bytes / 2, Bytes)),
+            dashboards: Some(Cache::with_weighter(1024, bytes / 4, Bytes)),
+            mentor_dashboards: Some(Cache::with_weighter(256, bytes / 8, Bytes)),
+            matrices: Some(Cache::with_weighter(256, bytes / 8, Bytes)),
+        }
+    }
+
+    /// The rows of `user`'s stage page for `skill_ids` of `roadmap_id`.
+    pub async fn stage(
+        &self,
+        db: &PgPool,
+        user: &User,
+        roadmap_id: &str,
+        skill_ids: Vec<String>,
+    ) -> sqlx::Result<Arc<StageRows>> {
+        let key = StageKey {
+            user_id: user.id,
+            roadmap_id: roadmap_id.to_string(),
+            skill_ids,
+        };
+        if let (Some(cache), Some(stamp)) = (&self.stages, user.view_stamp)
+            && let Some((kept, rows, _)) = cache.get(&key)
+            && kept == stamp
+        {
+            return Ok(rows);
+        }
+        let rows = Arc::new(learner_view::stage(db, user.id, roadmap_id, &key.skill_ids).await?);
+        if let Some(cache) = &self.stages {
+            cache.insert(key, (rows.stamp, rows.clone(), stage_bytes(&rows)));
+        }
+        Ok(rows)
+    }
+
+    /// Reads the stage rows afresh (after a change the request itself made) and keeps them
+    /// for the next page view.
+    pub async fn fresh_stage(
+        &self,
+        db: &PgPool,
+        user_id: i64,
+        roadmap_id: &str,
+        skill_ids: Vec<String>,
+    ) -> sqlx::Result<Arc<StageRows>> {
+        let rows = Arc::new(learner_view::stage(db, user_id, roadmap_id, &skill_ids).await?);
+        if let Some(cache) = &self.stages {
+            let key = StageKey {
+                user_id,
+                roadmap_id: roadmap_id.to_string(),
+                skill_ids,
+            };
+            cache.insert(key, (rows.stamp, rows.clone(), stage_bytes(&rows)));
+        }
+        Ok(rows)
+    }
+
+    /// The rows of `user`'s dashboard, with charts from `weeks_since` and `days_since`.
+    pub async fn dashboard(
+        &self,
+        db: &PgPool,
+        user: &User,
+        weeks_since: time::Date,
+        days_since: time::Date,
+    ) -> sqlx::Result<Arc<DashboardRows>> {
+        let key = DashboardKey {
+            user_id: user.id,
+            weeks_since,
+            days_since,
+        };
+        if let (Some(cache), Some(stamp)) = (&self.dashboards, user.view_stamp)
+            && let Some((kept, rows, _)) = cache.get(&key)
+            && kept == stamp
+        {
+            return Ok(rows);
+        }
+        let rows = Arc::new(learner_view::dashboard(db, user.id, weeks_since, days_since).await?);
+        if let Some(cache) = &self.dashboards {
+            cache.insert(key, (rows.stamp, rows.clone(), dashboard_bytes(&rows)));
+        }
+        Ok(rows)
+    }
+
+    /// The mentor's current stamp, when copies are kept and the session read theirs.
+    async fn mentor_stamp(&self, db: &PgPool, mentor: &User) -> sqlx::Result<Option<MentorStamp>> {
+        let Some(own) = mentor.view_stamp.filter(|_| self.mentor_dashboards.is_some()) else {
+            return Ok(None);
+        };
+        let (mentees, versions) = mentorships::mentees_stamp(db, mentor.id).await?;
+        Ok(Some(MentorStamp {
+            own,
+            mentees,
+            versions,
+        }))
+    }
+
+    /// One page of the mentor dashboard's mentees, quiet since before `stalled_after`
+    /// counting as stalled (whole minutes, so views within a minute share a copy).
+    pub async fn mentor_dashboard(
+        &self,
+        db: &PgPool,
+        mentor: &User,
+        stalled_after: time::OffsetDateTime,
+        (limit, offset): (i64, i64),
+    ) -> sqlx::Result<Arc<MentorDashboardRows>> {
+        let stamp = self.mentor_stamp(db, mentor).await?;
+        let key = MentorDashboardKey {
+            mentor_id: mentor.id,
+            page: offset,
+            stalled_after,
+        };
+        if let (Some(cache), Some(stamp)) = (&self.mentor_dashboards, stamp)
+            && let Some((kept, rows, _)) = cache.get(&key)
+            && kept == stamp
+        {
+            return Ok(rows);
+        }
+        let (mentees, total, reviews_waiting) =
+            mentorships::mentee_overview(db, mentor.id, stalled_after, limit, offset).await?;
+        let ids: Vec<i64> = mentees.iter().map(|m| m.mentee_id).collect();
+        let enrollments = progress::enrollments_of(db, &ids).await?;
+        let counts = progress::stage_counts(db, &ids, None).await?;
+        let rows = Arc::new(MentorDashboardRows {
+            mentees,
+            total,
+            reviews_waiting,
+            enrollments,
+            counts,
+        });
+        if let (Some(cache), Some(stamp)) = (&self.mentor_dashboards, stamp) {
+            let bytes = 512 + 256 * (rows.mentees.len() + rows.enrollments.len() + rows.counts.len());
+            cache.insert(key, (stamp, rows.clone(), bytes as u64));
+        }
+        Ok(rows)
+    }
+
+    /// One page of the mentor's mentees on `roadmap_id`, with their counts there.
+    pub async fn matrix(
+        &self,
+        db: &PgPool,
+        mentor: &User,
+        roadmap_id: &str,
+        (limit, offset): (i64, i64),
+    ) -> sqlx::Result<Arc<MatrixRows>> {
+        let stamp = self.mentor_stamp(db, mentor).await?;
+        let key = MatrixKey {
+            mentor_id: mentor.id,
+            roadmap_id: roadmap_id.to_string(),
+            page: offset,
+        };
+        if let (Some(cache), Some(stamp)) = (&self.matrices, stamp)
+            && let Some((kept, rows, _)) = cache.get(&key)
+            && kept == stamp
+        {
+            return Ok(rows);
+        }
+        let (mentees, total) =
+            mentorships::mentees_on_roadmap(db, mentor.id, roadmap_id, limit, offset).await?;
+        let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
+        let counts = progress::stage_counts(db, &ids, Some(roadmap_id)).await?;
+        let rows = Arc::new(MatrixRows {
+            mentees,
+            total,
+            counts,
+        });
+        if let (Some(cache), Some(stamp)) = (&self.matrices, stamp) {
+            let bytes = 512 + 256 * (rows.mentees.len() + rows.counts.len());
+            cache.insert(key, (stamp, rows.clone(), bytes as u64));
+        }
+        Ok(rows)
+    }
+}
+
+/// Roughly what the rows hold: their texts plus a fixed cost per row.
+fn stage_bytes(rows: &StageRows) -> u64 {
+    const ROW: usize = 160;
+    let texts = rows.notes.values().map(|n| n.body_md.len() + ROW).sum::<usize>()
+        + rows
+            .evidence
+            .iter()
+            .map(|e| e.url.len() + e.title.len() + ROW)
+            .sum::<usize>()
+        + rows
+            .reviews
+            .iter()
+            .map(|r| r.message.len() + r.answer.as_ref().map_or(0, String::len) + ROW)
+            .sum::<usize>()
+        + rows.comments.iter().map(|c| c.body_md.len() + ROW).sum::<usize>()
+        + rows.progress.0.len() * ROW
+        + rows.ticked.values().map(|t| t.len() * 48).sum::<usize>();
+    (texts + 512) as u64
+}
+
+fn dashboard_bytes(rows: &DashboardRows) -> u64 {
+    const ROW: usize = 160;
+    let n = rows.enrollments.len()
+        + rows.stage_counts.len()
+        + rows.next_stage_progress.0.len()
+        + rows.completions_per_week.len()
+        + rows.activity_per_day.len();
+    (n * ROW + 512) as u64
+}
