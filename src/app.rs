@@ -354,6 +354,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn(tag_request))
+        .layer(middleware::from_fn(run_to_completion))
         .with_state(state);
     // Around the whole app rather than per route: one set of slots for every request,
     // and waiting for a slot counts against the handler timeout.
@@ -366,6 +367,25 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             .layer(GlobalConcurrencyLimitLayer::new(limits.concurrent_requests))
             .service(app),
     )
+}
+
+/// Runs each request to its end in a task of its own, even when the client goes away or
+/// the handler timeout answers first. Dropping a handler halfway would drop its database
+/// work with it, and a future dropped inside a transaction's BEGIN or COMMIT can hand its
+/// connection back to the pool still in the transaction: every later statement on that
+/// connection then fails ("current transaction is aborted").
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "a request's task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// A request's id: on its log lines, and in its `X-Request-Id` response header.

@@ -1148,3 +1148,55 @@ async fn folded_counter_deltas_give_their_space_back() {
     .unwrap();
     assert_eq!(done, 20000);
 }
+
+#[tokio::test]
+async fn a_tick_whose_client_goes_away_still_finishes_and_leaves_every_connection_usable() {
+    let l = learner().await;
+    l.start().await;
+    let tick = async |state: &'static str, version: &'static str| {
+        l.app
+            .post_form(
+                "/skills/http-methods/state",
+                &[("state", state), ("version", version)],
+                Some(&l.cookie),
+            )
+            .await
+    };
+    let (status, _, _) = tick("in_progress", "0").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // Another connection holds the row, so the next tick waits inside its transaction.
+    let mut blocker = l.app.db.pool.begin().await.unwrap();
+    sqlx::query("select 1 from skill_progress where user_id = $1 for update")
+        .bind(l.user_id)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), tick("done", "1")).await;
+    assert!(waited.is_err(), "the tick waits on the row");
+    // The client has gone (its future is dropped); the row is let go.
+    blocker.commit().await.unwrap();
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = sqlx::query_scalar(
+            "select state from skill_progress where user_id = $1 and skill_id = 'http-methods'",
+        )
+        .bind(l.user_id)
+        .fetch_one(&l.app.db.pool)
+        .await
+        .unwrap();
+        if state == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "done", "the change was finished, not dropped halfway");
+    // No connection went back to the pool inside a transaction.
+    for _ in 0..20 {
+        let (status, _, body) = l.app.get_as("/dashboard", &l.cookie).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        sqlx::raw_sql("vacuum (skip_locked) learner_week_changes")
+            .execute(&l.app.db.pool)
+            .await
+            .unwrap();
+    }
+}
