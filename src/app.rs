@@ -383,7 +383,12 @@ async fn run_to_completion(
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%error, "a request's task failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            // The pages' own panic handler is inside; this is the rest (the API, static files).
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on the server. Try again; if it keeps happening, tell the administrator the time it happened.",
+            )
+                .into_response()
         }
     }
 }

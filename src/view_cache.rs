@@ -13,6 +13,7 @@
 //! kept copy costs that statement and the session's.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use quick_cache::Weighter;
@@ -70,15 +71,6 @@ struct MatrixKey {
     page: i64,
 }
 
-/// A mentor's kept copy: its stamp, the rows, and their approximate size in bytes.
-type KeptForMentor<T> = (MentorStamp, Arc<T>, u64);
-
-impl<K, T> Weighter<K, KeptForMentor<T>> for Bytes {
-    fn weight(&self, _key: &K, kept: &KeptForMentor<T>) -> u64 {
-        kept.2
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct StageKey {
     user_id: i64,
@@ -93,24 +85,43 @@ struct DashboardKey {
     days_since: time::Date,
 }
 
-/// A kept copy: its stamp, the rows, and their approximate size in bytes.
-type Kept<T> = (ViewStamp, Arc<T>, u64);
+/// A kept copy: the stamp it was read at, the rows, and their approximate size in bytes.
+type Kept<S, T> = (S, Arc<T>, u64);
 
 #[derive(Clone)]
 struct Bytes;
 
-impl<K, T> Weighter<K, Kept<T>> for Bytes {
-    fn weight(&self, _key: &K, kept: &Kept<T>) -> u64 {
+impl<K, S, T> Weighter<K, Kept<S, T>> for Bytes {
+    fn weight(&self, _key: &K, kept: &Kept<S, T>) -> u64 {
         kept.2
+    }
+}
+
+type KeptRows<K, S, T> = Option<Cache<K, Kept<S, T>, Bytes>>;
+
+/// The copy kept under `key`, if it was read at `stamp`.
+fn lookup<K: Eq + Hash, S: PartialEq + Clone, T>(
+    cache: &KeptRows<K, S, T>,
+    key: &K,
+    stamp: Option<S>,
+) -> Option<Arc<T>> {
+    let (kept, rows, _) = cache.as_ref()?.get(key)?;
+    (Some(kept) == stamp).then_some(rows)
+}
+
+/// Keeps `rows`, read at `stamp`, when copies are kept.
+fn keep<K: Eq + Hash, S: Clone, T>(cache: &KeptRows<K, S, T>, key: K, stamp: S, rows: &Arc<T>, bytes: u64) {
+    if let Some(cache) = cache {
+        cache.insert(key, (stamp, rows.clone(), bytes));
     }
 }
 
 /// The kept rows of every learner, bounded in bytes (least useful dropped first).
 pub struct ViewCache {
-    stages: Option<Cache<StageKey, Kept<StageRows>, Bytes>>,
-    dashboards: Option<Cache<DashboardKey, Kept<DashboardRows>, Bytes>>,
-    mentor_dashboards: Option<Cache<MentorDashboardKey, KeptForMentor<MentorDashboardRows>, Bytes>>,
-    matrices: Option<Cache<MatrixKey, KeptForMentor<MatrixRows>, Bytes>>,
+    stages: KeptRows<StageKey, ViewStamp, StageRows>,
+    dashboards: KeptRows<DashboardKey, ViewStamp, DashboardRows>,
+    mentor_dashboards: KeptRows<MentorDashboardKey, MentorStamp, MentorDashboardRows>,
+    matrices: KeptRows<MatrixKey, MentorStamp, MatrixRows>,
 }
 
 impl ViewCache {
@@ -148,16 +159,11 @@ impl ViewCache {
             roadmap_id: roadmap_id.to_string(),
             skill_ids,
         };
-        if let (Some(cache), Some(stamp)) = (&self.stages, user.view_stamp)
-            && let Some((kept, rows, _)) = cache.get(&key)
-            && kept == stamp
-        {
+        if let Some(rows) = lookup(&self.stages, &key, user.view_stamp) {
             return Ok(rows);
         }
         let rows = Arc::new(learner_view::stage(db, user.id, roadmap_id, &key.skill_ids).await?);
-        if let Some(cache) = &self.stages {
-            cache.insert(key, (rows.stamp, rows.clone(), stage_bytes(&rows)));
-        }
+        keep(&self.stages, key, rows.stamp, &rows, stage_bytes(&rows));
         Ok(rows)
     }
 
@@ -171,14 +177,12 @@ impl ViewCache {
         skill_ids: Vec<String>,
     ) -> sqlx::Result<Arc<StageRows>> {
         let rows = Arc::new(learner_view::stage(db, user_id, roadmap_id, &skill_ids).await?);
-        if let Some(cache) = &self.stages {
-            let key = StageKey {
-                user_id,
-                roadmap_id: roadmap_id.to_string(),
-                skill_ids,
-            };
-            cache.insert(key, (rows.stamp, rows.clone(), stage_bytes(&rows)));
-        }
+        let key = StageKey {
+            user_id,
+            roadmap_id: roadmap_id.to_string(),
+            skill_ids,
+        };
+        keep(&self.stages, key, rows.stamp, &rows, stage_bytes(&rows));
         Ok(rows)
     }
 
@@ -195,16 +199,11 @@ impl ViewCache {
             weeks_since,
             days_since,
         };
-        if let (Some(cache), Some(stamp)) = (&self.dashboards, user.view_stamp)
-            && let Some((kept, rows, _)) = cache.get(&key)
-            && kept == stamp
-        {
+        if let Some(rows) = lookup(&self.dashboards, &key, user.view_stamp) {
             return Ok(rows);
         }
         let rows = Arc::new(learner_view::dashboard(db, user.id, weeks_since, days_since).await?);
-        if let Some(cache) = &self.dashboards {
-            cache.insert(key, (rows.stamp, rows.clone(), dashboard_bytes(&rows)));
-        }
+        keep(&self.dashboards, key, rows.stamp, &rows, dashboard_bytes(&rows));
         Ok(rows)
     }
 
@@ -236,10 +235,7 @@ impl ViewCache {
             page: offset,
             stalled_after,
         };
-        if let (Some(cache), Some(stamp)) = (&self.mentor_dashboards, stamp)
-            && let Some((kept, rows, _)) = cache.get(&key)
-            && kept == stamp
-        {
+        if let Some(rows) = lookup(&self.mentor_dashboards, &key, stamp) {
             return Ok(rows);
         }
         let (mentees, total, reviews_waiting) =
@@ -254,9 +250,9 @@ impl ViewCache {
             enrollments,
             counts,
         });
-        if let (Some(cache), Some(stamp)) = (&self.mentor_dashboards, stamp) {
+        if let Some(stamp) = stamp {
             let bytes = 512 + 256 * (rows.mentees.len() + rows.enrollments.len() + rows.counts.len());
-            cache.insert(key, (stamp, rows.clone(), bytes as u64));
+            keep(&self.mentor_dashboards, key, stamp, &rows, bytes as u64);
         }
         Ok(rows)
     }
@@ -275,10 +271,7 @@ impl ViewCache {
             roadmap_id: roadmap_id.to_string(),
             page: offset,
         };
-        if let (Some(cache), Some(stamp)) = (&self.matrices, stamp)
-            && let Some((kept, rows, _)) = cache.get(&key)
-            && kept == stamp
-        {
+        if let Some(rows) = lookup(&self.matrices, &key, stamp) {
             return Ok(rows);
         }
         let (mentees, total) =
@@ -290,9 +283,9 @@ impl ViewCache {
             total,
             counts,
         });
-        if let (Some(cache), Some(stamp)) = (&self.matrices, stamp) {
+        if let Some(stamp) = stamp {
             let bytes = 512 + 256 * (rows.mentees.len() + rows.counts.len());
-            cache.insert(key, (stamp, rows.clone(), bytes as u64));
+            keep(&self.matrices, key, stamp, &rows, bytes as u64);
         }
         Ok(rows)
     }
