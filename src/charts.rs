@@ -19,6 +19,48 @@ pub struct YearHeatmap {
     pub days: Vec<(Date, u32)>,
 }
 
+/// The dashboard's charts and the markup of its "Your activity" section, built once per
+/// kept copy of the rows they show (`view_cache`): formatting a year of cells and their
+/// tables was most of the cost of a dashboard whose rows were kept.
+#[derive(Debug)]
+pub struct DashboardCharts {
+    pub weekly: WeeklyChart,
+    pub heatmap: YearHeatmap,
+    /// `templates/progress/_activity.html` filled from the two charts.
+    pub activity: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "progress/_activity.html")]
+struct ActivitySection<'a> {
+    weekly: &'a WeeklyChart,
+    heatmap: &'a YearHeatmap,
+}
+
+impl DashboardCharts {
+    /// The last `weeks` weeks of completions and the year of active days up to `today`.
+    pub fn new(
+        today: Date,
+        weeks: usize,
+        completions_per_week: &[(Date, u32)],
+        activity_per_day: &[(Date, u32)],
+    ) -> askama::Result<Self> {
+        use askama::Template;
+        let weekly = WeeklyChart::new(today, weeks, completions_per_week);
+        let heatmap = YearHeatmap::new(today, activity_per_day);
+        let activity = ActivitySection {
+            weekly: &weekly,
+            heatmap: &heatmap,
+        }
+        .render()?;
+        Ok(Self {
+            weekly,
+            heatmap,
+            activity,
+        })
+    }
+}
+
 fn monday_of(date: Date) -> Date {
     date - Duration::days(i64::from(date.weekday().number_days_from_monday()))
 }

@@ -20,10 +20,12 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use sqlx::PgPool;
 
+use crate::charts::DashboardCharts;
 use crate::db::learner_view::{self, DashboardRows, StageRows, ViewStamp};
 use crate::db::mentorships::{self, MenteeSummary};
 use crate::db::progress::{self, StageCounts};
 use crate::db::users::User;
+use crate::error::AppError;
 
 /// A mentor's own stamp, their active mentees and the sum of those mentees' versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,13 @@ pub struct MentorDashboardRows {
     /// (mentee, roadmap, started) of the page's mentees.
     pub enrollments: Vec<(i64, String, time::OffsetDateTime)>,
     pub counts: Counts,
+}
+
+/// A learner's dashboard rows and the charts drawn from them.
+#[derive(Debug)]
+pub struct KeptDashboard {
+    pub rows: DashboardRows,
+    pub charts: DashboardCharts,
 }
 
 /// What the matrix reads for one roadmap and page of mentees.
@@ -119,7 +128,7 @@ fn keep<K: Eq + Hash, S: Clone, T>(cache: &KeptRows<K, S, T>, key: K, stamp: S, 
 /// The kept rows of every learner, bounded in bytes (least useful dropped first).
 pub struct ViewCache {
     stages: KeptRows<StageKey, ViewStamp, StageRows>,
-    dashboards: KeptRows<DashboardKey, ViewStamp, DashboardRows>,
+    dashboards: KeptRows<DashboardKey, ViewStamp, KeptDashboard>,
     mentor_dashboards: KeptRows<MentorDashboardKey, MentorStamp, MentorDashboardRows>,
     matrices: KeptRows<MatrixKey, MentorStamp, MatrixRows>,
 }
@@ -186,25 +195,35 @@ impl ViewCache {
         Ok(rows)
     }
 
-    /// The rows of `user`'s dashboard, with charts from `weeks_since` and `days_since`.
+    /// The rows of `user`'s dashboard on `today`, with the charts of the last `chart_weeks`
+    /// weeks and of the year, rendered once per kept copy.
     pub async fn dashboard(
         &self,
         db: &PgPool,
         user: &User,
-        weeks_since: time::Date,
-        days_since: time::Date,
-    ) -> sqlx::Result<Arc<DashboardRows>> {
+        today: time::Date,
+        chart_weeks: usize,
+    ) -> Result<Arc<KeptDashboard>, AppError> {
+        // `today` is in the key through both dates, so a kept copy's charts are today's.
         let key = DashboardKey {
             user_id: user.id,
-            weeks_since,
-            days_since,
+            weeks_since: today - time::Duration::weeks(chart_weeks as i64),
+            days_since: today - time::Duration::weeks(53),
         };
-        if let Some(rows) = lookup(&self.dashboards, &key, user.view_stamp) {
-            return Ok(rows);
+        if let Some(kept) = lookup(&self.dashboards, &key, user.view_stamp) {
+            return Ok(kept);
         }
-        let rows = Arc::new(learner_view::dashboard(db, user.id, weeks_since, days_since).await?);
-        keep(&self.dashboards, key, rows.stamp, &rows, dashboard_bytes(&rows));
-        Ok(rows)
+        let rows = learner_view::dashboard(db, user.id, key.weeks_since, key.days_since).await?;
+        let charts = DashboardCharts::new(
+            today,
+            chart_weeks,
+            &rows.completions_per_week,
+            &rows.activity_per_day,
+        )?;
+        let bytes = dashboard_bytes(&rows) + charts.activity.len() as u64;
+        let kept = Arc::new(KeptDashboard { rows, charts });
+        keep(&self.dashboards, key, kept.rows.stamp, &kept, bytes);
+        Ok(kept)
     }
 
     /// The mentor's current stamp, when copies are kept and the session read theirs.

@@ -128,6 +128,45 @@ async fn a_page_viewed_again_shows_what_a_mentor_the_database_and_a_rename_chang
 }
 
 #[tokio::test]
+async fn a_kept_dashboard_draws_its_charts_again_after_a_change() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    view(&app, "/dashboard", &ada).await;
+    let (count, before) = view(&app, "/dashboard", &ada).await;
+    assert_eq!(count, 1, "the second view uses the kept rows and charts");
+    let stat = r#"completed this week</span><span class="stat-value">"#;
+    assert!(before.contains(&format!("{stat}0<")), "{before}");
+    assert!(
+        before.contains("(on small screens, the last 12): 0 in all."),
+        "{before}"
+    );
+    assert!(
+        before.contains("0 active days, longest streak 0 days"),
+        "{before}"
+    );
+
+    app.post_form(
+        "/skills/http-methods/state",
+        &[("state", "done"), ("version", "0")],
+        Some(&ada),
+    )
+    .await;
+    let (count, after) = view(&app, "/dashboard", &ada).await;
+    assert_eq!(count, 2, "the tick made the kept copy stale");
+    assert!(after.contains(&format!("{stat}1<")), "{after}");
+    assert!(
+        after.contains("(on small screens, the last 12): 1 in all."),
+        "{after}"
+    );
+    assert!(after.contains("1 active day, longest streak 1 day"), "{after}");
+    // The section is drawn once per copy, and the copy is used again as it was drawn.
+    let (count, again) = view(&app, "/dashboard", &ada).await;
+    assert_eq!(count, 1);
+    assert_eq!(again, after);
+}
+
+#[tokio::test]
 async fn kept_rows_are_off_with_a_zero_budget() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &common::sample_content());

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::auth::SignedIn;
-use crate::charts::{self, WeeklyChart, YearHeatmap};
+use crate::charts::{self, DashboardCharts};
 use crate::content::catalog::{Roadmap, Skill, Stage, place_of};
 use crate::db::progress::{self, Change, Undo};
 
@@ -463,8 +463,7 @@ struct DashboardPage<'a> {
     /// Overdue first, then by date.
     due: Vec<Due<'a>>,
     others: Vec<&'a Roadmap>,
-    weekly: WeeklyChart,
-    heatmap: YearHeatmap,
+    charts: &'a DashboardCharts,
 }
 
 /// Weeks shown in the completions chart.
@@ -472,17 +471,12 @@ const CHART_WEEKS: usize = 26;
 
 async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
-    let today = charts::today();
-    // One statement for the page; see db::learner_view.
-    let rows = state
+    // One statement for the page (see db::learner_view), none while its rows are kept.
+    let kept = state
         .view_cache
-        .dashboard(
-            &state.db,
-            &user,
-            today - time::Duration::weeks(CHART_WEEKS as i64),
-            today - time::Duration::weeks(53),
-        )
+        .dashboard(&state.db, &user, charts::today(), CHART_WEEKS)
         .await?;
+    let rows = &kept.rows;
     let map = &rows.next_stage_progress;
     let mut roadmaps = Vec::new();
     for enrollment in &rows.enrollments {
@@ -562,14 +556,12 @@ async fn dashboard(State(state): State<AppState>, SignedIn(user): SignedIn) -> R
         })
         .collect();
     due.sort_by_key(|(day, _)| *day);
-    let (weekly_rows, daily_rows) = (&rows.completions_per_week, &rows.activity_per_day);
     Ok(render(&DashboardPage {
         layout: Layout::new(&state, Some(&user), "Dashboard"),
         roadmaps,
         due: due.into_iter().map(|(_, d)| d).collect(),
         others,
-        weekly: WeeklyChart::new(today, CHART_WEEKS, weekly_rows),
-        heatmap: YearHeatmap::new(today, daily_rows),
+        charts: &kept.charts,
     })?
     .into_response())
 }
