@@ -14,13 +14,14 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use sqlx::PgPool;
 
 use crate::charts::DashboardCharts;
+use crate::content::catalog::Catalog;
 use crate::db::learner_view::{self, DashboardRows, StageRows, ViewStamp};
 use crate::db::mentorships::{self, MenteeSummary};
 use crate::db::progress::{self, StageCounts};
@@ -64,6 +65,37 @@ pub struct MatrixRows {
     pub mentees: Vec<(i64, String, String)>,
     pub total: i64,
     pub counts: Counts,
+    /// The page's table, drawn from these rows once per catalog.
+    pub drawn: Drawn,
+}
+
+/// Markup drawn from a kept copy, with the catalog it was drawn with. It is drawn again when
+/// the catalog is another: a content load moves the stamp in its transaction and swaps the
+/// catalog just after, so a copy read in between would otherwise keep the old names.
+#[derive(Debug, Default)]
+pub struct Drawn(Mutex<Option<(Weak<Catalog>, Arc<str>)>>);
+
+impl Drawn {
+    /// The markup drawn with `catalog`, drawing it with `draw` if there is none yet.
+    pub fn get_or_draw<E>(
+        &self,
+        catalog: &Arc<Catalog>,
+        draw: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<str>, E> {
+        let slot = |drawn: &mut Option<(Weak<Catalog>, Arc<str>)>| {
+            drawn
+                .as_ref()
+                .filter(|(with, _)| std::ptr::eq(with.as_ptr(), Arc::as_ptr(catalog)))
+                .map(|(_, markup)| markup.clone())
+        };
+        if let Some(markup) = slot(&mut self.0.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(markup);
+        }
+        // Drawn outside the lock: two requests may both draw a new copy, and either is right.
+        let markup: Arc<str> = draw()?.into();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Arc::downgrade(catalog), markup.clone()));
+        Ok(markup)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -301,9 +333,11 @@ impl ViewCache {
             mentees,
             total,
             counts,
+            drawn: Drawn::default(),
         });
         if let Some(stamp) = stamp {
-            let bytes = 512 + 256 * (rows.mentees.len() + rows.counts.len());
+            // With the table it will draw: about 2 KB of cells per mentee.
+            let bytes = 512 + 256 * (rows.mentees.len() + rows.counts.len()) + 2304 * rows.mentees.len();
             keep(&self.matrices, key, stamp, &rows, bytes as u64);
         }
         Ok(rows)

@@ -249,7 +249,13 @@ async fn mentor_pages_stay_constant_from_5_to_120_mentees_and_page_by_50() {
     assert!(large[1] <= 4, "the matrix ran {} statements", large[1]);
     // Viewed again with nothing changed: the kept rows, after the session, the invitations
     // and the stamp (src/view_cache.rs).
-    assert_eq!(get_count(&app, "/mentoring?page=3", &mentor).await, 3);
+    // The dashboard's copies are kept per whole minute ("stalled" moves with the clock): a
+    // minute that turned since the view above reads afresh once, and keeps that.
+    let mut again = get_count(&app, "/mentoring?page=3", &mentor).await;
+    if again != 3 {
+        again = get_count(&app, "/mentoring?page=3", &mentor).await;
+    }
+    assert_eq!(again, 3);
     assert_eq!(get_count(&app, "/mentoring/matrix/web?page=2", &mentor).await, 2);
 
     // 120 mentees: 50, 50 and 20 a page, each mentee exactly once.

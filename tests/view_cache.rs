@@ -355,6 +355,18 @@ async fn a_mentor_page_viewed_again_shows_what_mentees_did_and_the_last_visit() 
     let (count, matrix) = view(&app, matrix_path, &mia).await;
     assert_eq!(count, first);
     assert!(matrix.contains(zoe_dns), "{matrix}");
+    // The table is drawn once per kept copy and catalog: a catalog swapped in without the
+    // stamp moving (a content load commits, then swaps) draws it again with the new names.
+    assert_eq!(view(&app, matrix_path, &mia).await, (2, matrix.clone()));
+    assert!(matrix.contains("<li>DNS</li>"), "{matrix}");
+    let mut renamed = (**app.state.catalog.load()).clone();
+    let web = renamed.roadmaps.iter_mut().find(|r| r.id == "web").unwrap();
+    web.stages.iter_mut().find(|s| s.id == "dns").unwrap().title = "Name lookups".into();
+    app.state.catalog.store(std::sync::Arc::new(renamed));
+    let (count, matrix) = view(&app, matrix_path, &mia).await;
+    assert_eq!(count, 2, "the rows are still kept");
+    assert!(matrix.contains("<li>Name lookups</li>"), "{matrix}");
+    assert!(!matrix.contains("<li>DNS</li>"), "{matrix}");
 
     // A link that ends takes the mentee off both kept pages.
     sql(

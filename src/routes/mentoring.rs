@@ -1,6 +1,7 @@
 //! Mentoring: a learner's "My mentors" page and invitations, a mentor's list of mentees, and read-only mentee views.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
@@ -1411,8 +1412,16 @@ struct MatrixCell {
 
 #[derive(Template)]
 #[template(path = "mentoring/matrix.html")]
-struct MatrixPage<'a> {
+struct MatrixPage {
     layout: Layout,
+    /// `_matrix.html`, drawn once per kept copy of the rows.
+    body: Arc<str>,
+}
+
+/// The matrix page's content: mentees × stages, the legend and the page links.
+#[derive(Template)]
+#[template(path = "mentoring/_matrix.html")]
+struct MatrixBody<'a> {
     roadmap: &'a Roadmap,
     rows: Vec<(String, String, Vec<MatrixCell>)>,
     total: i64,
@@ -1448,32 +1457,39 @@ async fn matrix(
         return Ok(Redirect::to(&last).into_response());
     }
     let (total, counts) = (kept.total, &kept.counts);
-    let rows = kept
-        .mentees
-        .iter()
-        .map(|(id, username, name)| {
-            let cells = roadmap
-                .stages
-                .iter()
-                .zip(roadmap_tallies(roadmap, *id, counts))
-                .map(|(stage, t)| MatrixCell {
-                    href: format!("/mentees/{}/{}/{}", username, roadmap.id, stage.id),
-                    percent: t.percent_label(),
-                    shade: t.percent().div_ceil(25).min(4),
-                    text: format!("{}/{}", t.done, t.required - t.skipped),
-                })
-                .collect();
-            (name.clone(), username.clone(), cells)
-        })
-        .collect();
+    let draw = || {
+        let rows = kept
+            .mentees
+            .iter()
+            .map(|(id, username, name)| {
+                let cells = roadmap
+                    .stages
+                    .iter()
+                    .zip(roadmap_tallies(roadmap, *id, counts))
+                    .map(|(stage, t)| MatrixCell {
+                        href: format!("/mentees/{}/{}/{}", username, roadmap.id, stage.id),
+                        percent: t.percent_label(),
+                        shade: t.percent().div_ceil(25).min(4),
+                        text: format!("{}/{}", t.done, t.required - t.skipped),
+                    })
+                    .collect();
+                (name.clone(), username.clone(), cells)
+            })
+            .collect();
+        MatrixBody {
+            roadmap,
+            rows,
+            total,
+            page,
+            pages: page_count(total),
+            path: format!("/mentoring/matrix/{}", roadmap.id),
+        }
+        .render()
+    };
+    let body = kept.drawn.get_or_draw(&catalog, draw)?;
     Ok(render(&MatrixPage {
         layout: Layout::new(&state, Some(&user), format!("{} · mentees", roadmap.title)),
-        roadmap,
-        rows,
-        total,
-        page,
-        pages: page_count(total),
-        path: format!("/mentoring/matrix/{}", roadmap.id),
+        body,
     })?
     .into_response())
 }
