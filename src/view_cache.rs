@@ -49,6 +49,8 @@ pub struct MentorDashboardRows {
     /// (mentee, roadmap, started) of the page's mentees.
     pub enrollments: Vec<(i64, String, time::OffsetDateTime)>,
     pub counts: Counts,
+    /// The page's mentee cards, drawn from these rows once per catalog and time zone.
+    pub drawn: Drawn,
 }
 
 /// A learner's dashboard rows and the charts drawn from them.
@@ -69,31 +71,46 @@ pub struct MatrixRows {
     pub drawn: Drawn,
 }
 
-/// Markup drawn from a kept copy, with the catalog it was drawn with. It is drawn again when
-/// the catalog is another: a content load moves the stamp in its transaction and swaps the
-/// catalog just after, so a copy read in between would otherwise keep the old names.
+/// Markup drawn from a kept copy, with the catalog and the viewer's time zone it was drawn
+/// with. It is drawn again when either is another: a content load moves the stamp in its
+/// transaction and swaps the catalog just after, so a copy read in between would otherwise
+/// keep the old names; dates are written in the viewer's zone.
 #[derive(Debug, Default)]
-pub struct Drawn(Mutex<Option<(Weak<Catalog>, Arc<str>)>>);
+pub struct Drawn(Mutex<Option<DrawnWith>>);
+
+#[derive(Debug)]
+struct DrawnWith {
+    catalog: Weak<Catalog>,
+    time_zone: String,
+    markup: Arc<str>,
+}
 
 impl Drawn {
-    /// The markup drawn with `catalog`, drawing it with `draw` if there is none yet.
+    /// The markup drawn with `catalog` in `time_zone`, drawing it with `draw` if there is
+    /// none yet.
     pub fn get_or_draw<E>(
         &self,
         catalog: &Arc<Catalog>,
+        time_zone: &str,
         draw: impl FnOnce() -> Result<String, E>,
     ) -> Result<Arc<str>, E> {
-        let slot = |drawn: &mut Option<(Weak<Catalog>, Arc<str>)>| {
-            drawn
-                .as_ref()
-                .filter(|(with, _)| std::ptr::eq(with.as_ptr(), Arc::as_ptr(catalog)))
-                .map(|(_, markup)| markup.clone())
+        let drawn = |slot: &Option<DrawnWith>| {
+            slot.as_ref()
+                .filter(|d| {
+                    std::ptr::eq(d.catalog.as_ptr(), Arc::as_ptr(catalog)) && d.time_zone == time_zone
+                })
+                .map(|d| d.markup.clone())
         };
-        if let Some(markup) = slot(&mut self.0.lock().unwrap_or_else(|e| e.into_inner())) {
+        if let Some(markup) = drawn(&self.0.lock().unwrap_or_else(|e| e.into_inner())) {
             return Ok(markup);
         }
         // Drawn outside the lock: two requests may both draw a new copy, and either is right.
         let markup: Arc<str> = draw()?.into();
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Arc::downgrade(catalog), markup.clone()));
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(DrawnWith {
+            catalog: Arc::downgrade(catalog),
+            time_zone: time_zone.to_string(),
+            markup: markup.clone(),
+        });
         Ok(markup)
     }
 }
@@ -300,9 +317,13 @@ impl ViewCache {
             reviews_waiting,
             enrollments,
             counts,
+            drawn: Drawn::default(),
         });
         if let Some(stamp) = stamp {
-            let bytes = 512 + 256 * (rows.mentees.len() + rows.enrollments.len() + rows.counts.len());
+            // With the cards it will draw: about 1.5 KB a mentee.
+            let bytes = 512
+                + 256 * (rows.mentees.len() + rows.enrollments.len() + rows.counts.len())
+                + 1536 * rows.mentees.len();
             keep(&self.mentor_dashboards, key, stamp, &rows, bytes as u64);
         }
         Ok(rows)

@@ -167,6 +167,51 @@ async fn a_kept_dashboard_draws_its_charts_again_after_a_change() {
 }
 
 #[tokio::test]
+async fn a_kept_mentor_dashboard_is_drawn_again_for_another_catalog_or_time_zone() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let mia = app.sign_up("mia").await;
+    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    sql(
+        &app,
+        "insert into mentorships (mentee_id, mentor_id, status, responded_at)
+         select u.id, m.id, 'active', now() from users u, users m
+         where u.username = 'ada' and m.username = 'mia'",
+    )
+    .await;
+    // A last activity at noon UTC: 1 Jan in UTC, already 2 Jan at UTC+14. The link (inserted
+    // after it) moves the stamps, so the first view reads it.
+    sql(
+        &app,
+        "update enrollments set last_activity_at = '2026-01-01 12:00:00+00'",
+    )
+    .await;
+    sql(&app, "update mentorships set responded_at = now()").await;
+    view(&app, "/mentoring", &mia).await;
+    let (count, page) = view(&app, "/mentoring", &mia).await;
+    assert_eq!(count, 3, "kept");
+    assert!(page.contains("Last activity 1 Jan 2026"), "{page}");
+
+    // The mentor moves to UTC+14: the rows are still kept, the dates are written again.
+    sql(
+        &app,
+        "update users set time_zone = 'Pacific/Kiritimati' where username = 'mia'",
+    )
+    .await;
+    let (count, page) = view(&app, "/mentoring", &mia).await;
+    assert_eq!(count, 3, "the rows are still kept");
+    assert!(page.contains("Last activity 2 Jan 2026"), "{page}");
+
+    // A catalog swapped in without the stamp moving names the roadmap anew.
+    let mut renamed = (**app.state.catalog.load()).clone();
+    renamed.roadmaps.iter_mut().find(|r| r.id == "web").unwrap().title = "Web foundations".into();
+    app.state.catalog.store(std::sync::Arc::new(renamed));
+    let (count, page) = view(&app, "/mentoring", &mia).await;
+    assert_eq!(count, 3);
+    assert!(page.contains("Web foundations"), "{page}");
+}
+
+#[tokio::test]
 async fn kept_rows_are_off_with_a_zero_budget() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &common::sample_content());

@@ -493,15 +493,23 @@ struct MenteeRow {
 struct MentoringPage {
     layout: Layout,
     requests: Vec<LinkRow>,
+    /// `_mentees.html`, drawn once per kept copy of the rows.
+    mentees: Arc<str>,
+    notice: Option<&'static str>,
+    /// Review requests waiting for this mentor, over every mentee.
+    reviews_waiting: i64,
+}
+
+/// The mentor dashboard's page of mentee cards.
+#[derive(Template)]
+#[template(path = "mentoring/_mentees.html")]
+struct MenteesSection {
     mentees: Vec<MenteeRow>,
     /// Active mentees in all, over every page.
     total: i64,
     page: i64,
     pages: i64,
     stalled_days: i64,
-    notice: Option<&'static str>,
-    /// Review requests waiting for this mentor, over every mentee.
-    reviews_waiting: i64,
 }
 
 /// Mentees per page on the mentor dashboard and the matrix.
@@ -570,44 +578,51 @@ async fn mentoring(
     }
     let (enrollments, counts) = (&rows.enrollments, &rows.counts);
     let catalog = state.catalog.load();
-    let mentees: Vec<MenteeRow> = rows
-        .mentees
-        .iter()
-        .map(|m| {
-            let roadmaps: Vec<&Roadmap> = enrollments
-                .iter()
-                .filter(|(uid, rid, _)| *uid == m.mentee_id && m.scope.covers(rid))
-                .filter_map(|(_, rid, _)| catalog.roadmap(rid))
-                .collect();
-            MenteeRow {
-                roadmaps: roadmaps
+    let draw = || {
+        let mentees: Vec<MenteeRow> = rows
+            .mentees
+            .iter()
+            .map(|m| {
+                let roadmaps: Vec<&Roadmap> = enrollments
                     .iter()
-                    .map(|r| {
-                        let tally = roadmap_tallies(r, m.mentee_id, counts)
-                            .into_iter()
-                            .fold(Tally::default(), |sum, t| sum + t);
-                        (r.id.clone(), r.title.clone(), tally)
-                    })
-                    .collect(),
-                last_activity: m.last_activity.map(format_date),
-                stalled: m.last_activity.is_none_or(|at| at < stalled_after),
-                reviews_waiting: m.reviews_waiting as usize,
-                oldest_review: m.oldest_review.map(waited),
-                new_since_visit: m.new_since_visit,
-                username: m.username.clone(),
-                name: m.display_name.clone(),
-                link_id: m.link_id,
-            }
-        })
-        .collect();
+                    .filter(|(uid, rid, _)| *uid == m.mentee_id && m.scope.covers(rid))
+                    .filter_map(|(_, rid, _)| catalog.roadmap(rid))
+                    .collect();
+                MenteeRow {
+                    roadmaps: roadmaps
+                        .iter()
+                        .map(|r| {
+                            let tally = roadmap_tallies(r, m.mentee_id, counts)
+                                .into_iter()
+                                .fold(Tally::default(), |sum, t| sum + t);
+                            (r.id.clone(), r.title.clone(), tally)
+                        })
+                        .collect(),
+                    last_activity: m.last_activity.map(format_date),
+                    stalled: m.last_activity.is_none_or(|at| at < stalled_after),
+                    reviews_waiting: m.reviews_waiting as usize,
+                    oldest_review: m.oldest_review.map(waited),
+                    new_since_visit: m.new_since_visit,
+                    username: m.username.clone(),
+                    name: m.display_name.clone(),
+                    link_id: m.link_id,
+                }
+            })
+            .collect();
+        MenteesSection {
+            mentees,
+            total,
+            page,
+            pages: page_count(total),
+            stalled_days: state.settings.stalled_days,
+        }
+        .render()
+    };
+    let mentees = rows.drawn.get_or_draw(&catalog, &user.time_zone, draw)?;
     Ok(render(&MentoringPage {
         layout: Layout::new(&state, Some(&user), "Mentoring"),
         requests,
         mentees,
-        total,
-        page,
-        pages: page_count(total),
-        stalled_days: state.settings.stalled_days,
         reviews_waiting,
         notice: match query.done.as_deref() {
             Some("accepted") => Some("You are now a mentor. Your mentee's progress is listed below."),
@@ -1486,7 +1501,7 @@ async fn matrix(
         }
         .render()
     };
-    let body = kept.drawn.get_or_draw(&catalog, draw)?;
+    let body = kept.drawn.get_or_draw(&catalog, &user.time_zone, draw)?;
     Ok(render(&MatrixPage {
         layout: Layout::new(&state, Some(&user), format!("{} · mentees", roadmap.title)),
         body,
