@@ -160,6 +160,9 @@ async fn a_kept_dashboard_draws_its_charts_again_after_a_change() {
         "{after}"
     );
     assert!(after.contains("1 active day, longest streak 1 day"), "{after}");
+    // The weekly table (macros.html, shared with the team page) ends with this week's 1.
+    assert!(after.contains("</td><td>1</td></tr>"), "{after}");
+    assert!(after.contains("<tr><td>Week of "), "{after}");
     // The section is drawn once per copy, and the copy is used again as it was drawn.
     let (count, again) = view(&app, "/dashboard", &ada).await;
     assert_eq!(count, 1);
