@@ -22,8 +22,15 @@ pub async fn change_state(
     to: SkillState,
     expected_version: i32,
 ) -> Result<Change, AppError> {
-    progress::enroll(&state.db, user_id, roadmap_id).await?;
-    Ok(progress::set_state(&state.db, user_id, skill_id, to, expected_version).await?)
+    Ok(progress::set_state(
+        &state.db,
+        user_id,
+        Some(roadmap_id),
+        skill_id,
+        to,
+        expected_version,
+    )
+    .await?)
 }
 
 /// The request, if the mentor may answer it (a link or team covering its roadmap): with

@@ -80,7 +80,7 @@ pub async fn seed(pool: &PgPool, catalog: &Catalog) -> anyhow::Result<DemoAccoun
             (in_progress, SkillState::InProgress),
         ] {
             for _ in 0..count {
-                progress::set_state(pool, id, skills[index], state, 0).await?;
+                progress::set_state(pool, id, None, skills[index], state, 0).await?;
                 index += 1;
             }
         }

@@ -42,6 +42,7 @@ async fn add_mentees(app: &TestApp, mentor_id: i64, from: usize, count: usize) {
         pathway::db::progress::set_state(
             &app.db.pool,
             id,
+            None,
             "http-methods",
             pathway::progress::SkillState::Done,
             0,

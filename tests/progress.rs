@@ -399,8 +399,8 @@ async fn concurrent_changes_never_lose_an_event() {
         let (a, b) = (others.next().unwrap(), others.next().unwrap());
         let pool = &l.app.db.pool;
         let (first, second) = tokio::join!(
-            db::set_state(pool, l.user_id, "http-methods", a, version),
-            db::set_state(pool, l.user_id, "http-methods", b, version)
+            db::set_state(pool, l.user_id, Some("web"), "http-methods", a, version),
+            db::set_state(pool, l.user_id, Some("web"), "http-methods", b, version)
         );
         let outcomes = [first.unwrap(), second.unwrap()];
         let applied = outcomes

@@ -531,7 +531,7 @@ async fn learn(pool: &PgPool, users: &[i64; 2], ops: &[LearnerOp], counter: &mut
                 .await
                 .unwrap()
                 .unwrap_or(0);
-                db::progress::set_state(pool, users[user], skill, SkillState::ALL[state], version)
+                db::progress::set_state(pool, users[user], None, skill, SkillState::ALL[state], version)
                     .await
                     .unwrap();
             }

@@ -213,6 +213,8 @@ pub(crate) enum Dates {
 }
 
 /// Writes the new state and its event. The caller holds the row lock.
+/// The statement is the database function `progress_write_change` (migration 0045), which
+/// the one-call tick ([`set_state`]) shares.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_change(
     conn: &mut PgConnection,
@@ -232,56 +234,8 @@ pub(crate) async fn write_change(
         Dates::Revert(at) => Some(at),
         _ => None,
     };
-    // One statement: the state, the event, and, when the skill leaves done,
-    // the withdrawn review request and verification (with an event saying so).
-    // The caller holds the row lock, so `before` is the row as it stands.
     sqlx::query!(
-        r#"with before as (
-               select verified_by is not null as verified from skill_progress where user_id = $1 and skill_id = $2
-           ), written as (
-               insert into skill_progress (user_id, skill_id, state, started_at, done_at, done_content_hash)
-               values ($1, $2, $3,
-                       case when $3 <> 'not_started' then now() end,
-                       case when $3 = 'done' then now() end,
-                       case when $3 = 'done' then (select content_hash from skills where id = $2) end)
-               on conflict (user_id, skill_id) do update set
-                   state = excluded.state,
-                   started_at = case
-                       when $4 then excluded.started_at
-                       when excluded.state = 'not_started' and skill_progress.started_at = $5 then null
-                       else coalesce(skill_progress.started_at, excluded.started_at) end,
-                   done_at = case
-                       when $4 then excluded.done_at
-                       when excluded.state <> 'done' and skill_progress.done_at = $5 then null
-                       else coalesce(skill_progress.done_at, excluded.done_at) end,
-                   done_content_hash = coalesce(excluded.done_content_hash, skill_progress.done_content_hash),
-                   verified_by = case when excluded.state = 'done' then skill_progress.verified_by end,
-                   verified_at = case when excluded.state = 'done' then skill_progress.verified_at end,
-                   updated_at = now(),
-                   version = skill_progress.version + 1
-               returning 1
-           ), withdrawn as (
-               update review_requests set status = 'withdrawn', answered_at = now()
-               where $3 <> 'done' and mentee_id = $1 and skill_id = $2 and status = 'pending'
-               returning 1
-           ), events as (
-               insert into progress_events (id, action_id, user_id, skill_id, actor_id, kind, from_state, to_state,
-                                            undoes, content_hash, message)
-               select nextval('progress_events_id_seq'), $6, $1, $2, $7, e.kind, e.from_state, $3, e.undoes,
-                      e.content_hash, e.message
-               from (
-                   select 1 as n, 'unverify' as kind, 'done' as from_state, null::bigint as undoes,
-                          null::text as content_hash,
-                          'Verification withdrawn: the skill is no longer done.' as message
-                   from before where before.verified and $3 <> 'done'
-                   union all
-                   select 2, $8, $9, $10, case when $3 = 'done' then (select content_hash from skills where id = $2) end,
-                          $11
-               ) e order by e.n
-               returning 1
-           )
-           select (select count(*) from written) + (select count(*) from withdrawn) + (select count(*) from events)
-               as "written!""#,
+        r#"select progress_write_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) as "written!""#,
         user_id,
         skill_id,
         to.as_str(),
@@ -299,63 +253,43 @@ pub(crate) async fn write_change(
     Ok(())
 }
 
-/// Sets one skill's state if the caller saw `expected_version` (0 = no row yet).
+/// Sets one skill's state if the caller saw `expected_version` (0 = no row yet), first
+/// starting `roadmap_id` for the user if given and not started yet.
+///
+/// One round trip, one transaction: the database function `progress_set_state` (migration
+/// 0045) locks the row, compares versions and writes. A tick used to be six statements, and
+/// their exchanges cost as much as the write.
 pub async fn set_state(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     user_id: i64,
+    roadmap_id: Option<&str>,
     skill_id: &str,
     to: SkillState,
     expected_version: i32,
 ) -> sqlx::Result<Change> {
-    let mut tx = pool.begin().await?;
-    let ids = [skill_id.to_string()];
-    let current = lock_rows(&mut tx, user_id, &ids).await?;
-    let (from, version) = current
-        .get(skill_id)
-        .copied()
-        .unwrap_or((SkillState::NotStarted, 0));
-    if version != expected_version {
-        return Ok(Change::Stale { current: from });
-    }
-    if from == to {
-        return Ok(Change::Unchanged);
-    }
-    if version == 0 {
-        // Two first changes may race to insert the row: the loser is stale.
-        let claimed = sqlx::query!(
-            "insert into skill_progress (user_id, skill_id, state, version) values ($1, $2, 'not_started', 0)
-             on conflict do nothing",
-            user_id,
-            skill_id
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            tx.rollback().await?;
-            let now = for_skills(pool, user_id, &ids).await?;
-            return Ok(Change::Stale {
-                current: now.state(skill_id),
-            });
-        }
-    }
-    let action_id = next_action(&mut tx).await?;
-    write_change(
-        &mut tx,
-        action_id,
+    let row = sqlx::query!(
+        r#"select outcome as "outcome!", current_state as "current_state!", action
+           from progress_set_state($1, $2, $3, $4, $5)"#,
         user_id,
-        user_id,
+        roadmap_id,
         skill_id,
-        from,
-        to,
-        "set",
-        None,
-        Dates::Keep,
-        None,
+        to.as_str(),
+        expected_version
     )
+    .fetch_one(db)
     .await?;
-    tx.commit().await?;
-    Ok(Change::Applied { action_id })
+    Ok(match (row.outcome.as_str(), row.action) {
+        ("applied", Some(action_id)) => Change::Applied { action_id },
+        ("unchanged", _) => Change::Unchanged,
+        ("stale", _) => Change::Stale {
+            current: parse_state(&row.current_state),
+        },
+        (outcome, _) => {
+            return Err(sqlx::Error::Protocol(format!(
+                "progress_set_state answered {outcome:?} without an action"
+            )));
+        }
+    })
 }
 
 /// Marks every given skill that is not done or skipped yet as done, as one action:
