@@ -365,10 +365,16 @@ impl ViewCache {
     }
 }
 
-/// Roughly what the rows hold: their texts plus a fixed cost per row.
+/// Roughly what the rows hold: their texts plus a fixed cost per row. Notes and comments
+/// count three times their markdown: the HTML drawn from them once viewed
+/// (`StageRows::drawn_markdown`) is about twice as long.
 fn stage_bytes(rows: &StageRows) -> u64 {
     const ROW: usize = 160;
-    let texts = rows.notes.values().map(|n| n.body_md.len() + ROW).sum::<usize>()
+    let texts = rows
+        .notes
+        .values()
+        .map(|n| 3 * n.body_md.len() + ROW)
+        .sum::<usize>()
         + rows
             .evidence
             .iter()
@@ -379,7 +385,11 @@ fn stage_bytes(rows: &StageRows) -> u64 {
             .iter()
             .map(|r| r.message.len() + r.answer.as_ref().map_or(0, String::len) + ROW)
             .sum::<usize>()
-        + rows.comments.iter().map(|c| c.body_md.len() + ROW).sum::<usize>()
+        + rows
+            .comments
+            .iter()
+            .map(|c| 3 * c.body_md.len() + ROW)
+            .sum::<usize>()
         + rows.progress.0.len() * ROW
         + rows.ticked.values().map(|t| t.len() * 48).sum::<usize>();
     (texts + 512) as u64

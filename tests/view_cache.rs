@@ -138,6 +138,59 @@ async fn a_page_viewed_again_shows_what_a_mentor_the_database_and_a_rename_chang
 }
 
 #[tokio::test]
+async fn a_kept_skill_page_shows_its_note_and_comments_sanitized_and_as_last_written() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    app.sign_up("mia").await;
+    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    sql(
+        &app,
+        "insert into notes (user_id, skill_id, body_md)
+         select id, 'http-methods', 'First **draft** <script>alert(1)</script>' from users where username = 'ada'",
+    )
+    .await;
+    sql(
+        &app,
+        "insert into comments (mentee_id, skill_id, author_id, body_md)
+         select a.id, 'http-methods', m.id, 'Looks *good* <img src=x onerror=alert(2)>'
+         from users a, users m where a.username = 'ada' and m.username = 'mia'",
+    )
+    .await;
+    let skill = "/roadmaps/web/http/http-methods";
+    let (_, page) = view(&app, skill, &ada).await;
+    let (kept, again) = view(&app, skill, &ada).await;
+    assert_eq!(kept, 1, "the kept rows");
+    assert_eq!(
+        page, again,
+        "the note and comment drawn with the kept rows show the same"
+    );
+    assert!(page.contains("First <strong>draft</strong>"), "{page}");
+    assert!(page.contains("Looks <em>good</em>"), "{page}");
+    assert!(
+        !page.contains("<script>alert") && !page.contains("onerror"),
+        "{page}"
+    );
+
+    // Edited (by a script, another instance): the next view reads and draws them afresh.
+    sql(
+        &app,
+        "update notes set body_md = 'Second *try*', updated_at = now()",
+    )
+    .await;
+    sql(
+        &app,
+        "update comments set body_md = 'Even **better**', edited_at = now()",
+    )
+    .await;
+    let (count, page) = view(&app, skill, &ada).await;
+    assert_eq!(count, 2);
+    assert!(page.contains("Second <em>try</em>"), "{page}");
+    assert!(page.contains("Even <strong>better</strong>"), "{page}");
+    assert!(!page.contains("draft") && !page.contains("Looks"), "{page}");
+    assert_eq!(view(&app, skill, &ada).await, (1, page));
+}
+
+#[tokio::test]
 async fn a_kept_dashboard_draws_its_charts_again_after_a_change() {
     let (app, _dir) = app().await;
     let ada = app.sign_up("ada").await;

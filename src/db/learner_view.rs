@@ -6,6 +6,7 @@
 //! indexed per-learner lookups, and decoded into the usual row types.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use sqlx::PgExecutor;
@@ -42,6 +43,36 @@ pub struct StageRows {
     pub ticked: HashMap<String, HashSet<String>>,
     /// What the learner's teams say about these skills and the roadmap's stage dates.
     pub plan: super::team_plans::LearnerPlan,
+    /// The notes and comments as HTML: drawn on first use, so a kept copy sanitizes its
+    /// markdown once rather than on every view, and a tick's fresh read (whose answer
+    /// shows neither) not at all.
+    drawn: OnceLock<DrawnMarkdown>,
+}
+
+/// User markdown of [`StageRows`] rendered and sanitized.
+#[derive(Debug, Default)]
+pub struct DrawnMarkdown {
+    /// By skill id.
+    pub notes: HashMap<String, String>,
+    /// By comment id.
+    pub comments: HashMap<i64, String>,
+}
+
+impl StageRows {
+    /// The notes and comments as HTML, drawn once per copy of the rows.
+    pub fn drawn_markdown(&self) -> &DrawnMarkdown {
+        self.drawn.get_or_init(|| {
+            let draw = crate::markdown::user_markdown_to_html;
+            DrawnMarkdown {
+                notes: self
+                    .notes
+                    .iter()
+                    .map(|(skill, n)| (skill.clone(), draw(&n.body_md)))
+                    .collect(),
+                comments: self.comments.iter().map(|c| (c.id, draw(&c.body_md))).collect(),
+            }
+        })
+    }
 }
 
 /// Loads [`StageRows`] for `user_id` on `skill_ids` of `roadmap_id`.
@@ -199,6 +230,7 @@ pub async fn stage(
             .collect(),
         ticked,
         plan: super::team_plans::learner_plan_of(row.team_rules.0, row.team_due.0)?,
+        drawn: OnceLock::new(),
     })
 }
 

@@ -167,6 +167,15 @@ impl SkillView<'_> {
 /// A change to show in one skill's note and evidence block (a refused form's values and message).
 pub type WorkspaceEdit = (String, Box<dyn FnOnce(&mut Workspace) + Send>);
 
+/// What a page shows of each skill beyond its progress.
+pub(super) enum Detail {
+    /// Progress only: the stage page lists skills, and their notes and threads are on each
+    /// skill's own page, so it neither builds nor draws them.
+    Progress,
+    /// Also each skill's note and evidence block and its thread, with `edit` shown in one block.
+    Workspace(Option<WorkspaceEdit>),
+}
+
 /// One learner's views of some skills of a stage: progress, workspace, thread, sub-steps.
 pub(super) struct LoadedSkills<'a> {
     pub(super) enrolled: bool,
@@ -189,7 +198,7 @@ pub(super) async fn load_skills<'a>(
     also_progress_of: &[String],
     changed: Option<i64>,
     conflict: Option<(String, String)>,
-    edit: Option<WorkspaceEdit>,
+    detail: Detail,
 ) -> Result<LoadedSkills<'a>, AppError> {
     let mut undo_skills = HashSet::new();
     let mut undo_action = None;
@@ -203,19 +212,22 @@ pub(super) async fn load_skills<'a>(
         // A learner who has not started the roadmap sees none of it.
         if read.enrolled {
             rows = read;
-            workspaces = workspace::workspaces_from(skills, &rows.notes, &rows.evidence);
-            threads = thread::threads(
-                skills,
-                &user.username,
-                user.id,
-                &rows.comments,
-                &rows.reviews,
-                &rows.evidence,
-            );
-            if let Some((skill_id, edit)) = edit
-                && let Some(workspace) = workspaces.get_mut(&skill_id)
-            {
-                edit(workspace);
+            if let Detail::Workspace(edit) = detail {
+                let drawn = rows.drawn_markdown();
+                workspaces = workspace::workspaces_from(skills, &rows.notes, &drawn.notes, &rows.evidence);
+                threads = thread::threads(
+                    skills,
+                    &user.username,
+                    user.id,
+                    (&rows.comments, &drawn.comments),
+                    &rows.reviews,
+                    &rows.evidence,
+                );
+                if let Some((skill_id, edit)) = edit
+                    && let Some(workspace) = workspaces.get_mut(&skill_id)
+                {
+                    edit(workspace);
+                }
             }
             if let Some(action) = changed {
                 undo_skills = progress::undoable_action(&state.db, user.id, action)
@@ -315,7 +327,17 @@ pub async fn render_skill_with(
         .ok_or(AppError::NotFound)?;
     let skills = &stage.skills[position..=position];
     let requires = &skills[0].meta.requires;
-    let mut loaded = load_skills(state, user, roadmap, skills, requires, changed, conflict, edit).await?;
+    let mut loaded = load_skills(
+        state,
+        user,
+        roadmap,
+        skills,
+        requires,
+        changed,
+        conflict,
+        Detail::Workspace(edit),
+    )
+    .await?;
     // "Before this": each prerequisite with the learner's state of it.
     let before = requires
         .iter()

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
-use super::skill::{SkillView, WorkspaceEdit, load_skills};
+use super::skill::{Detail, SkillView, load_skills};
 use super::{Layout, format_date, render};
 use crate::app::AppState;
 use crate::content::catalog::{Roadmap, Stage};
@@ -48,11 +48,10 @@ pub async fn render_stage(
     } else {
         StatusCode::OK
     };
-    render_stage_with(state, user, roadmap_id, stage_id, changed, conflict, None, status).await
+    render_stage_with(state, user, roadmap_id, stage_id, changed, conflict, status).await
 }
 
-/// [`render_stage`], also showing `edit` in one skill's note and evidence block.
-#[allow(clippy::too_many_arguments)]
+/// [`render_stage`] with the given status.
 pub async fn render_stage_with(
     state: &AppState,
     user: Option<&User>,
@@ -60,13 +59,22 @@ pub async fn render_stage_with(
     stage_id: &str,
     changed: Option<i64>,
     conflict: Option<(String, String)>,
-    edit: Option<WorkspaceEdit>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let catalog = state.catalog.load();
     let roadmap = catalog.roadmap(roadmap_id).ok_or(AppError::NotFound)?;
     let (index, stage) = roadmap.stage(stage_id).ok_or(AppError::NotFound)?;
-    let loaded = load_skills(state, user, roadmap, &stage.skills, &[], changed, conflict, edit).await?;
+    let loaded = load_skills(
+        state,
+        user,
+        roadmap,
+        &stage.skills,
+        &[],
+        changed,
+        conflict,
+        Detail::Progress,
+    )
+    .await?;
     let map = &loaded.rows.progress;
     let panel = StagePanel::new(stage, map, &loaded.rows.plan, loaded.enrolled, loaded.undo_all);
     let today = crate::time_zones::viewer().today();

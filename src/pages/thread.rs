@@ -38,11 +38,12 @@ pub struct Thread {
 }
 
 /// Threads for `skills`, seen by `viewer_id`; built from rows loaded once per page.
+/// `comment_html` holds comments already drawn, by id (others are drawn here).
 pub fn threads(
     skills: &[Skill],
     mentee_username: &str,
     viewer_id: i64,
-    comments: &[Comment],
+    (comments, comment_html): (&[Comment], &HashMap<i64, String>),
     skill_reviews: &[Review],
     evidence: &[Evidence],
 ) -> HashMap<String, Thread> {
@@ -62,7 +63,10 @@ pub fn threads(
                             .clone()
                             .unwrap_or_else(|| "A deleted account".into()),
                         body_md: c.body_md.clone(),
-                        body_html: user_markdown_to_html(&c.body_md),
+                        body_html: comment_html
+                            .get(&c.id)
+                            .cloned()
+                            .unwrap_or_else(|| user_markdown_to_html(&c.body_md)),
                         when: format_datetime(c.created_at),
                         edited: c.edited_at.is_some(),
                         deleted: c.deleted,
@@ -121,7 +125,7 @@ pub async fn load_threads(
         skills,
         &mentee.username,
         viewer_id,
-        &comments,
+        (&comments, &HashMap::new()),
         &skill_reviews,
         &evidence,
     ))

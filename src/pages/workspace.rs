@@ -36,14 +36,26 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(skill: &Skill, note: Option<&Note>, evidence: &[&Evidence]) -> Self {
+        Self::with_note_html(skill, note, None, evidence)
+    }
+
+    /// [`Workspace::new`] with the note's HTML already drawn (`None`: draw it here).
+    pub fn with_note_html(
+        skill: &Skill,
+        note: Option<&Note>,
+        note_html: Option<&str>,
+        evidence: &[&Evidence],
+    ) -> Self {
         Self {
             skill_id: skill.id.clone(),
             at: skill.at.clone(),
             skill_title: skill.title.clone(),
             note_md: note.map(|n| n.body_md.clone()).unwrap_or_default(),
-            note_html: note
-                .map(|n| user_markdown_to_html(&n.body_md))
-                .unwrap_or_default(),
+            note_html: match (note, note_html) {
+                (Some(_), Some(html)) => html.to_string(),
+                (Some(n), None) => user_markdown_to_html(&n.body_md),
+                (None, _) => String::new(),
+            },
             shared: note.is_some_and(|n| n.shared_with_mentors),
             note_updated: note.map(|n| format_date(n.updated_at)),
             note_error: None,
@@ -77,13 +89,15 @@ pub async fn workspaces(
     let ids: Vec<String> = skills.iter().map(|s| s.id.clone()).collect();
     let notes = notes::notes(&state.db, user_id, &ids).await?;
     let evidence = notes::evidence(&state.db, user_id, &ids).await?;
-    Ok(workspaces_from(skills, &notes, &evidence))
+    Ok(workspaces_from(skills, &notes, &HashMap::new(), &evidence))
 }
 
-/// Workspaces for `skills` from rows already loaded.
+/// Workspaces for `skills` from rows already loaded; `note_html` holds notes already drawn,
+/// by skill id (others are drawn here).
 pub fn workspaces_from(
     skills: &[Skill],
     notes: &HashMap<String, Note>,
+    note_html: &HashMap<String, String>,
     evidence: &[Evidence],
 ) -> HashMap<String, Workspace> {
     skills
@@ -92,7 +106,12 @@ pub fn workspaces_from(
             let links: Vec<&Evidence> = evidence.iter().filter(|e| e.skill_id == skill.id).collect();
             (
                 skill.id.clone(),
-                Workspace::new(skill, notes.get(&skill.id), &links),
+                Workspace::with_note_html(
+                    skill,
+                    notes.get(&skill.id),
+                    note_html.get(&skill.id).map(String::as_str),
+                    &links,
+                ),
             )
         })
         .collect()

@@ -1279,7 +1279,6 @@ async fn request_review(
                 &stage.id,
                 None,
                 conflict,
-                None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
