@@ -29,6 +29,20 @@ async fn early_in_a_minute() {
     }
 }
 
+/// Makes `mentor` an active mentor of each of `mentees`, as an accepted invitation does.
+async fn link(app: &TestApp, mentees: &[&str], mentor: &str) {
+    sqlx::query(
+        "insert into mentorships (mentee_id, mentor_id, status, responded_at)
+         select u.id, m.id, 'active', now() from users u, users m
+         where u.username = any($1) and m.username = $2",
+    )
+    .bind(mentees)
+    .bind(mentor)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+}
+
 async fn sql(app: &TestApp, statement: &str) {
     sqlx::query(statement).execute(&app.db.pool).await.unwrap();
 }
@@ -39,13 +53,7 @@ async fn a_page_viewed_again_shows_what_a_mentor_the_database_and_a_rename_chang
     let ada = app.sign_up("ada").await;
     let mia = app.sign_up("mia").await;
     app.post_form("/progress/web/start", &[], Some(&ada)).await;
-    sql(
-        &app,
-        "insert into mentorships (mentee_id, mentor_id, status, responded_at)
-         select a.id, m.id, 'active', now() from users a, users m
-         where a.username = 'ada' and m.username = 'mia'",
-    )
-    .await;
+    link(&app, &["ada"], "mia").await;
     app.post_form(
         "/skills/http-methods/state",
         &[("state", "done"), ("version", "0")],
@@ -238,13 +246,7 @@ async fn a_kept_mentor_dashboard_is_drawn_again_for_another_catalog_or_time_zone
     let ada = app.sign_up("ada").await;
     let mia = app.sign_up("mia").await;
     app.post_form("/progress/web/start", &[], Some(&ada)).await;
-    sql(
-        &app,
-        "insert into mentorships (mentee_id, mentor_id, status, responded_at)
-         select u.id, m.id, 'active', now() from users u, users m
-         where u.username = 'ada' and m.username = 'mia'",
-    )
-    .await;
+    link(&app, &["ada"], "mia").await;
     // A last activity at noon UTC: 1 Jan in UTC, already 2 Jan at UTC+14. The link (inserted
     // after it) moves the stamps, so the first view reads it.
     sql(
@@ -413,13 +415,7 @@ async fn a_mentor_page_viewed_again_shows_what_mentees_did_and_the_last_visit() 
     for cookie in [&ada, &zoe] {
         app.post_form("/progress/web/start", &[], Some(cookie)).await;
     }
-    sql(
-        &app,
-        "insert into mentorships (mentee_id, mentor_id, status, responded_at)
-         select u.id, m.id, 'active', now() from users u, users m
-         where u.username in ('ada', 'zoe') and m.username = 'mia'",
-    )
-    .await;
+    link(&app, &["ada", "zoe"], "mia").await;
     early_in_a_minute().await;
     let (first, page) = view(&app, "/mentoring", &mia).await;
     assert!(page.contains("0 of 2 required skills done"), "{page}");
