@@ -140,14 +140,15 @@ async fn learner_pages_run_two_statements_whatever_their_history_and_one_when_un
     app.sign_up("zoe").await;
     grow(&app, "zoe", "mia", 50).await;
     assert_eq!(get_count(&app, stage, &ada).await, 1);
-    // Ticking a skill reads the stage's rows afresh for its answer and keeps them, so the
-    // stage page right after costs the session statement alone.
+    // A tick's answer reads only the stage's progress, which the page could not use: the
+    // stage page after a tick reads its rows again, once, and keeps them.
     tick_count(&app, &ada, "status-codes", "in_progress", 0).await;
     assert_eq!(
         get_count(&app, stage, &ada).await,
-        1,
+        2,
         "the stage page after a tick"
     );
+    assert_eq!(get_count(&app, stage, &ada).await, 1, "and viewed again");
 }
 
 #[tokio::test]

@@ -44,8 +44,8 @@ pub struct StageRows {
     /// What the learner's teams say about these skills and the roadmap's stage dates.
     pub plan: super::team_plans::LearnerPlan,
     /// The notes and comments as HTML: drawn on first use, so a kept copy sanitizes its
-    /// markdown once rather than on every view, and a tick's fresh read (whose answer
-    /// shows neither) not at all.
+    /// markdown once rather than on every view, and a stage page (which shows neither)
+    /// not at all.
     drawn: OnceLock<DrawnMarkdown>,
 }
 
@@ -82,6 +82,30 @@ pub async fn stage(
     roadmap_id: &str,
     skill_ids: &[String],
 ) -> sqlx::Result<StageRows> {
+    stage_rows(db, user_id, roadmap_id, skill_ids, true).await
+}
+
+/// [`StageRows`] without the learner's workspace (notes, evidence, comments, sub-step
+/// ticks left empty): what the answer to a change shows, the skill's progress block and
+/// its stage's panel. Never kept, since a page would miss the workspace.
+pub async fn stage_progress(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    roadmap_id: &str,
+    skill_ids: &[String],
+) -> sqlx::Result<StageRows> {
+    stage_rows(db, user_id, roadmap_id, skill_ids, false).await
+}
+
+/// One statement either way; `$4` false skips the workspace's subqueries at run time (a
+/// one-time filter), so both share one prepared plan.
+async fn stage_rows(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    roadmap_id: &str,
+    skill_ids: &[String],
+    with_workspace: bool,
+) -> sqlx::Result<StageRows> {
     let row = sqlx::query!(
         r#"select
              exists (select 1 from enrollments where user_id = $1 and roadmap_id = $2) as "enrolled!",
@@ -95,11 +119,11 @@ pub async fn stage(
              (select coalesce(json_agg(json_build_object(
                   'skill_id', n.skill_id, 'body_md', n.body_md,
                   'shared_with_mentors', n.shared_with_mentors, 'updated_at', n.updated_at)), '[]')
-              from notes n where n.user_id = $1 and n.skill_id = any($3)) as "notes!: Json<Vec<NoteJson>>",
+              from notes n where $4 and n.user_id = $1 and n.skill_id = any($3)) as "notes!: Json<Vec<NoteJson>>",
              (select coalesce(json_agg(json_build_object(
                   'id', e.id, 'skill_id', e.skill_id, 'url', e.url, 'title', e.title,
                   'created_at', e.created_at) order by e.created_at, e.id), '[]')
-              from evidence e where e.user_id = $1 and e.skill_id = any($3)) as "evidence!: Json<Vec<EvidenceJson>>",
+              from evidence e where $4 and e.user_id = $1 and e.skill_id = any($3)) as "evidence!: Json<Vec<EvidenceJson>>",
              (select coalesce(json_agg(json_build_object(
                   'id', r.id, 'skill_id', r.skill_id, 'message', r.message, 'status', r.status,
                   'requested_at', r.requested_at, 'answered_by', u.display_name,
@@ -118,9 +142,9 @@ pub async fn stage(
               from comments c
               left join users u on u.id = c.author_id
               left join evidence e on e.id = c.evidence_id
-              where c.mentee_id = $1 and c.skill_id = any($3)) as "comments!: Json<Vec<CommentJson>>",
+              where $4 and c.mentee_id = $1 and c.skill_id = any($3)) as "comments!: Json<Vec<CommentJson>>",
              (select coalesce(json_agg(json_build_array(t.skill_id, t.step_key)), '[]')
-              from step_ticks t where t.user_id = $1 and t.skill_id = any($3)) as "ticked!: Json<Vec<(String, String)>>",
+              from step_ticks t where $4 and t.user_id = $1 and t.skill_id = any($3)) as "ticked!: Json<Vec<(String, String)>>",
              (select coalesce(json_agg(json_build_array(r.skill_id, r.rule, t.name,
                          (select count(*) from team_members m2
                           join team_roadmaps tr2 on tr2.team_id = m2.team_id and tr2.roadmap_id = $2
@@ -150,7 +174,8 @@ pub async fn stage(
              (select epoch from view_epoch) as "epoch!""#,
         user_id,
         roadmap_id,
-        skill_ids
+        skill_ids,
+        with_workspace
     )
     .fetch_one(db)
     .await?;

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::SignedIn;
 use crate::charts::{self, DashboardCharts};
 use crate::content::catalog::{Roadmap, Skill, Stage, place_of};
+use crate::db::learner_view;
 use crate::db::progress::{self, Change, Undo};
 
 use crate::db::team_plans::{self, LearnerPlan};
@@ -235,12 +236,11 @@ async fn skill_fragment(
     conflict: Option<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    // The whole stage's rows, in the same one statement, for its panel.
+    // The stage's progress in one statement, for its panel. Not the workspace (notes,
+    // comments) the stage page's kept rows hold: this answer shows none of it, and htmx
+    // swaps it in place, so no stage page view follows to use them.
     let ids = skill_ids(&stage.skills);
-    let rows = state
-        .view_cache
-        .fresh_stage(&state.db, user_id, &roadmap.id, ids)
-        .await?;
+    let rows = learner_view::stage_progress(&state.db, user_id, &roadmap.id, &ids).await?;
     let mut p = SkillProgress::new(skill, &rows.progress).with_reviews(&rows.reviews, rows.has_mentor);
     p.undo_action = undo_action;
     p.conflict = conflict;
