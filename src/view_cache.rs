@@ -17,7 +17,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
 
 use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use sqlx::PgPool;
 
 use crate::charts::DashboardCharts;
@@ -157,21 +157,56 @@ impl<K, S, T> Weighter<K, Kept<S, T>> for Bytes {
 
 type KeptRows<K, S, T> = Option<Cache<K, Kept<S, T>, Bytes>>;
 
-/// The copy kept under `key`, if it was read at `stamp`.
-fn lookup<K: Eq + Hash, S: PartialEq + Clone, T>(
+/// The copy kept under `key` if it was read at `stamp`; otherwise `read`'s rows, kept under
+/// the stamp `read` gives (none: not kept). Concurrent misses on one key wait for a single
+/// read instead of each reading the same rows: a mentor's pages expire every minute, and
+/// many tabs or clients of one account would otherwise all rebuild them at once.
+async fn kept_or_read<K, S, T, E>(
     cache: &KeptRows<K, S, T>,
     key: &K,
     stamp: Option<S>,
-) -> Option<Arc<T>> {
-    let (kept, rows, _) = cache.as_ref()?.get(key)?;
-    (Some(kept) == stamp).then_some(rows)
-}
-
-/// Keeps `rows`, read at `stamp`, when copies are kept.
-fn keep<K: Eq + Hash, S: Clone, T>(cache: &KeptRows<K, S, T>, key: K, stamp: S, rows: &Arc<T>, bytes: u64) {
-    if let Some(cache) = cache {
-        cache.insert(key, (stamp, rows.clone(), bytes));
+    read: impl Future<Output = Result<(Option<S>, Arc<T>, u64), E>>,
+) -> Result<Arc<T>, E>
+where
+    K: Eq + Hash + Clone,
+    S: PartialEq + Clone,
+{
+    let Some(cache) = cache else {
+        return Ok(read.await?.1);
+    };
+    let Some(stamp) = stamp else {
+        // Nothing to compare a kept copy with: read, and keep what was read.
+        let (read_at, rows, bytes) = read.await?;
+        if let Some(read_at) = read_at {
+            cache.insert(key.clone(), (read_at, rows.clone(), bytes));
+        }
+        return Ok(rows);
+    };
+    // The common case, a kept copy still current, takes the shard's read lock only.
+    if let Some((kept, rows, _)) = cache.get(key)
+        && kept == stamp
+    {
+        return Ok(rows);
     }
+    let current = |_: &K, (kept, rows, _): &mut Kept<S, T>| {
+        if *kept == stamp {
+            EntryAction::Retain(rows.clone())
+        } else {
+            EntryAction::ReplaceWithGuard
+        }
+    };
+    let guard = match cache.entry_async(key, current).await {
+        EntryResult::Retained(rows) => return Ok(rows),
+        EntryResult::Replaced(guard, _) | EntryResult::Vacant(guard) => Some(guard),
+        // Neither is asked for (no Remove, no timeout); read without keeping.
+        EntryResult::Removed(..) | EntryResult::Timeout => None,
+    };
+    // Should the read fail, the guard is dropped and the next waiter reads instead.
+    let (read_at, rows, bytes) = read.await?;
+    if let (Some(guard), Some(read_at)) = (guard, read_at) {
+        let _ = guard.insert((read_at, rows.clone(), bytes));
+    }
+    Ok(rows)
 }
 
 /// The kept rows of every learner, bounded in bytes (least useful dropped first).
@@ -217,31 +252,12 @@ impl ViewCache {
             roadmap_id: roadmap_id.to_string(),
             skill_ids,
         };
-        if let Some(rows) = lookup(&self.stages, &key, user.view_stamp) {
-            return Ok(rows);
-        }
-        let rows = Arc::new(learner_view::stage(db, user.id, roadmap_id, &key.skill_ids).await?);
-        keep(&self.stages, key, rows.stamp, &rows, stage_bytes(&rows));
-        Ok(rows)
-    }
-
-    /// Reads the stage rows afresh (after a change the request itself made) and keeps them
-    /// for the next page view.
-    pub async fn fresh_stage(
-        &self,
-        db: &PgPool,
-        user_id: i64,
-        roadmap_id: &str,
-        skill_ids: Vec<String>,
-    ) -> sqlx::Result<Arc<StageRows>> {
-        let rows = Arc::new(learner_view::stage(db, user_id, roadmap_id, &skill_ids).await?);
-        let key = StageKey {
-            user_id,
-            roadmap_id: roadmap_id.to_string(),
-            skill_ids,
+        let read = async {
+            let rows = learner_view::stage(db, user.id, roadmap_id, &key.skill_ids).await?;
+            let bytes = stage_bytes(&rows);
+            Ok((Some(rows.stamp), Arc::new(rows), bytes))
         };
-        keep(&self.stages, key, rows.stamp, &rows, stage_bytes(&rows));
-        Ok(rows)
+        kept_or_read(&self.stages, &key, user.view_stamp, read).await
     }
 
     /// The rows of `user`'s dashboard on `today`, with the charts of the last `chart_weeks`
@@ -259,20 +275,18 @@ impl ViewCache {
             weeks_since: today - time::Duration::weeks(chart_weeks as i64),
             days_since: today - time::Duration::weeks(53),
         };
-        if let Some(kept) = lookup(&self.dashboards, &key, user.view_stamp) {
-            return Ok(kept);
-        }
-        let rows = learner_view::dashboard(db, user.id, key.weeks_since, key.days_since).await?;
-        let charts = DashboardCharts::new(
-            today,
-            chart_weeks,
-            &rows.completions_per_week,
-            &rows.activity_per_day,
-        )?;
-        let bytes = dashboard_bytes(&rows) + charts.activity.len() as u64;
-        let kept = Arc::new(KeptDashboard { rows, charts });
-        keep(&self.dashboards, key, kept.rows.stamp, &kept, bytes);
-        Ok(kept)
+        let read = async {
+            let rows = learner_view::dashboard(db, user.id, key.weeks_since, key.days_since).await?;
+            let charts = DashboardCharts::new(
+                today,
+                chart_weeks,
+                &rows.completions_per_week,
+                &rows.activity_per_day,
+            )?;
+            let bytes = dashboard_bytes(&rows) + charts.activity.len() as u64;
+            Ok::<_, AppError>((Some(rows.stamp), Arc::new(KeptDashboard { rows, charts }), bytes))
+        };
+        kept_or_read(&self.dashboards, &key, user.view_stamp, read).await
     }
 
     /// The mentor's current stamp, when copies are kept and the session read theirs.
@@ -303,30 +317,25 @@ impl ViewCache {
             page: offset,
             stalled_after,
         };
-        if let Some(rows) = lookup(&self.mentor_dashboards, &key, stamp) {
-            return Ok(rows);
-        }
-        let (mentees, total, reviews_waiting) =
-            mentorships::mentee_overview(db, mentor.id, stalled_after, limit, offset).await?;
-        let ids: Vec<i64> = mentees.iter().map(|m| m.mentee_id).collect();
-        let enrollments = progress::enrollments_of(db, &ids).await?;
-        let counts = progress::stage_counts(db, &ids, None).await?;
-        let rows = Arc::new(MentorDashboardRows {
-            mentees,
-            total,
-            reviews_waiting,
-            enrollments,
-            counts,
-            drawn: Drawn::default(),
-        });
-        if let Some(stamp) = stamp {
+        let read = async {
+            let (mentees, total, reviews_waiting) =
+                mentorships::mentee_overview(db, mentor.id, stalled_after, limit, offset).await?;
+            let ids: Vec<i64> = mentees.iter().map(|m| m.mentee_id).collect();
+            let enrollments = progress::enrollments_of(db, &ids).await?;
+            let counts = progress::stage_counts(db, &ids, None).await?;
             // With the cards it will draw: about 1.5 KB a mentee.
-            let bytes = 512
-                + 256 * (rows.mentees.len() + rows.enrollments.len() + rows.counts.len())
-                + 1536 * rows.mentees.len();
-            keep(&self.mentor_dashboards, key, stamp, &rows, bytes as u64);
-        }
-        Ok(rows)
+            let bytes = 512 + 256 * (mentees.len() + enrollments.len() + counts.len()) + 1536 * mentees.len();
+            let rows = MentorDashboardRows {
+                mentees,
+                total,
+                reviews_waiting,
+                enrollments,
+                counts,
+                drawn: Drawn::default(),
+            };
+            Ok((stamp, Arc::new(rows), bytes as u64))
+        };
+        kept_or_read(&self.mentor_dashboards, &key, stamp, read).await
     }
 
     /// One page of the mentor's mentees on `roadmap_id`, with their counts there.
@@ -343,25 +352,22 @@ impl ViewCache {
             roadmap_id: roadmap_id.to_string(),
             page: offset,
         };
-        if let Some(rows) = lookup(&self.matrices, &key, stamp) {
-            return Ok(rows);
-        }
-        let (mentees, total) =
-            mentorships::mentees_on_roadmap(db, mentor.id, roadmap_id, limit, offset).await?;
-        let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
-        let counts = progress::stage_counts(db, &ids, Some(roadmap_id)).await?;
-        let rows = Arc::new(MatrixRows {
-            mentees,
-            total,
-            counts,
-            drawn: Drawn::default(),
-        });
-        if let Some(stamp) = stamp {
+        let read = async {
+            let (mentees, total) =
+                mentorships::mentees_on_roadmap(db, mentor.id, roadmap_id, limit, offset).await?;
+            let ids: Vec<i64> = mentees.iter().map(|(id, _, _)| *id).collect();
+            let counts = progress::stage_counts(db, &ids, Some(roadmap_id)).await?;
             // With the table it will draw: about 2 KB of cells per mentee.
-            let bytes = 512 + 256 * (rows.mentees.len() + rows.counts.len()) + 2304 * rows.mentees.len();
-            keep(&self.matrices, key, stamp, &rows, bytes as u64);
-        }
-        Ok(rows)
+            let bytes = 512 + 256 * (mentees.len() + counts.len()) + 2304 * mentees.len();
+            let rows = MatrixRows {
+                mentees,
+                total,
+                counts,
+                drawn: Drawn::default(),
+            };
+            Ok((stamp, Arc::new(rows), bytes as u64))
+        };
+        kept_or_read(&self.matrices, &key, stamp, read).await
     }
 }
 

@@ -487,3 +487,49 @@ async fn a_mentor_page_viewed_again_shows_what_mentees_did_and_the_last_visit() 
     assert!(!view(&app, "/mentoring", &mia).await.1.contains("Zoe Zed"));
     assert!(!view(&app, matrix_path, &mia).await.1.contains("/mentees/zoe/"));
 }
+
+#[tokio::test]
+async fn views_at_once_of_a_stale_page_read_its_rows_once() {
+    let (app, _dir) = app().await;
+    let ada = app.sign_up("ada").await;
+    let mia = app.sign_up("mia").await;
+    app.post_form("/progress/web/start", &[], Some(&ada)).await;
+    link(&app, &["ada"], "mia").await;
+    early_in_a_minute().await;
+    let pages = [
+        ("/mentoring", &mia, "http-methods"),
+        ("/roadmaps/web/http", &ada, "status-codes"),
+    ];
+    for (path, cookie, skill) in pages {
+        let (first, before) = view(&app, path, cookie).await;
+        let (kept, _) = view(&app, path, cookie).await;
+        assert!(first > kept, "{path}: {first} statements read, {kept} kept");
+        app.post_form(
+            &format!("/skills/{skill}/state"),
+            &[("state", "done"), ("version", "0")],
+            Some(&ada),
+        )
+        .await;
+        // Four tabs at once: each runs what a kept view runs, and one of them reads the rows.
+        let (count, answers) = count_statements(async {
+            tokio::join!(
+                app.get_as(path, cookie),
+                app.get_as(path, cookie),
+                app.get_as(path, cookie),
+                app.get_as(path, cookie)
+            )
+        })
+        .await;
+        let (a, b, c, d) = answers;
+        for (status, _, body) in [&a, &b, &c, &d] {
+            assert_eq!(*status, StatusCode::OK, "{path}: {body}");
+            assert_eq!(*body, a.2, "{path}: every view shows the same rows");
+        }
+        assert_ne!(a.2, before, "{path}: the change shows");
+        assert_eq!(
+            count,
+            4 * kept + (first - kept),
+            "{path}: the rows were read more than once"
+        );
+    }
+}
