@@ -216,9 +216,10 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     // A join link that does not exist: gone, for everyone signed in.
     ("GET",  "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
     ("POST", "/team-invites/{token}",                 [S, Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410), Status(410)]),
-    // Late: they change who is in the team. {id} is ada.
+    // Late: they change who is in the team. {id} is ada. Lena, the only lead, may not leave
+    // while tom and mia are in it (409, the team page saying why).
     ("POST", "/teams/{team}/members/{id}/remove",     [S, F, N, N, N, N, N, R, F, F, N, N]),
-    ("POST", "/teams/{team}/leave",                   [S, R, N, N, N, N, N, R, R, R, N, N]),
+    ("POST", "/teams/{team}/leave",                   [S, R, N, N, N, N, N, Status(409), R, R, N, N]),
     // Check-ins: either side of the active link (ada and max), nobody else.
     ("POST", "/mentorships/{id}/cadence",             [S, R, N, R, N, N, N, N, N, N, N, N]),
     ("POST", "/mentorships/{id}/checkins",            [S, R, N, R, N, N, N, N, N, N, N, N]),

@@ -267,6 +267,68 @@ async fn the_lead_adds_people_assigns_a_roadmap_and_sees_everyones_progress() {
 }
 
 #[tokio::test]
+async fn a_team_with_members_keeps_a_lead() {
+    let (app, _dir) = app().await;
+    let (root, lena) = team(&app).await;
+    let ada = app.sign_up("ada").await;
+    app.post_form(
+        "/teams/cohort-1/members",
+        &[("member_username", "ada"), ("role", "learner")],
+        Some(&lena),
+    )
+    .await;
+    let lena_id = app.user_id("lena").await;
+    let ada_id = app.user_id("ada").await;
+    let role = format!("/teams/cohort-1/members/{lena_id}/role");
+    let remove = format!("/teams/cohort-1/members/{lena_id}/remove");
+    // The only lead cannot leave, step down or be removed (not even by an admin) while
+    // ada is in the team: the page says why, and nothing changes.
+    for (path, form, cookie, says) in [
+        (
+            "/teams/cohort-1/leave",
+            vec![],
+            &lena,
+            "You are this team’s only lead",
+        ),
+        (role.as_str(), vec![("role", "mentor")], &lena, "needs a lead"),
+        (remove.as_str(), vec![], &lena, "needs a lead"),
+        (remove.as_str(), vec![], &root, "needs a lead"),
+        (role.as_str(), vec![("role", "learner")], &root, "needs a lead"),
+    ] {
+        let (status, _, page) = app.post_form(path, &form, Some(cookie)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {page}");
+        assert!(page.contains(says), "{path}: {page}");
+        assert!(page.contains(r#"role="alert""#), "{path}");
+    }
+    assert_eq!(
+        members(&app).await,
+        vec![
+            ("ada".into(), "learner".into(), true),
+            ("lena".into(), "lead".into(), true)
+        ]
+    );
+    // With ada made a lead, lena may step down, and then ada may not leave.
+    let (status, _, _) = app
+        .post_form(
+            &format!("/teams/cohort-1/members/{ada_id}/role"),
+            &[("role", "lead")],
+            Some(&lena),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app.post_form(&role, &[("role", "learner")], Some(&lena)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app.post_form("/teams/cohort-1/leave", &[], Some(&ada)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Anyone else may go; and the last one in the team may too, lead or not.
+    let (status, _, _) = app.post_form("/teams/cohort-1/leave", &[], Some(&lena)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app.post_form("/teams/cohort-1/leave", &[], Some(&ada)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(members(&app).await.iter().all(|(_, _, current)| !current));
+}
+
+#[tokio::test]
 async fn join_links_count_their_uses_expire_and_can_be_revoked() {
     let (app, _dir) = app().await;
     let (_, lena) = team(&app).await;

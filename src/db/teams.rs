@@ -57,6 +57,25 @@ pub async fn role_of(db: impl PgExecutor<'_>, team_id: i64, user_id: i64) -> sql
     .await
 }
 
+/// Whether `user_id` is the team's only lead while others remain in it: they may then not
+/// leave, be removed or stop being lead, or the team would have nobody to manage it. Locks
+/// the team's row first, so two leads leaving at once cannot both pass.
+pub async fn is_last_lead(db: &mut PgConnection, team_id: i64, user_id: i64) -> sqlx::Result<bool> {
+    sqlx::query!("select id from teams where id = $1 for update", team_id)
+        .fetch_optional(&mut *db)
+        .await?;
+    sqlx::query_scalar!(
+        r#"select count(*) filter (where user_id = $2 and role = 'lead') = 1
+                  and count(*) filter (where user_id <> $2 and role = 'lead') = 0
+                  and count(*) filter (where user_id <> $2) > 0 as "last!"
+           from team_members where team_id = $1 and left_at is null"#,
+        team_id,
+        user_id
+    )
+    .fetch_one(&mut *db)
+    .await
+}
+
 /// A team in a list, with how many people are in it.
 #[derive(Debug, Clone)]
 pub struct TeamSummary {

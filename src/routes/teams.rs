@@ -414,6 +414,9 @@ struct TeamPage<'a> {
     /// A join link just made: shown once.
     new_link: Option<String>,
     member_error: Option<String>,
+    /// Why a change to the members was refused (it would leave the team without a lead),
+    /// shown at the top of the page the browser lands on.
+    members_error: Option<&'static str>,
     member_username: String,
     invite_error: Option<String>,
     /// The join link form's address, kept when the form comes back, and what became of the email.
@@ -572,6 +575,7 @@ async fn load_team_page_at<'a>(
         notice: None,
         new_link: None,
         member_error: None,
+        members_error: None,
         member_username: String::new(),
         invite_error: None,
         invite_email: String::new(),
@@ -640,6 +644,24 @@ struct MemberForm {
 
 fn valid_role(role: &str) -> Option<&'static str> {
     ROLES.into_iter().find(|r| *r == role)
+}
+
+const LAST_LEAD: &str = "A team with members needs a lead to manage it. Make another member a lead first.";
+const LAST_LEAD_LEAVING: &str = "You are this team’s only lead, and others are still in it. \
+     Make another member a lead, then leave.";
+
+/// The team page again, 409, saying the change would leave the team without a lead.
+async fn last_lead_refused(
+    state: &AppState,
+    user: &User,
+    slug: &str,
+    leaving: bool,
+) -> Result<Response, AppError> {
+    let catalog = state.catalog.load();
+    let (team, standing, own) = team_for(state, user, slug).await?;
+    let mut page = load_team_page(state, user, &catalog, team, standing, own).await?;
+    page.members_error = Some(if leaving { LAST_LEAD_LEAVING } else { LAST_LEAD });
+    Ok((StatusCode::CONFLICT, render(&page)?).into_response())
 }
 
 async fn add_member(
@@ -714,6 +736,10 @@ async fn set_role(
         return Err(AppError::NotFound);
     }
     let mut tx = state.db.begin().await?;
+    if role != "lead" && teams::is_last_lead(&mut tx, team.id, id).await? {
+        drop(tx);
+        return last_lead_refused(&state, &user, &slug, false).await;
+    }
     teams::add_member(&mut tx, team.id, id, role, true).await?;
     let username = users::by_id(&mut *tx, id)
         .await?
@@ -739,6 +765,10 @@ async fn remove_member(
 ) -> Result<Response, AppError> {
     let team = managed_team(&state, &user, &slug).await?;
     let mut tx = state.db.begin().await?;
+    if teams::is_last_lead(&mut tx, team.id, id).await? {
+        drop(tx);
+        return last_lead_refused(&state, &user, &slug, false).await;
+    }
     if !teams::remove_member(&mut *tx, team.id, id).await? {
         return Err(AppError::NotFound);
     }
@@ -768,6 +798,10 @@ async fn leave(
         .await?
         .ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin().await?;
+    if teams::is_last_lead(&mut tx, team.id, user.id).await? {
+        drop(tx);
+        return last_lead_refused(&state, &user, &slug, true).await;
+    }
     if !teams::remove_member(&mut *tx, team.id, user.id).await? {
         return Err(AppError::NotFound);
     }
