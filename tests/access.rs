@@ -162,6 +162,8 @@ const TABLE: &[(&str, &str, [Expect; 12])] = &[
     ("POST", "/admin/users/{id}/disabled",            [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/audit",                          [S, F, F, F, F, F, F, F, F, F, F, F]),
     ("GET",  "/admin/email",                          [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/email/{id}/retry",               [S, F, F, F, F, F, F, F, F, F, F, F]),
+    ("POST", "/admin/email/retry",                    [S, F, F, F, F, F, F, F, F, F, F, F]),
     // Webhooks: no actor is an admin, so the site's are not found; alpha's are for lena, its
     // lead, alone (the form without events is refused; {id} is no endpoint or delivery).
     ("GET",  "/admin/webhooks",                       [S, N, N, N, N, N, N, N, N, N, N, N]),

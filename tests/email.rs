@@ -501,6 +501,103 @@ async fn a_refused_connection_is_retried_with_backoff_and_shown_to_admins() {
 }
 
 #[tokio::test]
+async fn an_admin_tries_failed_email_again_once_the_server_is_back() {
+    let (app, _dir) = app().await;
+    let admin = app.sign_up_admin("root").await;
+    let ada = app.sign_up("ada").await;
+    let bea = app.sign_up("bea").await;
+    for (username, learner, mentor) in [("ada", &ada, "max"), ("bea", &bea, "tom")] {
+        set_email(&app, username).await;
+        app.post_form(
+            "/account/email-preferences",
+            &[("mode_mentoring", "immediate")],
+            Some(learner),
+        )
+        .await;
+        let mentor = app.sign_up(mentor).await;
+        app.post_form("/mentors/invite", &[("username", username)], Some(&mentor))
+            .await;
+    }
+    // Both messages fail until they are given up on.
+    let port = free_port();
+    sqlx::query("update email_outbox set attempts = $1")
+        .bind(mail::MAX_ATTEMPTS - 1)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let report = mail::send_due(&app.db.pool, &mailer_on(port), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 0, failed: 2 });
+    let rows = || async {
+        sqlx::query_as::<_, (i64, String, String, i32, bool)>(
+            "select id, to_address, status, attempts, next_attempt_at <= now() from email_outbox order by to_address",
+        )
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+    };
+    let before = rows().await;
+    assert!(before.iter().all(|r| r.2 == "failed"), "{before:?}");
+
+    // Only admins may ask, and only for a message that failed.
+    let ada_message = before[0].0;
+    let path = format!("/admin/email/{ada_message}/retry");
+    let (status, _, _) = app.post_form(&path, &[], Some(&ada)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, page) = app.get_as("/admin/email", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Try every given-up email again"), "{page}");
+    assert!(page.contains(&format!(r#"action="{path}""#)), "{page}");
+    assert!(page.contains("Try again now"), "{page}");
+
+    // One message: due now, one more try, its tries kept.
+    let (status, headers, _) = app.post_form(&path, &[], Some(&admin)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/admin/email?done=retry");
+    let after = rows().await;
+    assert_eq!(
+        (after[0].2.as_str(), after[0].3, after[0].4),
+        ("pending", mail::MAX_ATTEMPTS, true)
+    );
+    assert_eq!(after[1].2, "failed", "the other stays given up on");
+    let (_, _, page) = app.get_as("/admin/email?done=retry", &admin).await;
+    assert!(page.contains("will be tried again"), "{page}");
+
+    // The server is still down: one try, given up on again.
+    let report = mail::send_due(&app.db.pool, &mailer_on(port), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 0, failed: 1 });
+    assert_eq!(rows().await[0].2, "failed");
+
+    // The server is back: "try every given-up email again" sends both.
+    let sink = Sink::start_on(port);
+    let (status, headers, _) = app.post_form("/admin/email/retry", &[], Some(&admin)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/admin/email?done=retry");
+    let report = mail::send_due(&app.db.pool, &sink.mailer(), 10).await.unwrap();
+    assert_eq!(report, mail::SendReport { sent: 2, failed: 0 });
+    assert_eq!(sink.messages().len(), 2);
+    assert!(rows().await.iter().all(|r| r.2 == "sent"));
+
+    // A sent message cannot be retried (it would go twice); nothing is left to retry.
+    let (status, _, _) = app.post_form(&path, &[], Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, headers, _) = app.post_form("/admin/email/retry", &[], Some(&admin)).await;
+    assert_eq!(headers[header::LOCATION], "/admin/email?done=retry-none");
+    let (_, _, page) = app.get_as("/admin/email", &admin).await;
+    assert!(!page.contains("Try every given-up email again"), "{page}");
+
+    // Both retries are in the audit log, with the addresses.
+    let audit: Vec<(String, Value)> =
+        sqlx::query_as("select target, details from audit_log where action = 'email.retry' order by id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0].0, format!("email {ada_message}"));
+    assert_eq!(audit[0].1["to"], serde_json::json!(["ada@example.test"]));
+    assert_eq!(audit[1].1["to"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn two_senders_send_each_message_once() {
     let sink = Sink::start();
     let (app, _dir) = app().await;

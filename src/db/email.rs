@@ -211,6 +211,23 @@ pub async fn problems(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<P
     .await
 }
 
+/// Makes failed messages due now: `id`'s, or with none every one given up on. A message
+/// given up on gets one more try (its count of tries stays true, so a further failure gives
+/// up again); one still retrying skips the rest of its wait. Returns the addresses made
+/// due, for the audit log.
+pub async fn retry(db: impl PgExecutor<'_>, id: Option<i64>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "update email_outbox set status = 'pending', next_attempt_at = now()
+         where last_error is not null
+           and case when $1::bigint is null then status = 'failed'
+                    else id = $1 and status in ('pending', 'failed') end
+         returning to_address",
+        id
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// How the outbox stands: waiting, sent in the last day, given up on.
 #[derive(Debug, Clone, Default)]
 pub struct Counts {

@@ -296,6 +296,7 @@ const AUDIT_ACTIONS: &[&str] = &[
     "team.unassign",
     "team.invite_create",
     "team.invite_revoke",
+    "email.retry",
 ];
 
 /// Lists in details show this many items, then say how many more there are.

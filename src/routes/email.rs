@@ -2,14 +2,15 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
 
 use super::{Layout, format_datetime, render};
 use crate::app::AppState;
 use crate::auth::{Admin, MaybeUser, token};
-use crate::db::email;
+use crate::db::{admin, email};
 use crate::error::AppError;
 
 /// Problems listed on the admin page.
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/unsubscribe/{token}", get(unsubscribe_page).post(unsubscribe))
         .route("/admin/email", get(admin_page))
+        .route("/admin/email/{id}/retry", post(retry_one))
+        .route("/admin/email/retry", post(retry_given_up))
 }
 
 /// What an unsubscribe link stops, in words.
@@ -128,6 +131,7 @@ struct AdminEmailPage {
     max_attempts: i32,
     counts: email::Counts,
     problems: Vec<email::Problem>,
+    notice: Option<&'static str>,
 }
 
 impl AdminEmailPage {
@@ -137,13 +141,76 @@ impl AdminEmailPage {
 }
 
 /// The outbox at a glance, and every message that failed at least once with its error.
-async fn admin_page(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+async fn admin_page(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let notice = match query.done.as_deref() {
+        Some("retry") => Some(
+            "It will be tried again at Pathway's next check for email to send (every minute by default).",
+        ),
+        Some("retry-none") => Some("No email was given up on: there was nothing to try again."),
+        _ => None,
+    };
     let page = AdminEmailPage {
         layout: Layout::new(&state, Some(&admin), "Admin: email"),
         email_on: state.settings.email,
         max_attempts: crate::mail::MAX_ATTEMPTS,
         counts: email::counts(&state.db).await?,
         problems: email::problems(&state.db, RECENT_PROBLEMS).await?,
+        notice,
     };
     Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// "Try again now" on one failed message: after the SMTP server was fixed, say, without
+/// waiting out its backoff, or once more after it was given up on.
+async fn retry_one(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let mut tx = state.db.begin().await?;
+    let addresses = email::retry(&mut *tx, Some(id)).await?;
+    if addresses.is_empty() {
+        // Never failed, already sent, or no such message.
+        return Err(AppError::NotFound);
+    }
+    record_retry(&mut tx, admin.id, addresses, Some(id)).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/email?done=retry").into_response())
+}
+
+/// "Try every given-up email again".
+async fn retry_given_up(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+    let mut tx = state.db.begin().await?;
+    let addresses = email::retry(&mut *tx, None).await?;
+    if addresses.is_empty() {
+        return Ok(Redirect::to("/admin/email?done=retry-none").into_response());
+    }
+    record_retry(&mut tx, admin.id, addresses, None).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/email?done=retry").into_response())
+}
+
+async fn record_retry(
+    tx: &mut sqlx::PgConnection,
+    admin_id: i64,
+    mut addresses: Vec<String>,
+    id: Option<i64>,
+) -> sqlx::Result<()> {
+    addresses.sort();
+    addresses.dedup();
+    let target = match id {
+        Some(id) => format!("email {id}"),
+        None => "given-up email".to_string(),
+    };
+    let details = serde_json::json!({ "to": addresses });
+    admin::record(&mut *tx, Some(admin_id), "email.retry", &target, details).await
 }
