@@ -761,6 +761,10 @@ async fn housekeeping(pool: PgPool) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         interval.tick().await;
+        // Shut down: the pool closes before the runtime drops this task.
+        if pool.is_closed() {
+            return;
+        }
         if let Err(error) = store.delete_expired().await {
             tracing::warn!(%error, "could not delete expired sessions");
         }
@@ -783,6 +787,10 @@ pub async fn fold_counters(pool: PgPool, period: std::time::Duration) {
     let mut ticks: u64 = 0;
     loop {
         interval.tick().await;
+        // Shut down: a fold now would only fail and warn about the closed pool.
+        if pool.is_closed() {
+            return;
+        }
         ticks += 1;
         // Every few folds, give the deleted deltas' space back (see vacuum_counter_changes).
         if ticks.is_multiple_of(VACUUM_EVERY_FOLDS)

@@ -904,8 +904,12 @@ async fn the_fold_task_moves_deltas_into_the_totals() {
         .unwrap()
     };
     assert!(pending().await > 0);
+    // The folder's own pool, closed below as the server's is at shutdown.
+    let folder_pool = sqlx::PgPool::connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
     let task = tokio::spawn(pathway::app::fold_counters(
-        pool.clone(),
+        folder_pool.clone(),
         std::time::Duration::from_millis(50),
     ));
     let started = std::time::Instant::now();
@@ -916,7 +920,12 @@ async fn the_fold_task_moves_deltas_into_the_totals() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    task.abort();
+    // Once its pool closes the folder stops, instead of failing every second.
+    folder_pool.close().await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the folder stops when its pool closes")
+        .unwrap();
     let tallied: i64 =
         sqlx::query_scalar("select done::bigint from stage_tallies where user_id = $1 and stage_id = 'http'")
             .bind(l.user_id)
