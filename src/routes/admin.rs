@@ -296,6 +296,17 @@ const AUDIT_ACTIONS: &[&str] = &[
     "team.unassign",
     "team.invite_create",
     "team.invite_revoke",
+    "team.join",
+    "team.plan",
+    "team.learner_target",
+    "sso.sign_up",
+    "sso.sign_in",
+    "sso.link",
+    "sso.unlink",
+    "webhook_created",
+    "webhook_deleted",
+    "webhook_enabled",
+    "webhook_disabled",
     "email.retry",
 ];
 
