@@ -560,7 +560,7 @@ async fn an_admin_tries_failed_email_again_once_the_server_is_back() {
     );
     assert_eq!(after[1].2, "failed", "the other stays given up on");
     let (_, _, page) = app.get_as("/admin/email?done=retry", &admin).await;
-    assert!(page.contains("will be tried again"), "{page}");
+    assert!(page.contains("tries again at its next check"), "{page}");
 
     // The server is still down: one try, given up on again.
     let report = mail::send_due(&app.db.pool, &mailer_on(port), 10).await.unwrap();
@@ -595,6 +595,45 @@ async fn an_admin_tries_failed_email_again_once_the_server_is_back() {
     assert_eq!(audit[0].0, format!("email {ada_message}"));
     assert_eq!(audit[0].1["to"], serde_json::json!(["ada@example.test"]));
     assert_eq!(audit[1].1["to"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn with_email_off_no_retry_is_offered_or_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &common::sample_content());
+    let app = TestApp::with_settings(dir.path(), Settings::default()).await;
+    let admin = app.sign_up_admin("root").await;
+    // A message given up on while email was on, before it was switched off.
+    let id: i64 = sqlx::query_scalar(
+        "insert into email_outbox (to_address, category, subject, body_text, body_html, status, attempts, last_error)
+         values ('ada@example.test', 'reviews', 'A review', 'text', '<p>html</p>', 'failed', 10, 'refused')
+         returning id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let (_, _, page) = app.get_as("/admin/email", &admin).await;
+    assert!(
+        page.contains("Email is off") && page.contains("A review"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Try again now") && !page.contains("Try every"),
+        "{page}"
+    );
+    for path in [
+        format!("/admin/email/{id}/retry"),
+        "/admin/email/retry".to_string(),
+    ] {
+        let (status, _, page) = app.post_form(&path, &[], Some(&admin)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(page.contains("Set up the SMTP server first"), "{page}");
+    }
+    let status: String = sqlx::query_scalar("select status from email_outbox")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
 }
 
 #[tokio::test]

@@ -211,18 +211,25 @@ pub async fn problems(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<P
     .await
 }
 
-/// Makes failed messages due now: `id`'s, or with none every one given up on. A message
-/// given up on gets one more try (its count of tries stays true, so a further failure gives
-/// up again); one still retrying skips the rest of its wait. Returns the addresses made
-/// due, for the audit log.
-pub async fn retry(db: impl PgExecutor<'_>, id: Option<i64>) -> sqlx::Result<Vec<String>> {
+/// Makes message `id` due now if it failed and is not sent: one still retrying skips the
+/// rest of its wait; one given up on gets one more try (its count of tries stays true, so
+/// a further failure gives up again). Returns its address, for the audit log.
+pub async fn retry(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
         "update email_outbox set status = 'pending', next_attempt_at = now()
-         where last_error is not null
-           and case when $1::bigint is null then status = 'failed'
-                    else id = $1 and status in ('pending', 'failed') end
+         where id = $1 and last_error is not null and status in ('pending', 'failed')
          returning to_address",
         id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// [`retry`] for every message given up on. Returns their addresses.
+pub async fn retry_given_up(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "update email_outbox set status = 'pending', next_attempt_at = now()
+         where status = 'failed' returning to_address"
     )
     .fetch_all(db)
     .await

@@ -147,9 +147,9 @@ async fn admin_page(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, AppError> {
     let notice = match query.done.as_deref() {
-        Some("retry") => Some(
-            "It will be tried again at Pathway's next check for email to send (every minute by default).",
-        ),
+        Some("retry") => {
+            Some("Queued: Pathway tries again at its next check for email to send (every minute by default).")
+        }
         Some("retry-none") => Some("No email was given up on: there was nothing to try again."),
         _ => None,
     };
@@ -176,27 +176,37 @@ async fn retry_one(
     Admin(admin): Admin,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
+    email_on(&state)?;
     let mut tx = state.db.begin().await?;
-    let addresses = email::retry(&mut *tx, Some(id)).await?;
-    if addresses.is_empty() {
-        // Never failed, already sent, or no such message.
-        return Err(AppError::NotFound);
-    }
-    record_retry(&mut tx, admin.id, addresses, Some(id)).await?;
+    // None: never failed, already sent, or no such message.
+    let address = email::retry(&mut *tx, id).await?.ok_or(AppError::NotFound)?;
+    record_retry(&mut tx, admin.id, vec![address], Some(id)).await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/email?done=retry").into_response())
 }
 
 /// "Try every given-up email again".
 async fn retry_given_up(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, AppError> {
+    email_on(&state)?;
     let mut tx = state.db.begin().await?;
-    let addresses = email::retry(&mut *tx, None).await?;
+    let addresses = email::retry_given_up(&mut *tx).await?;
     if addresses.is_empty() {
         return Ok(Redirect::to("/admin/email?done=retry-none").into_response());
     }
     record_retry(&mut tx, admin.id, addresses, None).await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/email?done=retry").into_response())
+}
+
+/// Retrying needs a mail server to send through; the page offers no retry without one.
+fn email_on(state: &AppState) -> Result<(), AppError> {
+    if state.settings.email {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "Email is off (no --smtp-host is set), so nothing can be sent. Set up the SMTP server first (docs/operations.md), then try again.",
+        ))
+    }
 }
 
 async fn record_retry(
